@@ -1,0 +1,156 @@
+"""Protocols the core and services need from the outside world.
+
+``Store`` is the system of record. Implementations: ``warden.storage.sql.SQLStore`` (SQLite and
+PostgreSQL). Every method is one transaction; methods that change several rows do so atomically.
+Errors: ``NotFoundError`` (fetch_* on a missing row), ``ConflictError`` (unique violations),
+``StorageError`` (anything else from the database, with the driver error as ``__cause__``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Protocol
+
+from warden.core.model import (
+    Agent,
+    AgentStatus,
+    AuditDraft,
+    AuditRecord,
+    Credential,
+    Human,
+    ModeSetting,
+    Operator,
+    Task,
+    TaskStatus,
+)
+
+
+class Store(Protocol):
+    # -- lifecycle -------------------------------------------------------------------------
+    def migrate(self) -> None:
+        """Bring the schema to the newest Alembic revision (idempotent)."""
+        ...
+
+    def close(self) -> None: ...
+
+    # -- humans (owners) -------------------------------------------------------------------
+    def upsert_human(self, human: Human) -> Human:
+        """Insert the human if unknown; return the stored row (existing rows are unchanged)."""
+        ...
+
+    def fetch_human(self, human_id: str) -> Human: ...
+
+    def update_human(self, human: Human) -> None: ...
+
+    # -- agents ----------------------------------------------------------------------------
+    def create_agent(self, agent: Agent) -> None:
+        """ConflictError if the name or the SPIFFE ID is taken (by any agent, in any status)."""
+        ...
+
+    def fetch_agent(self, name: str) -> Agent: ...
+
+    def fetch_agent_by_spiffe_id(self, spiffe_id: str) -> Agent: ...
+
+    def list_agents(
+        self,
+        *,
+        status: AgentStatus | None = None,
+        owner: str | None = None,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> list[Agent]:
+        """Ordered by name; ``after`` is the last name of the previous page."""
+        ...
+
+    def update_agent(self, agent: Agent) -> None:
+        """Replace the agent row by name (NotFoundError if absent)."""
+        ...
+
+    # -- tasks and credentials ---------------------------------------------------------------
+    def create_task(self, task: Task, credential: Credential) -> None:
+        """Insert a task and its first credential in one transaction."""
+        ...
+
+    def create_credential(self, credential: Credential) -> None: ...
+
+    def fetch_task(self, task_id: str) -> Task: ...
+
+    def list_tasks(
+        self,
+        *,
+        agent: str | None = None,
+        status: TaskStatus | None = None,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> list[Task]:
+        """Newest first (created_at desc, id desc); ``after`` is the last id of the previous page."""
+        ...
+
+    def list_active_tasks(self) -> Iterator[Task]:
+        """Every task with status active (streamed)."""
+        ...
+
+    def end_task(
+        self, task_id: str, status: TaskStatus, *, ended_at: float, reason: str
+    ) -> tuple[Task, list[Credential]]:
+        """Set a task's final status and revoke all its unrevoked credentials, atomically.
+
+        Only an active task can end: ConflictError otherwise. Returns the updated task and the
+        credentials revoked by this call.
+        """
+        ...
+
+    def list_credentials(self, task_id: str) -> list[Credential]: ...
+
+    def list_revoked_credentials(self, *, not_expired_at: float) -> list[Credential]:
+        """Revoked credentials whose expiry is still in the future (for the revocation set)."""
+        ...
+
+    # -- operators ---------------------------------------------------------------------------
+    def create_operator(self, operator: Operator) -> None: ...
+
+    def fetch_operator_by_token_hash(self, token_hash: str) -> Operator: ...
+
+    def list_operators(self) -> list[Operator]: ...
+
+    # -- enforcement modes ---------------------------------------------------------------
+    def set_mode(self, setting: ModeSetting) -> None:
+        """Upsert by (kind, value)."""
+        ...
+
+    def delete_mode(self, kind: str, value: str) -> None: ...
+
+    def list_modes(self) -> list[ModeSetting]: ...
+
+    # -- audit -------------------------------------------------------------------------------
+    def append_audit(self, drafts: Sequence[AuditDraft]) -> list[AuditRecord]:
+        """Append drafts to the hash chain in one transaction.
+
+        Reads the chain head under a lock that serialises appenders across processes
+        (PostgreSQL advisory transaction lock; SQLite's write lock via BEGIN IMMEDIATE), then
+        seals each draft with ``warden.core.audit.seal`` using consecutive seq numbers from
+        head.seq + 1 (the first record is seq 1 with prev ``GENESIS_HASH``).
+        """
+        ...
+
+    def list_audit(
+        self,
+        *,
+        after_seq: int = 0,
+        limit: int = 100,
+        type_prefix: str | None = None,
+        agent: str | None = None,
+        task_id: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> list[AuditRecord]:
+        """Ascending by seq, strictly after ``after_seq``."""
+        ...
+
+    def iter_audit(self, *, batch: int = 1000) -> Iterator[AuditRecord]:
+        """Every record in seq order, fetched in batches (for verification and export)."""
+        ...
+
+    def audit_head(self) -> tuple[int, str]:
+        """(seq, hash) of the newest record, or (0, GENESIS_HASH) when empty."""
+        ...

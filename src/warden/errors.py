@@ -1,0 +1,145 @@
+"""One error root for the whole project, with stable snake_case codes.
+
+Domain errors know nothing about HTTP: ``warden.api.errors`` holds the single mapping from
+code to status. Callers outside the trust boundary get opaque codes for credential failures
+(``token_invalid``); the precise subclass goes to the audit log.
+
+    WardenError
+    ├── InvalidParameterError        invalid_parameter
+    ├── NotFoundError                not_found
+    ├── ConflictError                conflict
+    ├── StorageError                 storage_error
+    ├── AuthenticationError          unauthenticated
+    ├── PermissionDeniedError        forbidden
+    ├── PayloadTooLargeError         payload_too_large
+    ├── TokenInvalidError            token_invalid
+    │   ├── TokenExpiredError            token_expired
+    │   ├── TokenNotYetValidError        token_not_yet_valid
+    │   ├── AlgorithmNotAllowedError     token_algorithm_not_allowed
+    │   ├── KeyNotFoundError             token_key_not_found
+    │   ├── AudienceMismatchError        token_audience_mismatch
+    │   ├── IssuerMismatchError          token_issuer_mismatch
+    │   ├── ForbiddenHeaderError         token_forbidden_header
+    │   ├── TokenRevokedError            token_revoked
+    │   └── TokenTooLargeError           token_too_large
+    ├── AttestationError             attestation_failed
+    ├── PolicyError                  policy_invalid
+    ├── PolicyEvaluationError        authz_evaluation_error
+    └── OAuthError                   (carries an RFC 6749 §5.2 error such as invalid_grant)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class WardenError(Exception):
+    """Root of every error Warden raises on purpose."""
+
+    code: str = "internal_error"
+
+    def __init__(self, message: str, *, detail: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail = detail or {}
+
+
+class InvalidParameterError(WardenError):
+    code = "invalid_parameter"
+
+
+class NotFoundError(WardenError):
+    code = "not_found"
+
+
+class ConflictError(WardenError):
+    code = "conflict"
+
+
+class StorageError(WardenError):
+    code = "storage_error"
+
+
+class AuthenticationError(WardenError):
+    code = "unauthenticated"
+
+
+class PermissionDeniedError(WardenError):
+    code = "forbidden"
+
+
+class PayloadTooLargeError(WardenError):
+    code = "payload_too_large"
+
+
+class TokenInvalidError(WardenError):
+    """A credential failed verification. Untrusted callers only ever see ``token_invalid``."""
+
+    code = "token_invalid"
+
+
+class TokenExpiredError(TokenInvalidError):
+    code = "token_expired"
+
+
+class TokenNotYetValidError(TokenInvalidError):
+    code = "token_not_yet_valid"
+
+
+class AlgorithmNotAllowedError(TokenInvalidError):
+    code = "token_algorithm_not_allowed"
+
+
+class KeyNotFoundError(TokenInvalidError):
+    code = "token_key_not_found"
+
+
+class AudienceMismatchError(TokenInvalidError):
+    code = "token_audience_mismatch"
+
+
+class IssuerMismatchError(TokenInvalidError):
+    code = "token_issuer_mismatch"
+
+
+class ForbiddenHeaderError(TokenInvalidError):
+    code = "token_forbidden_header"
+
+
+class TokenRevokedError(TokenInvalidError):
+    code = "token_revoked"
+
+
+class TokenTooLargeError(TokenInvalidError):
+    code = "token_too_large"
+
+
+class AttestationError(WardenError):
+    """Workload identity evidence could not be verified or mapped to an agent."""
+
+    code = "attestation_failed"
+
+
+class PolicyError(WardenError):
+    """A policy set (or schema, or entity file) is invalid; the last good set keeps serving."""
+
+    code = "policy_invalid"
+
+
+class PolicyEvaluationError(WardenError):
+    """The PDP could not evaluate a request; callers turn this into a deny."""
+
+    code = "authz_evaluation_error"
+
+
+class OAuthError(WardenError):
+    """An OAuth protocol error, rendered as RFC 6749 §5.2 ``{"error", "error_description"}``."""
+
+    code = "oauth_error"
+
+    def __init__(
+        self, error: str, message: str, *, status: int = 400, detail: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message, detail=detail)
+        self.error = error
+        self.status = status
