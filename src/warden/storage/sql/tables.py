@@ -1,0 +1,137 @@
+"""Table definitions (SQLAlchemy Core) for the Warden system of record.
+
+This module describes the schema at the newest migration; the migrations under
+``warden.storage.sql.migrations`` create it. Keep the two in step: a test compares them.
+
+Conventions:
+- times are epoch seconds in double precision (``Double``), so floats round-trip exactly;
+- JSON-ish fields are TEXT holding ``json.dumps(value, sort_keys=True, separators=(",", ":"))``
+  (never JSONB: the audit hash must round-trip byte for byte);
+- enums are stored as their string values.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+# An integer primary key we assign ourselves: BIGINT on PostgreSQL, INTEGER (the rowid alias)
+# on SQLite.
+SeqType = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+humans = sa.Table(
+    "humans",
+    metadata,
+    sa.Column("id", sa.String(), primary_key=True),
+    sa.Column("status", sa.String(), nullable=False),
+    sa.Column("display_name", sa.Text(), nullable=False),
+    sa.Column("created_at", sa.Double(), nullable=False),
+)
+
+agents = sa.Table(
+    "agents",
+    metadata,
+    sa.Column("name", sa.String(), primary_key=True),
+    sa.Column("spiffe_id", sa.String(), nullable=False),
+    sa.Column("owner", sa.String(), nullable=False),
+    sa.Column("purpose", sa.Text(), nullable=False),
+    sa.Column("risk_tier", sa.String(), nullable=False),
+    sa.Column("entitlements", sa.Text(), nullable=False),
+    sa.Column("status", sa.String(), nullable=False),
+    sa.Column("groups", sa.Text(), nullable=False),
+    sa.Column("created_at", sa.Double(), nullable=False),
+    sa.Column("updated_at", sa.Double(), nullable=False),
+    sa.UniqueConstraint("spiffe_id"),
+    sa.Index(None, "owner"),
+    sa.Index(None, "status"),
+)
+
+tasks = sa.Table(
+    "tasks",
+    metadata,
+    sa.Column("id", sa.String(), primary_key=True),
+    sa.Column("agent_name", sa.String(), nullable=False),
+    sa.Column("spiffe_id", sa.String(), nullable=False),
+    sa.Column("purpose", sa.Text(), nullable=False),
+    sa.Column("category", sa.String(), nullable=False),
+    sa.Column("requested_scope", sa.Text(), nullable=False),
+    sa.Column("granted_scope", sa.Text(), nullable=False),
+    sa.Column("audience", sa.Text(), nullable=False),
+    sa.Column("created_at", sa.Double(), nullable=False),
+    sa.Column("expires_at", sa.Double(), nullable=False),
+    sa.Column("status", sa.String(), nullable=False),
+    sa.Column("parent_id", sa.String(), nullable=True),
+    sa.Column("on_behalf_of", sa.String(), nullable=True),
+    sa.Column("ended_at", sa.Double(), nullable=True),
+    sa.Column("end_reason", sa.Text(), nullable=True),
+    sa.Column("attestation", sa.Text(), nullable=False),
+    # list_tasks pages newest first on (created_at, id), optionally filtered by agent or status
+    sa.Index(None, "agent_name", "created_at", "id"),
+    sa.Index(None, "status", "created_at", "id"),
+    sa.Index(None, "created_at", "id"),
+)
+
+credentials = sa.Table(
+    "credentials",
+    metadata,
+    sa.Column("jti", sa.String(), primary_key=True),
+    sa.Column("task_id", sa.String(), sa.ForeignKey("tasks.id"), nullable=False),
+    sa.Column("agent_name", sa.String(), nullable=False),
+    sa.Column("issued_at", sa.Double(), nullable=False),
+    sa.Column("expires_at", sa.Double(), nullable=False),
+    sa.Column("kid", sa.String(), nullable=False),
+    sa.Column("revoked_at", sa.Double(), nullable=True),
+    sa.Index(None, "task_id"),
+    # the revocation set: revoked credentials that have not expired yet
+    sa.Index(None, "revoked_at", "expires_at"),
+)
+
+operators = sa.Table(
+    "operators",
+    metadata,
+    sa.Column("id", sa.String(), primary_key=True),
+    sa.Column("name", sa.String(), nullable=False),
+    sa.Column("role", sa.String(), nullable=False),
+    sa.Column("token_hash", sa.String(), nullable=False),
+    sa.Column("created_at", sa.Double(), nullable=False),
+    sa.Column("disabled", sa.Boolean(), nullable=False),
+    sa.UniqueConstraint("token_hash"),
+)
+
+enforcement_modes = sa.Table(
+    "enforcement_modes",
+    metadata,
+    sa.Column("kind", sa.String(), primary_key=True),
+    sa.Column("value", sa.String(), primary_key=True),
+    sa.Column("mode", sa.String(), nullable=False),
+    sa.Column("updated_at", sa.Double(), nullable=False),
+    sa.Column("updated_by", sa.String(), nullable=False),
+)
+
+audit_events = sa.Table(
+    "audit_events",
+    metadata,
+    sa.Column("seq", SeqType, primary_key=True, autoincrement=False),
+    sa.Column("ts", sa.Double(), nullable=False),
+    sa.Column("type", sa.String(), nullable=False),
+    sa.Column("actor", sa.String(), nullable=False),
+    sa.Column("agent", sa.String(), nullable=True),
+    sa.Column("task_id", sa.String(), nullable=True),
+    sa.Column("decision_id", sa.String(), nullable=True),
+    sa.Column("data", sa.Text(), nullable=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Index(None, "type"),
+    sa.Index(None, "agent"),
+    sa.Index(None, "task_id"),
+    sa.Index(None, "ts"),
+)
