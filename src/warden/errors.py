@@ -6,6 +6,8 @@ code to status. Callers outside the trust boundary get opaque codes for credenti
 
     WardenError
     ├── InvalidParameterError        invalid_parameter
+    │   ├── MalformedRequestError        malformed_request
+    │   └── UnsupportedMediaTypeError    unsupported_media_type
     ├── NotFoundError                not_found
     ├── ConflictError                conflict
     ├── StorageError                 storage_error
@@ -143,3 +145,13 @@ class OAuthError(WardenError):
         super().__init__(message, detail=detail)
         self.error = error
         self.status = status
+
+
+class MalformedRequestError(InvalidParameterError):
+    """The request body is not what the endpoint reads (bad JSON, empty, wrong type)."""
+
+    code = "malformed_request"
+
+
+class UnsupportedMediaTypeError(InvalidParameterError):
+    code = "unsupported_media_type"

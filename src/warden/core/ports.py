@@ -83,7 +83,7 @@ class Store(Protocol):
         after: str | None = None,
         limit: int = 100,
     ) -> list[Task]:
-        """Newest first (created_at desc, id desc); ``after`` is the last id of the previous page."""
+        """Newest first (created_at, id descending); ``after``: last id of the previous page."""
         ...
 
     def list_active_tasks(self) -> Iterator[Task]:

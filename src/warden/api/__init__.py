@@ -1,0 +1,1 @@
+"""HTTP edge: FastAPI/Starlette app over the service layer."""

@@ -1,0 +1,51 @@
+"""create_app(): the ASGI application over a Warden instance. No import-time globals."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import Response
+
+import warden
+from warden.api.errors import render, request_id_of
+from warden.api.metrics import Metrics
+from warden.api.middleware import RequestContextMiddleware
+from warden.api.routes import agents, audit, authzen, health, oauth, policies, tasks
+from warden.errors import WardenError
+from warden.service.container import Warden
+
+
+def create_app(w: Warden, *, manage_lifecycle: bool = True) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if manage_lifecycle:
+            w.start()
+        try:
+            yield
+        finally:
+            if manage_lifecycle:
+                w.close()
+
+    app = FastAPI(
+        title="Warden",
+        version=warden.__version__,
+        description="Runtime identity and authorization control plane for autonomous AI agents",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.warden = w
+    app.state.metrics = Metrics()
+
+    async def on_error(request: Request, exc: Exception) -> Response:
+        return render(exc, request_id_of(request))
+
+    app.add_exception_handler(WardenError, on_error)
+    app.add_exception_handler(Exception, on_error)
+    for module in (health, oauth, authzen, agents, tasks, audit, policies):
+        app.include_router(module.router)
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=w.settings.max_body_bytes)
+    return app

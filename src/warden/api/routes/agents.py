@@ -1,0 +1,104 @@
+"""Agent inventory: /v1/agents (operators only)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from warden.api.deps import any_operator, operator, read_object, warden_of
+from warden.api.errors import json_response
+from warden.api.paging import limit_of
+from warden.core.model import AgentStatus
+from warden.errors import InvalidParameterError
+from warden.service.agents import agent_view
+
+router = APIRouter(prefix="/v1/agents", tags=["agents"])
+
+
+@router.post("")
+async def register(request: Request) -> Response:
+    op = await run_in_threadpool(operator, request)
+    body = await read_object(request)
+    agent = await run_in_threadpool(warden_of(request).agents.register, body, f"operator:{op.name}")
+    return json_response(agent_view(agent), 201)
+
+
+@router.get("")
+async def list_agents(request: Request) -> Response:
+    await run_in_threadpool(any_operator, request)
+    q = request.query_params
+    status = q.get("status")
+    if status is not None and status not in {s.value for s in AgentStatus}:
+        raise InvalidParameterError(f"unknown status `{status}`")
+    limit = limit_of(request)
+    agents = await run_in_threadpool(
+        warden_of(request).agents.list,
+        status=AgentStatus(status) if status else None,
+        owner=q.get("owner"),
+        after=q.get("after"),
+        limit=limit,
+    )
+    return json_response(
+        {
+            "agents": [agent_view(a) for a in agents],
+            "next": agents[-1].name if len(agents) == limit else None,
+        }
+    )
+
+
+@router.get("/{name}")
+async def show(request: Request, name: str) -> Response:
+    await run_in_threadpool(any_operator, request)
+    agent = await run_in_threadpool(warden_of(request).agents.get, name)
+    return json_response(agent_view(agent))
+
+
+@router.patch("/{name}")
+async def update(request: Request, name: str) -> Response:
+    op = await run_in_threadpool(operator, request)
+    body = await read_object(request)
+    agent = await run_in_threadpool(
+        warden_of(request).agents.update, name, body, f"operator:{op.name}"
+    )
+    return json_response(agent_view(agent))
+
+
+async def _reason(request: Request) -> str:
+    body = await read_object(request, allow_empty=True)
+    reason = body.get("reason", "")
+    if not isinstance(reason, str) or len(reason) > 1000:
+        raise InvalidParameterError("`reason` must be a string of at most 1000 characters")
+    return reason
+
+
+@router.post("/{name}/suspend")
+async def suspend(request: Request, name: str) -> Response:
+    op = await run_in_threadpool(operator, request)
+    reason = await _reason(request)
+    w = warden_of(request)
+    started = w.clock.now()
+    agent, ended = await run_in_threadpool(w.agents.suspend, name, f"operator:{op.name}", reason)
+    took_ms = round((w.clock.now() - started) * 1000, 2)
+    return json_response({**agent_view(agent), "tasks_ended": ended, "cascade_ms": took_ms})
+
+
+@router.post("/{name}/reactivate")
+async def reactivate(request: Request, name: str) -> Response:
+    op = await run_in_threadpool(operator, request)
+    reason = await _reason(request)
+    agent = await run_in_threadpool(
+        warden_of(request).agents.reactivate, name, f"operator:{op.name}", reason
+    )
+    return json_response(agent_view(agent))
+
+
+@router.post("/{name}/decommission")
+async def decommission(request: Request, name: str) -> Response:
+    op = await run_in_threadpool(operator, request)
+    reason = await _reason(request)
+    agent, ended = await run_in_threadpool(
+        warden_of(request).agents.decommission, name, f"operator:{op.name}", reason
+    )
+    return json_response({**agent_view(agent), "tasks_ended": ended})

@@ -1,0 +1,98 @@
+"""AuthZEN 1.0: evaluation, evaluations (batch), search, and PDP metadata."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from warden.api.deps import read_json, require_pep, warden_of
+from warden.api.errors import json_response, request_id_of
+from warden.authz.authzen import parse_evaluation, parse_evaluations, parse_search
+from warden.errors import InvalidParameterError, MalformedRequestError
+
+router = APIRouter(tags=["authzen"])
+
+SEMANTICS = ("execute_all", "deny_on_first_deny", "permit_on_first_permit")
+
+
+def _object(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise MalformedRequestError("request body must be a json object")
+    return body
+
+
+@router.get("/.well-known/authzen-configuration")
+async def configuration(request: Request) -> Response:
+    base = warden_of(request).settings.effective_issuer
+    return json_response(
+        {
+            "policy_decision_point": base,
+            "access_evaluation_endpoint": f"{base}/access/v1/evaluation",
+            "access_evaluations_endpoint": f"{base}/access/v1/evaluations",
+            "search_subject_endpoint": f"{base}/access/v1/search/subject",
+            "search_resource_endpoint": f"{base}/access/v1/search/resource",
+            "search_action_endpoint": f"{base}/access/v1/search/action",
+        }
+    )
+
+
+@router.post("/access/v1/evaluation")
+async def evaluation(request: Request) -> Response:
+    require_pep(request)
+    ev = parse_evaluation(_object(await read_json(request)))
+    out = warden_of(request).decisions.evaluate(ev, request_id=request_id_of(request))
+    return json_response({"decision": out.allowed, "context": out.context})
+
+
+@router.post("/access/v1/evaluations")
+async def evaluations(request: Request) -> Response:
+    require_pep(request)
+    body = _object(await read_json(request))
+    rid = request_id_of(request)
+    decisions = warden_of(request).decisions
+    items = body.get("evaluations")
+    if items is None or items == []:
+        out = decisions.evaluate(parse_evaluation(body), request_id=rid)
+        return json_response({"decision": out.allowed, "context": out.context})
+    parsed, semantic = parse_evaluations(body)
+    results: list[dict[str, Any]] = []
+    for item in parsed:
+        if isinstance(item, InvalidParameterError):
+            result: dict[str, Any] = {
+                "decision": False,
+                "context": {"error": {"status": 400, "message": item.message}},
+            }
+        else:
+            out = decisions.evaluate(item, request_id=rid)
+            result = {"decision": out.allowed, "context": out.context}
+        results.append(result)
+        if semantic == "deny_on_first_deny" and not result["decision"]:
+            break
+        if semantic == "permit_on_first_permit" and result["decision"]:
+            break
+    return json_response({"evaluations": results})
+
+
+@router.post("/access/v1/search/subject")
+async def search_subject(request: Request) -> Response:
+    return await _search(request, "subject")
+
+
+@router.post("/access/v1/search/resource")
+async def search_resource(request: Request) -> Response:
+    return await _search(request, "resource")
+
+
+@router.post("/access/v1/search/action")
+async def search_action(request: Request) -> Response:
+    return await _search(request, "action")
+
+
+async def _search(request: Request, kind: str) -> Response:
+    require_pep(request)
+    query = parse_search(_object(await read_json(request)), kind)
+    results = warden_of(request).decisions.search(query)
+    return json_response({"page": {"next_token": ""}, "results": results})

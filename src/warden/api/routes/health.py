@@ -1,0 +1,43 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.requests import Request
+from starlette.responses import Response
+
+from warden.api.deps import warden_of
+from warden.api.errors import json_response
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+async def healthz() -> Response:
+    return json_response({"status": "ok"})
+
+
+@router.get("/readyz")
+async def readyz(request: Request) -> Response:
+    w = warden_of(request)
+    checks = {
+        "policies": w.pdp.policy_set is not None,
+        "audit_backlog": w.writer.backlog,
+    }
+    ready = bool(checks["policies"])
+    body = {
+        "status": "ready" if ready else "not_ready",
+        "checks": checks,
+        "policy_revision": w.pdp.revision,
+        "policy_error": w.policy_error,
+    }
+    return json_response(body, 200 if ready else 503)
+
+
+@router.get("/metrics")
+async def metrics(request: Request) -> Response:
+    w = warden_of(request)
+    metrics = request.app.state.metrics
+    metrics.refresh(w)
+    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

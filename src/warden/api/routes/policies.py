@@ -1,0 +1,115 @@
+"""Policies and enforcement modes: /v1/policies, and the monitor-mode report /v1/reports."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from warden.api.deps import any_operator, operator, read_object, warden_of
+from warden.api.errors import json_response
+from warden.api.paging import float_param, limit_of
+from warden.errors import InvalidParameterError
+
+router = APIRouter(tags=["policies"])
+
+
+@router.get("/v1/policies")
+async def show(request: Request) -> Response:
+    await run_in_threadpool(any_operator, request)
+    w = warden_of(request)
+    lps = w.pdp.policy_set
+    policies: list[dict[str, Any]] = []
+    if lps is not None:
+        for pid in lps.policy_ids:
+            info = lps.policies[pid]
+            policies.append(
+                {
+                    "id": pid,
+                    "effect": info.effect,
+                    "mode": info.mode,
+                    "annotations": dict(info.annotations),
+                    "source": info.source,
+                }
+            )
+    return json_response(
+        {
+            "revision": w.pdp.revision,
+            "folder": str(w.settings.policies_dir) if w.settings.policies_dir else None,
+            "last_error": w.policy_error,
+            "policies": policies,
+            "modes": w.modes.view(),
+        }
+    )
+
+
+@router.post("/v1/policies/reload")
+async def reload(request: Request) -> Response:
+    await run_in_threadpool(operator, request)
+    revision = await run_in_threadpool(warden_of(request).reload_policies)
+    return json_response({"revision": revision})
+
+
+@router.get("/v1/policies/modes")
+async def modes(request: Request) -> Response:
+    await run_in_threadpool(any_operator, request)
+    return json_response(warden_of(request).modes.view())
+
+
+@router.put("/v1/policies/modes")
+async def set_mode(request: Request) -> Response:
+    op = await run_in_threadpool(operator, request)
+    body = await read_object(request)
+    kind, value, mode = body.get("kind"), body.get("value"), body.get("mode")
+    if not (isinstance(kind, str) and isinstance(value, str) and isinstance(mode, str)):
+        raise InvalidParameterError("send `kind` (agent|risk_tier), `value` and `mode`")
+    w = warden_of(request)
+    if mode == "default":
+        await run_in_threadpool(w.modes.clear, kind, value, f"operator:{op.name}")
+    else:
+        await run_in_threadpool(w.modes.set, kind, value, mode, f"operator:{op.name}")
+    return json_response(w.modes.view())
+
+
+@router.get("/v1/reports/monitor")
+async def monitor_report(request: Request) -> Response:
+    """Decisions that monitor mode let through but enforcement would have denied."""
+    await run_in_threadpool(any_operator, request)
+    w = warden_of(request)
+    since = float_param(request, "since")
+    limit = limit_of(request, default=1000)
+
+    def collect() -> list[dict[str, Any]]:
+        w.writer.flush()
+        rows: list[dict[str, Any]] = []
+        after = 0
+        while len(rows) < limit:
+            page = w.store.list_audit(
+                after_seq=after, limit=1000, type_prefix="authz.decision", since=since
+            )
+            if not page:
+                break
+            for rec in page:
+                monitor = rec.data.get("monitor")
+                if monitor and monitor.get("would_deny") and rec.data.get("decision") == "allow":
+                    rows.append(
+                        {
+                            "seq": rec.seq,
+                            "ts": rec.ts,
+                            "decision_id": rec.decision_id,
+                            "agent": rec.agent,
+                            "task": rec.task_id,
+                            "action": rec.data.get("action"),
+                            "resource": rec.data.get("resource"),
+                            "would_deny_by": monitor.get("by"),
+                            "policies": monitor.get("policies", []),
+                        }
+                    )
+            after = page[-1].seq
+        return rows[:limit]
+
+    rows = await run_in_threadpool(collect)
+    return json_response({"would_have_denied": rows, "count": len(rows)})

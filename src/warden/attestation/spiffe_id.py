@@ -1,0 +1,22 @@
+"""SPIFFE ID validation (SPIFFE-ID.md §2) through py-spiffe."""
+
+from __future__ import annotations
+
+from spiffe import SpiffeId
+
+from warden.errors import InvalidParameterError
+
+MAX_SPIFFE_ID_BYTES = 2048
+
+
+def validate_spiffe_id(value: str) -> str:
+    """Return the canonical SPIFFE ID or raise InvalidParameterError naming the rule broken."""
+    if not isinstance(value, str) or len(value.encode()) > MAX_SPIFFE_ID_BYTES:
+        raise InvalidParameterError("invalid spiffe id: longer than 2048 bytes")
+    try:
+        parsed = SpiffeId(value)
+    except Exception as exc:  # py-spiffe raises its own error types; the message is what matters
+        raise InvalidParameterError(f"invalid spiffe id `{value}`: {exc}") from exc
+    if str(parsed) != value:
+        raise InvalidParameterError(f"invalid spiffe id `{value}`: not in canonical form")
+    return value

@@ -1,0 +1,762 @@
+"""Loading, validating and slicing a policy folder.
+
+A policy folder holds every ``*.cedar`` file (read in sorted order), at most one schema
+(``*.cedarschema`` in Cedar schema syntax, or ``*.cedarschema.json``) and an optional
+``entities.json`` (a Cedar entity JSON list). ``load_policy_dir`` validates everything
+before anything is activated and raises ``PolicyError`` naming the file at fault.
+
+Policy ids. A policy's id is its ``@id("...")`` annotation, else ``<file stem>:<n>`` with
+``n`` its index in the file (from 0). The Cedar policy set is rebuilt from the EST (JSON)
+form under these ids, so Cedar's ``reasons`` are directly Warden policy ids.
+
+Enforcement mode. ``@mode("monitor")`` on a ``forbid`` makes it monitor-only: it is
+evaluated and reported, never enforced. Any other value, or none, means enforce. Monitor
+only makes sense on forbids (a monitored permit would be a silent grant), so
+``@mode("monitor")`` on a permit is a ``PolicyError``.
+
+Slicing (DESIGN §5). Cedar evaluates every policy it is given, so at load time each
+static policy is indexed by its principal, action and resource scope (``==`` entity,
+``in`` entity or action list, ``is`` type, ``is … in``, or unscoped). For a request the
+candidate set is the intersection, over the three scopes, of the policies whose scope can
+match (the uid itself, its ancestors in the entity store plus the request's principal
+parents, its type, or unscoped). Any policy outside that set has a scope that cannot match
+the request, so it can neither permit nor forbid it: the sliced decision equals the
+unsliced one (tested on randomised sets). One Cedar policy-set handle is cached per request
+shape and per distinct candidate set (bounded LRU). Templates are never linked from files,
+so they authorize nothing; they are kept in the full set only.
+
+Entities. One handle is parsed from ``entities.json`` per load. Per request, the AuthZEN
+``properties`` of the principal and resource become attributes, merged with the stored
+entity (the store wins on conflict), and the request's principal parents are added. When a
+request adds nothing the base handle is used as is; a new entity is added with
+``with_added_json_str`` (only the delta is parsed); only a stored entity that gains
+attributes or parents forces a rebuild. Deltas are cached (bounded LRU) so the same agent
+principal is parsed once.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import orjson
+
+from warden.errors import PolicyError, PolicyEvaluationError
+
+from . import _cedar
+from .types import EntityRef
+
+__all__ = [
+    "MAX_NESTING",
+    "SLICE_CACHE_SIZE",
+    "LoadedPolicySet",
+    "PolicyInfo",
+    "Slice",
+    "check_type_name",
+    "check_value",
+    "encode_context",
+    "load_policy_dir",
+]
+
+MAX_NESTING = 32
+SLICE_CACHE_SIZE = 4096
+ENTITY_CACHE_SIZE = 4096
+
+Uid = tuple[str, str]
+
+_I64_MIN = -(2**63)
+_I64_MAX = 2**63 - 1
+_EVAL_ERROR_PREFIX = "error while evaluating policy `"
+
+
+# =========================================================================== values
+
+
+class _ValueProblemError(Exception):
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.path: list[str] = []
+
+
+def _check(value: Any, depth: int) -> None:
+    t = type(value)
+    if t is str or t is bool:
+        return
+    if t is int:
+        if _I64_MIN <= value <= _I64_MAX:
+            return
+        raise _ValueProblemError("integer outside the signed 64-bit range")
+    if t is dict:
+        if depth >= MAX_NESTING:
+            raise _ValueProblemError(f"nested deeper than {MAX_NESTING} levels")
+        depth += 1
+        for key, item in value.items():
+            if type(key) is not str:
+                raise _ValueProblemError("record keys must be strings")
+            ti = type(item)
+            if ti is str or ti is bool or (ti is int and _I64_MIN <= item <= _I64_MAX):
+                continue
+            try:
+                _check(item, depth)
+            except _ValueProblemError as problem:
+                problem.path.append(f".{key}")
+                raise
+        return
+    if t is list or t is tuple:
+        if depth >= MAX_NESTING:
+            raise _ValueProblemError(f"nested deeper than {MAX_NESTING} levels")
+        depth += 1
+        for index, item in enumerate(value):
+            ti = type(item)
+            if ti is str or ti is bool or (ti is int and _I64_MIN <= item <= _I64_MAX):
+                continue
+            try:
+                _check(item, depth)
+            except _ValueProblemError as problem:
+                problem.path.append(f"[{index}]")
+                raise
+        return
+    if t is float:
+        raise _ValueProblemError("floating-point numbers are not supported")
+    if value is None:
+        raise _ValueProblemError("null is not supported")
+    if isinstance(value, Mapping):
+        _check(dict(value), depth)
+        return
+    if isinstance(value, set | frozenset):
+        _check(list(value), depth)
+        return
+    if isinstance(value, int) and not isinstance(value, bool):
+        _check(int(value), depth)
+        return
+    raise _ValueProblemError("value cannot be represented in cedar")
+
+
+def check_value(value: Any, where: str) -> None:
+    """Check that a JSON value maps to a Cedar value.
+
+    Cedar holds strings, 64-bit signed integers, booleans, sets (JSON lists) and records
+    (JSON objects; ``__entity`` / ``__extn`` escapes pass through). Floats, nulls,
+    out-of-range integers and nesting deeper than ``MAX_NESTING`` raise
+    ``PolicyEvaluationError`` naming the offending path, e.g. ``context.arguments.amount``.
+    """
+    try:
+        _check(value, 0)
+    except _ValueProblemError as problem:
+        path = where + "".join(reversed(problem.path))
+        raise PolicyEvaluationError(
+            f"unsupported value at `{path}`: {problem.problem}", detail={"field": path}
+        ) from None
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    raise TypeError
+
+
+def encode_context(context: Mapping[str, Any]) -> str:
+    """Check a Cedar context (see ``check_value``) and encode it as a JSON string."""
+    if type(context) is not dict:
+        if not isinstance(context, Mapping):
+            raise PolicyEvaluationError("the context must be a record", detail={"field": "context"})
+        context = dict(context)
+    check_value(context, "context")
+    try:
+        return orjson.dumps(context, default=_json_default).decode()
+    except (TypeError, orjson.JSONEncodeError) as exc:  # pragma: no cover - check_value is stricter
+        raise PolicyEvaluationError(f"cannot encode the context: {exc}") from exc
+
+
+_IDENT = re.compile(r"[_A-Za-z][_A-Za-z0-9]*")
+_RESERVED = frozenset({"true", "false", "if", "then", "else", "in", "is", "like", "has", "__cedar"})
+_VALID_TYPES: set[str] = {"Action"}
+_VALID_TYPES_MAX = 65536
+
+
+def check_type_name(name: str) -> None:
+    """Raise ``PolicyEvaluationError`` unless ``name`` is a Cedar entity type name.
+
+    A type is one or more identifiers joined by ``::`` (``Agent``, ``Acme::Doc``); Cedar's
+    reserved words are not identifiers.
+    """
+    if name in _VALID_TYPES:
+        return
+    if type(name) is not str or not name:
+        raise PolicyEvaluationError("an entity type must be a non-empty string")
+    for part in name.split("::"):
+        if not _IDENT.fullmatch(part) or part in _RESERVED:
+            raise PolicyEvaluationError(
+                f"`{name}` is not a valid cedar entity type name", detail={"type": name}
+            )
+    if len(_VALID_TYPES) < _VALID_TYPES_MAX:
+        _VALID_TYPES.add(name)
+
+
+# =========================================================================== policies
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyInfo:
+    """What Warden knows about one policy of the set."""
+
+    id: str
+    effect: str  # "permit" | "forbid"
+    annotations: Mapping[str, str]
+    source: str  # file name inside the policy folder
+    index: int  # position in its file, from 0
+    mode: str = "enforce"  # "enforce" | "monitor"
+    template: bool = False
+
+    @property
+    def monitor(self) -> bool:
+        return self.mode == "monitor"
+
+
+@dataclass(slots=True, eq=False)
+class Slice:
+    """A subset of the policy set, with its Cedar handle."""
+
+    ids: frozenset[str]
+    policy_set: _cedar.PolicySetHandle
+    monitor_ids: frozenset[str]
+    owner: LoadedPolicySet
+    _without_monitor: Slice | None = None
+
+    def without_monitor(self) -> Slice:
+        """The same slice with every monitor-mode forbid removed (cached)."""
+        if self._without_monitor is None:
+            self._without_monitor = self.owner.slice_of(self.ids - self.monitor_ids)
+        return self._without_monitor
+
+
+class _ScopeIndex:
+    """Policies by one scope (principal, action or resource)."""
+
+    __slots__ = ("any", "eq", "is_", "member")
+
+    def __init__(self) -> None:
+        self.any: set[int] = set()
+        self.eq: dict[Uid, set[int]] = {}
+        self.member: dict[Uid, set[int]] = {}
+        self.is_: dict[str, set[int]] = {}
+
+    def add(self, n: int, constraint: Mapping[str, Any]) -> None:
+        op = constraint.get("op")
+        if op == "==" and "entity" in constraint:
+            self.eq.setdefault(_uid(constraint["entity"]), set()).add(n)
+        elif op == "in" and "entity" in constraint:
+            self.member.setdefault(_uid(constraint["entity"]), set()).add(n)
+        elif op == "in" and "entities" in constraint:
+            for entity in constraint["entities"]:
+                self.member.setdefault(_uid(entity), set()).add(n)
+        elif (
+            op == "is"
+            and isinstance(constraint.get("in"), Mapping)
+            and "entity" in constraint["in"]
+        ):
+            # `is T in E`: E decides membership; Cedar checks the type.
+            self.member.setdefault(_uid(constraint["in"]["entity"]), set()).add(n)
+        elif op == "is" and "entity_type" in constraint and "in" not in constraint:
+            self.is_.setdefault(str(constraint["entity_type"]), set()).add(n)
+        else:  # "All", slots, or anything unknown: may match anything
+            self.any.add(n)
+
+    def candidates(self, uid: Uid, ancestors: Iterable[Uid]) -> set[int]:
+        found = set(self.any)
+        hit = self.eq.get(uid)
+        if hit:
+            found |= hit
+        hit = self.member.get(uid)
+        if hit:
+            found |= hit
+        for ancestor in ancestors:
+            hit = self.member.get(ancestor)
+            if hit:
+                found |= hit
+        hit = self.is_.get(uid[0])
+        if hit:
+            found |= hit
+        return found
+
+
+def _uid(entity: Mapping[str, Any]) -> Uid:
+    return (str(entity["type"]), str(entity["id"]))
+
+
+@dataclass(frozen=True, slots=True)
+class _StoreEntity:
+    attrs: Mapping[str, Any]
+    attr_keys: frozenset[str]
+    ancestors: frozenset[Uid]
+
+
+class LoadedPolicySet:
+    """A validated policy folder, ready to evaluate. Immutable once built (caches aside).
+
+    Attributes: ``path``, ``revision`` (sha256 hex of the folder's file names and contents),
+    ``files``, ``policies`` (``PolicyInfo`` by id, in load order), ``policy_ids``,
+    ``schema`` (handle or ``None``) and ``entities`` (the base entity handle).
+    """
+
+    def __init__(
+        self,
+        *,
+        path: Path,
+        revision: str,
+        files: tuple[str, ...],
+        policies: dict[str, PolicyInfo],
+        static_est: dict[str, Any],
+        template_est: dict[str, Any],
+        schema: _cedar.SchemaHandle | None,
+        entities: _cedar.EntitiesHandle,
+    ) -> None:
+        self.path = path
+        self.revision = revision
+        self.files = files
+        self.policies: Mapping[str, PolicyInfo] = MappingProxyType(policies)
+        self.policy_ids: tuple[str, ...] = tuple(policies)
+        self.schema = schema
+        self.entities = entities
+
+        self._est_json = {pid: orjson.dumps(body).decode() for pid, body in static_est.items()}
+        self._static_ids: tuple[str, ...] = tuple(static_est)
+        self._forbids = frozenset(p.id for p in policies.values() if p.effect == "forbid")
+        self._monitor = frozenset(p.id for p in policies.values() if p.monitor)
+
+        # Entity store, as Cedar sees it (schema action entities included).
+        self._store_list = _cedar.entities_to_list(entities)
+        parents: dict[Uid, list[Uid]] = {}
+        attrs: dict[Uid, Mapping[str, Any]] = {}
+        self._by_type: dict[str, list[str]] = {}
+        for entity in self._store_list:
+            uid = _uid(entity["uid"])
+            attrs[uid] = entity.get("attrs") or {}
+            parents[uid] = [_uid(p) for p in entity.get("parents") or ()]
+            self._by_type.setdefault(uid[0], []).append(uid[1])
+        for ids in self._by_type.values():
+            ids.sort()  # Cedar renders entities in hash order: make searches deterministic
+        closure = _transitive_closure(parents)
+        self._store: dict[Uid, _StoreEntity] = {
+            uid: _StoreEntity(attrs[uid], frozenset(attrs[uid]), closure[uid]) for uid in attrs
+        }
+
+        # Scope indexes over static policies (by position in _static_ids).
+        self._principal = _ScopeIndex()
+        self._action = _ScopeIndex()
+        self._resource = _ScopeIndex()
+        actions: dict[str, None] = {}
+        for n, pid in enumerate(self._static_ids):
+            body = static_est[pid]
+            self._principal.add(n, body.get("principal") or {})
+            self._action.add(n, body.get("action") or {})
+            self._resource.add(n, body.get("resource") or {})
+        for body in [*static_est.values(), *template_est.values()]:
+            scope = body.get("action") or {}
+            for entity in [scope.get("entity"), *(scope.get("entities") or ())]:
+                if isinstance(entity, Mapping) and entity.get("type") == "Action":
+                    actions[str(entity["id"])] = None
+        for action_id in self._by_type.get("Action", ()):
+            actions.setdefault(action_id, None)
+        self._action_names = tuple(actions)
+
+        self.slice_of: Callable[[frozenset[str]], Slice] = functools.lru_cache(
+            maxsize=SLICE_CACHE_SIZE
+        )(self._build_slice)
+        self.slice_for: Callable[[str, str, tuple[EntityRef, ...], str, str, str], Slice] = (
+            functools.lru_cache(maxsize=SLICE_CACHE_SIZE)(self._compute_slice)
+        )
+        self._delta_entities: Callable[[bytes], _cedar.EntitiesHandle] = functools.lru_cache(
+            maxsize=ENTITY_CACHE_SIZE
+        )(self._build_delta)
+
+        # The full set (static policies and templates): building it validates the whole.
+        try:
+            handle = _cedar.policy_set_from_est(static_est, template_est)
+        except _cedar.CedarError as exc:
+            raise PolicyError(
+                f"policy folder `{path}`: cannot build the policy set: {exc}"
+            ) from exc
+        self.full = Slice(frozenset(self._static_ids), handle, self._monitor, self)
+
+    # ------------------------------------------------------------------ queries
+
+    @property
+    def short_revision(self) -> str:
+        return self.revision[:16]
+
+    def is_forbid(self, policy_id: str) -> bool:
+        return policy_id in self._forbids
+
+    def is_monitor(self, policy_id: str) -> bool:
+        return policy_id in self._monitor
+
+    def annotations_of(self, policy_ids: Iterable[str]) -> dict[str, Mapping[str, str]]:
+        policies = self.policies
+        return {pid: policies[pid].annotations for pid in policy_ids if pid in policies}
+
+    def entity_ids(self, entity_type: str) -> tuple[str, ...]:
+        """Ids of the stored entities of one type, sorted (empty if the type is unknown)."""
+        return tuple(self._by_type.get(entity_type, ()))
+
+    def has_entity(self, ref: EntityRef) -> bool:
+        return (ref.type, ref.id) in self._store
+
+    def action_names(self) -> tuple[str, ...]:
+        """Candidate actions: ``Action`` entities in the store and actions in policy scopes."""
+        return self._action_names
+
+    def ancestors(self, ref: EntityRef) -> frozenset[Uid]:
+        entity = self._store.get((ref.type, ref.id))
+        return entity.ancestors if entity is not None else frozenset()
+
+    def errored_policy(self, message: str) -> str | None:
+        """The id of the policy a Cedar evaluation error is about, or ``None``."""
+        if not message.startswith(_EVAL_ERROR_PREFIX):
+            return None
+        rest = message[len(_EVAL_ERROR_PREFIX) :]
+        candidate = rest.split("`: ", 1)[0]
+        if candidate in self.policies:
+            return candidate
+        for pid in self.policies:  # ids that themselves contain "`: "
+            if rest.startswith(pid + "`: "):
+                return pid
+        return None
+
+    # ------------------------------------------------------------------ slicing
+
+    def _compute_slice(
+        self,
+        principal_type: str,
+        principal_id: str,
+        principal_parents: tuple[EntityRef, ...],
+        action: str,
+        resource_type: str,
+        resource_id: str,
+    ) -> Slice:
+        p_uid = (principal_type, principal_id)
+        r_uid = (resource_type, resource_id)
+        extra: set[Uid] = set()
+        for parent in principal_parents:
+            puid = (parent.type, parent.id)
+            extra.add(puid)
+            stored = self._store.get(puid)
+            if stored is not None:
+                extra |= stored.ancestors
+        p_anc = self._ancestor_set(p_uid) | extra
+        r_anc = self._ancestor_set(r_uid) | (extra if r_uid == p_uid else set())
+        a_uid = ("Action", action)
+        found = self._principal.candidates(p_uid, p_anc)
+        if found:
+            found &= self._action.candidates(a_uid, self._ancestor_set(a_uid))
+        if found:
+            found &= self._resource.candidates(r_uid, r_anc)
+        ids = self._static_ids
+        return self.slice_of(frozenset(ids[n] for n in found))
+
+    def _ancestor_set(self, uid: Uid) -> frozenset[Uid]:
+        stored = self._store.get(uid)
+        return stored.ancestors if stored is not None else frozenset()
+
+    def _build_slice(self, ids: frozenset[str]) -> Slice:
+        if ids == self.full.ids:
+            return self.full
+        ordered = [pid for pid in self._static_ids if pid in ids] if len(ids) > 1 else list(ids)
+        body = ",".join(f"{json.dumps(pid)}:{self._est_json[pid]}" for pid in ordered)
+        text = '{"staticPolicies":{' + body + '},"templates":{},"templateLinks":[]}'
+        try:
+            handle = _cedar.policy_set_from_est_json(text, release_gil=len(ids) > 256)
+        except _cedar.CedarError as exc:  # pragma: no cover - the full set built fine
+            raise PolicyEvaluationError(f"cannot build a policy slice: {exc}") from exc
+        return Slice(ids, handle, ids & self._monitor, self)
+
+    # ------------------------------------------------------------------ entities
+
+    def entities_for(
+        self,
+        principal: EntityRef,
+        principal_attrs: Mapping[str, Any] | None,
+        principal_parents: tuple[EntityRef, ...],
+        resource: EntityRef,
+        resource_attrs: Mapping[str, Any] | None,
+    ) -> _cedar.EntitiesHandle:
+        """The entities to evaluate one request with (see the module docstring)."""
+        need_p = bool(principal_attrs or principal_parents) and self._adds(
+            principal, principal_attrs, principal_parents
+        )
+        need_r = bool(resource_attrs) and self._adds(resource, resource_attrs, ())
+        if not need_p and not need_r:
+            return self.entities
+        key_obj = (
+            (principal.type, principal.id, principal_attrs or {}, principal_parents)
+            if need_p
+            else None,
+            (resource.type, resource.id, resource_attrs or {}) if need_r else None,
+        )
+        try:
+            key = orjson.dumps(key_obj, default=_json_default)
+        except (TypeError, orjson.JSONEncodeError):
+            if need_p:
+                check_value(principal_attrs, "principal")
+            if need_r:
+                check_value(resource_attrs, "resource")
+            raise PolicyEvaluationError(
+                "entity attributes cannot be represented in cedar"
+            ) from None
+        return self._delta_entities(key)
+
+    def _adds(
+        self, ref: EntityRef, attrs: Mapping[str, Any] | None, parents: tuple[EntityRef, ...]
+    ) -> bool:
+        stored = self._store.get((ref.type, ref.id))
+        if stored is None:
+            return True
+        if attrs and not stored.attr_keys.issuperset(attrs.keys()):
+            return True
+        return any((p.type, p.id) not in stored.ancestors for p in parents)
+
+    def _build_delta(self, key: bytes) -> _cedar.EntitiesHandle:
+        try:
+            principal_part, resource_part = orjson.loads(key)
+        except orjson.JSONDecodeError as exc:
+            raise PolicyEvaluationError("entity attributes are nested too deeply") from exc
+        merged: dict[Uid, tuple[dict[str, Any], set[Uid]]] = {}
+        if resource_part is not None:
+            rtype, rid, rattrs = resource_part
+            check_value(rattrs, "resource")
+            merged[(rtype, rid)] = (dict(rattrs), set())
+        if principal_part is not None:
+            ptype, pid, pattrs, pparents = principal_part
+            check_value(pattrs, "principal")
+            attrs, ancestors = merged.setdefault((ptype, pid), ({}, set()))
+            attrs.update(pattrs)  # the principal's properties win over the resource's
+            for parent in pparents:
+                check_type_name(parent["type"])
+                puid = (str(parent["type"]), str(parent["id"]))
+                ancestors.add(puid)
+                ancestors |= self._ancestor_set(puid)
+        replaced: set[Uid] = set()
+        new: list[dict[str, Any]] = []
+        for uid, (attrs, ancestors) in merged.items():
+            check_type_name(uid[0])
+            stored = self._store.get(uid)
+            if stored is not None:
+                replaced.add(uid)
+                attrs.update(stored.attrs)  # the store wins on conflict
+                ancestors |= stored.ancestors
+            new.append(
+                {
+                    "uid": {"type": uid[0], "id": uid[1]},
+                    "attrs": attrs,
+                    "parents": [{"type": t, "id": i} for t, i in sorted(ancestors)],
+                }
+            )
+        try:
+            if not replaced:
+                return _cedar.entities_with_added(self.entities, json.dumps(new))
+            kept = [e for e in self._store_list if _uid(e["uid"]) not in replaced]
+            return _cedar.entities_from_json(json.dumps(kept + new))
+        except _cedar.CedarError as exc:
+            raise PolicyEvaluationError(f"cannot build the request entities: {exc}") from exc
+
+
+def _transitive_closure(parents: Mapping[Uid, list[Uid]]) -> dict[Uid, frozenset[Uid]]:
+    closure: dict[Uid, frozenset[Uid]] = {}
+
+    def visit(uid: Uid, stack: set[Uid]) -> frozenset[Uid]:
+        done = closure.get(uid)
+        if done is not None:
+            return done
+        stack.add(uid)
+        found: set[Uid] = set()
+        for parent in parents.get(uid, ()):
+            found.add(parent)
+            if parent not in stack:
+                found |= visit(parent, stack)
+        stack.discard(uid)
+        result = frozenset(found)
+        closure[uid] = result
+        return result
+
+    for uid in parents:
+        if uid not in closure:
+            # iterative deepening is unnecessary: Cedar rejects cycles, depth is the hierarchy
+            visit(uid, set())
+    return closure
+
+
+# =========================================================================== loading
+
+
+_SCHEMA_SUFFIXES = (".cedarschema", ".cedarschema.json")
+
+
+def _read(path: Path) -> tuple[bytes, str]:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise PolicyError(f"`{path.name}`: cannot read the file: {exc.strerror}") from exc
+    try:
+        return data, data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PolicyError(f"`{path.name}`: the file is not valid UTF-8") from exc
+
+
+def _policy_index(parser_id: str) -> int:
+    # Cedar names policies of a parse `policy0`, `policy1`, … in source order.
+    return int(parser_id.removeprefix("policy"))
+
+
+def load_policy_dir(path: Path | str) -> LoadedPolicySet:
+    """Load and validate a policy folder; raise ``PolicyError`` on any problem."""
+    folder = Path(path)
+    if not folder.is_dir():
+        raise PolicyError(f"policy folder `{folder}` does not exist or is not a folder")
+    entries = sorted(p for p in folder.iterdir() if p.is_file())
+    cedar_files = [p for p in entries if p.suffix == ".cedar"]
+    schema_files = [p for p in entries if p.name.endswith(_SCHEMA_SUFFIXES)]
+    entities_file = folder / "entities.json"
+    if len(schema_files) > 1:
+        names = ", ".join(f"`{p.name}`" for p in schema_files)
+        raise PolicyError(f"policy folder `{folder}` has more than one schema file: {names}")
+
+    digest = hashlib.sha256()
+    files: list[str] = []
+
+    def read(p: Path) -> str:
+        data, text = _read(p)
+        digest.update(p.name.encode() + b"\0" + data + b"\0")
+        files.append(p.name)
+        return text
+
+    schema: _cedar.SchemaHandle | None = None
+    for p in schema_files:
+        text = read(p)
+        try:
+            schema = (
+                _cedar.schema_from_json(text)
+                if p.name.endswith(".json")
+                else _cedar.schema_from_text(text)
+            )
+        except _cedar.CedarError as exc:
+            raise PolicyError(f"`{p.name}`: invalid schema: {exc}") from exc
+
+    policies: dict[str, PolicyInfo] = {}
+    static_est: dict[str, Any] = {}
+    template_est: dict[str, Any] = {}
+    for p in cedar_files:
+        text = read(p)
+        try:
+            est = _cedar.policies_to_est(text)
+        except _cedar.CedarError as exc:
+            raise PolicyError(f"`{p.name}`: cannot parse policies: {exc}") from exc
+        ids: dict[str, str] = {}
+        bodies = [
+            *((pid, body, False) for pid, body in (est.get("staticPolicies") or {}).items()),
+            *((pid, body, True) for pid, body in (est.get("templates") or {}).items()),
+        ]
+        bodies.sort(key=lambda item: _policy_index(item[0]))
+        for parser_id, body, is_template in bodies:
+            index = _policy_index(parser_id)
+            annotations = {
+                str(k): "" if v is None else str(v)
+                for k, v in (body.get("annotations") or {}).items()
+            }
+            if "id" in annotations:
+                policy_id = annotations["id"]
+                if not policy_id:
+                    raise PolicyError(f"`{p.name}`: policy {index} has an empty `@id`")
+            else:
+                policy_id = f"{p.stem}:{index}"
+            if policy_id in policies:
+                other = policies[policy_id].source
+                raise PolicyError(
+                    f"`{p.name}`: duplicate policy id `{policy_id}` (already used in `{other}`)"
+                )
+            effect = str(body.get("effect"))
+            monitor = annotations.get("mode") == "monitor"
+            if monitor and effect != "forbid":
+                raise PolicyError(
+                    f'`{p.name}`: policy `{policy_id}`: `@mode("monitor")` is only allowed '
+                    "on forbid policies"
+                )
+            ids[parser_id] = policy_id
+            policies[policy_id] = PolicyInfo(
+                id=policy_id,
+                effect=effect,
+                annotations=MappingProxyType(annotations),
+                source=p.name,
+                index=index,
+                mode="monitor" if monitor else "enforce",
+                template=is_template,
+            )
+            (template_est if is_template else static_est)[policy_id] = body
+        if schema is not None:
+            try:
+                problems = _cedar.validate_policies(text, schema)
+            except _cedar.CedarError as exc:  # pragma: no cover - text parsed above
+                raise PolicyError(f"`{p.name}`: cannot validate policies: {exc}") from exc
+            if problems:
+                parser_id, message = problems[0]
+                policy_id = ids.get(parser_id, parser_id)
+                message = message.replace(f"`{parser_id}`", f"`{policy_id}`")
+                more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+                raise PolicyError(
+                    f"`{p.name}`: policy `{policy_id}` does not validate against the schema: "
+                    f"{message}{more}"
+                )
+
+    entities = _load_entities(entities_file, schema, read)
+    return LoadedPolicySet(
+        path=folder,
+        revision=digest.hexdigest(),
+        files=tuple(files),
+        policies=policies,
+        static_est=static_est,
+        template_est=template_est,
+        schema=schema,
+        entities=entities,
+    )
+
+
+def _load_entities(
+    path: Path, schema: _cedar.SchemaHandle | None, read: Callable[[Path], str]
+) -> _cedar.EntitiesHandle:
+    if not path.is_file():
+        return _cedar.entities_from_json("[]", schema)
+    text = read(path)
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise PolicyError(f"`{path.name}`: invalid JSON: {exc}") from exc
+    if not isinstance(data, list):
+        raise PolicyError(f"`{path.name}`: expected a list of cedar entities")
+    try:
+        return _cedar.entities_from_json(text, schema)
+    except _cedar.CedarError as exc:
+        culprit = _first_bad_entity(data, schema)
+        where = f" (entity `{culprit}`)" if culprit else ""
+        raise PolicyError(f"`{path.name}`: invalid entities{where}: {exc}") from exc
+
+
+def _first_bad_entity(data: list[Any], schema: _cedar.SchemaHandle | None) -> str | None:
+    """Find the first entity that fails on its own, to name it in the error."""
+    for entity in data:
+        try:
+            _cedar.entities_from_json(json.dumps([entity]), schema)
+        except _cedar.CedarError:
+            uid = entity.get("uid") if isinstance(entity, dict) else None
+            if isinstance(uid, dict) and "type" in uid and "id" in uid:
+                return str(EntityRef(str(uid["type"]), str(uid["id"])))
+            return None
+    return None

@@ -1,0 +1,254 @@
+"""``warden agents …``: the agent inventory (register, list, show, update, kill switch)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from warden.cli.client import (
+    DEFAULT_DATA_DIR,
+    DEFAULT_URL,
+    DataDirOption,
+    JsonOption,
+    UrlOption,
+    WardenClient,
+    seg,
+)
+from warden.cli.output import console, emit, esc, fail, joined, print_json, show_record, table, when
+
+app = typer.Typer(
+    help="Register and manage agents (the inventory and the kill switch).", no_args_is_help=True
+)
+
+AGENT_FIELDS = [
+    ("name", "name"),
+    ("status", "status"),
+    ("spiffe id", "spiffe_id"),
+    ("owner", "owner"),
+    ("purpose", "purpose"),
+    ("risk tier", "risk_tier"),
+    ("entitlements", "entitlements"),
+    ("groups", "groups"),
+    ("created", "created_at"),
+    ("updated", "updated_at"),
+]
+
+NameArg = Annotated[str, typer.Argument(help="The agent's name.")]
+EntitlementOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--entitlement",
+        "-e",
+        help="A tool the agent may ever be granted (repeat, or space-separate).",
+    ),
+]
+GroupOption = Annotated[
+    list[str] | None, typer.Option("--group", "-g", help="A group the agent belongs to (repeat).")
+]
+RiskTierOption = Annotated[
+    str | None, typer.Option("--risk-tier", help="low, medium, high or critical.")
+]
+ReasonOption = Annotated[str, typer.Option("--reason", help="Why (recorded in the audit log).")]
+
+
+def _split(values: list[str] | None) -> list[str] | None:
+    if values is None:
+        return None
+    return [part for value in values for part in value.replace(",", " ").split()]
+
+
+def _show(agent: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print_json(agent)
+    else:
+        show_record(agent, AGENT_FIELDS)
+
+
+@app.command("register")
+def register(
+    name: NameArg,
+    owner: Annotated[str, typer.Option("--owner", help="Accountable human (email).")],
+    purpose: Annotated[str, typer.Option("--purpose", help="What the agent is for.")],
+    risk_tier: Annotated[
+        str, typer.Option("--risk-tier", help="low, medium, high or critical.")
+    ] = ("medium"),
+    entitlement: EntitlementOption = None,
+    group: GroupOption = None,
+    spiffe_id: Annotated[
+        str | None,
+        typer.Option("--spiffe-id", help="Default: spiffe://<trust domain>/agent/<name>."),
+    ] = None,
+    as_json: JsonOption = False,
+    url: UrlOption = DEFAULT_URL,
+    data_dir: DataDirOption = DEFAULT_DATA_DIR,
+) -> None:
+    """Register an agent with its accountable owner, purpose, risk tier and entitlements."""
+    body: dict[str, Any] = {
+        "name": name,
+        "owner": owner,
+        "purpose": purpose,
+        "risk_tier": risk_tier,
+        "entitlements": _split(entitlement) or [],
+        "groups": _split(group) or [],
+    }
+    if spiffe_id:
+        body["spiffe_id"] = spiffe_id
+    with WardenClient(url, data_dir) as client:
+        agent = client.post("/v1/agents", body)
+    if as_json:
+        print_json(agent)
+        return
+    console.print(f"registered agent [bold]{esc(agent['name'])}[/] as {esc(agent['spiffe_id'])}")
+    _show(agent, False)
+
+
+@app.command("list")
+def list_agents(
+    status: Annotated[
+        str | None, typer.Option("--status", help="active, suspended or decommissioned.")
+    ] = None,
+    owner: Annotated[str | None, typer.Option("--owner", help="Only this owner's agents.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=1000)] = 100,
+    as_json: JsonOption = False,
+    url: UrlOption = DEFAULT_URL,
+    data_dir: DataDirOption = DEFAULT_DATA_DIR,
+) -> None:
+    """List registered agents."""
+    with WardenClient(url, data_dir) as client:
+        page = client.get("/v1/agents", status=status, owner=owner, limit=limit)
+    if as_json:
+        print_json(page)
+        return
+    agents = page.get("agents", [])
+    if not agents:
+        console.print("no agents")
+        return
+    emit(
+        table(
+            ["name", "status", "owner", "risk", "entitlements", "groups", "spiffe id"],
+            [
+                (
+                    a["name"],
+                    a["status"],
+                    a["owner"],
+                    a["risk_tier"],
+                    joined(a.get("entitlements")),
+                    joined(a.get("groups")),
+                    a["spiffe_id"],
+                )
+                for a in agents
+            ],
+        )
+    )
+    if page.get("next"):
+        console.print(f"(more: first {len(agents)} shown; use --limit)")
+
+
+@app.command("show")
+def show(
+    name: NameArg,
+    as_json: JsonOption = False,
+    url: UrlOption = DEFAULT_URL,
+    data_dir: DataDirOption = DEFAULT_DATA_DIR,
+) -> None:
+    """Show one agent."""
+    with WardenClient(url, data_dir) as client:
+        agent = client.get(f"/v1/agents/{seg(name)}")
+    _show(agent, as_json)
+
+
+@app.command("update")
+def update(
+    name: NameArg,
+    owner: Annotated[str | None, typer.Option("--owner")] = None,
+    purpose: Annotated[str | None, typer.Option("--purpose")] = None,
+    risk_tier: RiskTierOption = None,
+    entitlement: EntitlementOption = None,
+    group: GroupOption = None,
+    as_json: JsonOption = False,
+    url: UrlOption = DEFAULT_URL,
+    data_dir: DataDirOption = DEFAULT_DATA_DIR,
+) -> None:
+    """Change an agent's owner, purpose, risk tier, entitlements or groups.
+
+    --entitlement and --group replace the whole list.
+    """
+    body: dict[str, Any] = {}
+    if owner is not None:
+        body["owner"] = owner
+    if purpose is not None:
+        body["purpose"] = purpose
+    if risk_tier is not None:
+        body["risk_tier"] = risk_tier
+    if entitlement is not None:
+        body["entitlements"] = _split(entitlement)
+    if group is not None:
+        body["groups"] = _split(group)
+    if not body:
+        fail("nothing to update: give --owner, --purpose, --risk-tier, --entitlement or --group")
+    with WardenClient(url, data_dir) as client:
+        agent = client.patch(f"/v1/agents/{seg(name)}", body)
+    if not as_json:
+        console.print(f"updated agent [bold]{esc(agent['name'])}[/]")
+    _show(agent, as_json)
+
+
+@app.command("suspend")
+def suspend(
+    name: NameArg,
+    reason: ReasonOption = "",
+    as_json: JsonOption = False,
+    url: UrlOption = DEFAULT_URL,
+    data_dir: DataDirOption = DEFAULT_DATA_DIR,
+) -> None:
+    """Kill switch: suspend the agent and end all its tasks at once."""
+    with WardenClient(url, data_dir) as client:
+        agent = client.post(f"/v1/agents/{seg(name)}/suspend", {"reason": reason})
+    if as_json:
+        print_json(agent)
+        return
+    ended = agent.get("tasks_ended", 0)
+    took = agent.get("cascade_ms")
+    console.print(
+        f"suspended agent [bold]{esc(agent['name'])}[/]: {ended} task{'s' if ended != 1 else ''} "
+        f"ended and their credentials revoked" + (f" in {took} ms" if took is not None else "")
+    )
+
+
+@app.command("reactivate")
+def reactivate(
+    name: NameArg,
+    reason: ReasonOption = "",
+    as_json: JsonOption = False,
+    url: UrlOption = DEFAULT_URL,
+    data_dir: DataDirOption = DEFAULT_DATA_DIR,
+) -> None:
+    """Let a suspended agent start tasks again (its ended tasks stay ended)."""
+    with WardenClient(url, data_dir) as client:
+        agent = client.post(f"/v1/agents/{seg(name)}/reactivate", {"reason": reason})
+    if as_json:
+        print_json(agent)
+        return
+    console.print(f"reactivated agent [bold]{esc(agent['name'])}[/] (status {agent['status']})")
+
+
+@app.command("decommission")
+def decommission(
+    name: NameArg,
+    reason: ReasonOption = "",
+    as_json: JsonOption = False,
+    url: UrlOption = DEFAULT_URL,
+    data_dir: DataDirOption = DEFAULT_DATA_DIR,
+) -> None:
+    """Retire an agent for good: end its tasks; it can never act again."""
+    with WardenClient(url, data_dir) as client:
+        agent = client.post(f"/v1/agents/{seg(name)}/decommission", {"reason": reason})
+    if as_json:
+        print_json(agent)
+        return
+    ended = agent.get("tasks_ended", 0)
+    console.print(
+        f"decommissioned agent [bold]{esc(agent['name'])}[/] "
+        f"({ended} task{'s' if ended != 1 else ''} ended) at {when(agent.get('updated_at'))}"
+    )

@@ -1,0 +1,52 @@
+"""The ``warden`` command: ``warden serve``, ``warden agents …``, ``warden demo`` and friends."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+import warden
+from warden.cli import agents, audit, demo, dev, policies, reports, serve, tasks
+
+app = typer.Typer(
+    name="warden",
+    help="Warden: runtime identity and authorization for AI agents.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+app.command("serve")(serve.serve)
+app.add_typer(agents.app, name="agents")
+app.add_typer(tasks.app, name="tasks")
+app.add_typer(policies.app, name="policies")
+app.add_typer(audit.app, name="audit")
+app.add_typer(reports.app, name="reports")
+app.add_typer(dev.app, name="dev")
+app.command("demo")(demo.demo)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"warden {warden.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Warden: runtime identity and authorization for AI agents."""
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,264 @@
+"""``warden serve``: run the Warden HTTP server (uvicorn, one worker).
+
+``--dev`` (what ``make run`` uses) adds what a laptop needs to try Warden end to end: a dev
+SPIFFE trust domain ``example.org`` under ``<data dir>/dev-trust/`` (when none is configured),
+the packaged example policies (when no ``--policies``) and an example agent ``demo-agent``.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import shlex
+import signal
+from dataclasses import replace
+from importlib.resources import files
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from warden.cli.client import DEFAULT_URL, admin_token_path
+from warden.cli.dev import DEV_TRUST_DOMAIN, JWT_TOKEN_TYPE, TOKEN_EXCHANGE, dev_trust_dir
+from warden.cli.output import console, esc, fail
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from warden.config import Settings
+    from warden.service.container import Warden
+
+log = logging.getLogger("warden.cli")
+
+EXAMPLE_AGENT: dict[str, Any] = {
+    "name": "demo-agent",
+    "owner": "alice@example.com",
+    "purpose": "summarise support tickets",
+    "risk_tier": "medium",
+    "entitlements": ["tickets.read", "tickets.summarise", "email.send"],
+    "groups": ["support"],
+}
+
+
+def example_policies_dir() -> Path:
+    """The packaged example policy folder (src/warden/examples/policies)."""
+    return Path(str(files("warden.examples") / "policies"))
+
+
+def apply_dev_settings(settings: Settings) -> Settings:
+    """Dev defaults: a dev trust domain when none is configured, example policies when none."""
+    from warden.config import TrustDomainConfig
+    from warden.tokens.svid import DevTrustDomain
+
+    if not settings.trust_domains:
+        domain = DevTrustDomain.load_or_create(DEV_TRUST_DOMAIN, dev_trust_dir(settings.data_dir))
+        settings = replace(
+            settings, trust_domains=(TrustDomainConfig(DEV_TRUST_DOMAIN, domain.bundle_path),)
+        )
+    if settings.policies_dir is None:
+        settings = replace(settings, policies_dir=example_policies_dir())
+    return settings
+
+
+def seed_example_agent(w: Warden) -> bool:
+    """Register ``demo-agent`` unless an agent of that name exists; True when it was created."""
+    from warden.errors import NotFoundError
+
+    try:
+        w.agents.get(EXAMPLE_AGENT["name"])
+        return False
+    except NotFoundError:
+        pass
+    w.agents.register(dict(EXAMPLE_AGENT), "warden")
+    return True
+
+
+def masked_url(url: str) -> str:
+    """A database URL with its password hidden."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+def base_url(host: str, port: int) -> str:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104  (display only)
+    if ":" in shown:
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}"
+
+
+def banner(w: Warden, *, dev: bool, token_written: bool) -> None:
+    from warden.storage.sql import sqlite_url_for
+
+    s = w.settings
+    url = base_url(s.host, s.port)
+    data_dir = s.data_dir
+    token_file = admin_token_path(data_dir)
+    q_token = shlex.quote(str(token_file))
+    lps = w.pdp.policy_set
+    count = len(lps.policy_ids) if lps is not None else 0
+    database = masked_url(s.database_url) if s.database_url else sqlite_url_for(data_dir)
+
+    say = functools.partial(console.print, soft_wrap=True)
+    say()
+    say(f"[bold green]Warden is running[/] at [bold]{esc(url)}[/]")
+    say(f"  API docs (OpenAPI)  {esc(url)}/docs")
+    if token_file.exists():
+        note = " (created now)" if token_written else ""
+        say(f"  admin token         {esc(token_file)}{note}")
+        say(f"                      export WARDEN_TOKEN=$(cat {esc(q_token)})")
+    else:
+        say(
+            "  admin token         an admin exists but its token file is gone; "
+            f"expected {esc(token_file)}"
+        )
+    say(f"  data dir            {esc(data_dir.absolute())}")
+    say(f"  database            {esc(database)}")
+    if s.policies_dir is not None:
+        say(f"  policies            {esc(s.policies_dir)}")
+        say(f"                      revision {esc(w.pdp.revision)} ({count} policies)")
+    else:
+        say("  policies            none (every decision is deny); use --policies DIR")
+    for td in s.trust_domains:
+        say(f"  trust domain        {esc(td.name)} (bundle {esc(td.bundle_file)})")
+    if dev:
+        dd = "" if data_dir == Path(".warden") else f" --data-dir {shlex.quote(str(data_dir))}"
+        if url != DEFAULT_URL:
+            dd += f" --url {url}"
+        agent = EXAMPLE_AGENT["name"]
+        details = '[{"type":"agent_task","purpose":"summarise open tickets","category":"support"}]'
+        say()
+        say("[bold]Dev mode[/] — try it:")
+        say(f"  export WARDEN_TOKEN=$(cat {esc(q_token)})")
+        say(f"  warden agents show {agent}{esc(dd)}")
+        say(f"  SVID=$(warden dev svid {agent}{esc(dd)})")
+        say(
+            esc(
+                f"  curl -s {url}/oauth2/token \\\n"
+                f"    -d grant_type={TOKEN_EXCHANGE} \\\n"
+                f"    -d subject_token_type={JWT_TOKEN_TYPE} \\\n"
+                '    --data-urlencode "subject_token=$SVID" \\\n'
+                "    --data-urlencode 'scope=tickets.read tickets.summarise' \\\n"
+                f"    --data-urlencode 'authorization_details={details}'"
+            ),
+        )
+        say("  warden demo    (the whole story on a throw-away server)")
+    say("Press Ctrl-C to stop.")
+    say()
+
+
+def _server_class() -> type[Any]:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn's server, calling ``on_started`` once the sockets listen."""
+
+        def __init__(self, config: uvicorn.Config, on_started: Callable[[], None]) -> None:
+            super().__init__(config)
+            self._on_started = on_started
+
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started:
+                self._on_started()
+
+    return Server
+
+
+def serve(
+    host: Annotated[
+        str | None, typer.Option("--host", help="Address to bind.", show_default="127.0.0.1")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", help="Port to listen on.", show_default="8080")
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir", help="State folder (SQLite, keys, admin token).", show_default="./.warden"
+        ),
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option("--database-url", help="postgresql://… (default: SQLite in the data dir)."),
+    ] = None,
+    policies: Annotated[
+        Path | None, typer.Option("--policies", help="Policy folder to load and hot-reload.")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="YAML config file (flags and env win).")
+    ] = None,
+    dev: Annotated[
+        bool,
+        typer.Option("--dev", help="Dev trust domain, example policies and an example agent."),
+    ] = False,
+) -> None:
+    """Run the Warden server."""
+    import uvicorn
+
+    from warden.api.app import create_app
+    from warden.config import load_settings
+    from warden.errors import WardenError
+    from warden.service.container import Warden
+
+    if config is not None and not config.is_file():
+        fail(f"config file `{config}` does not exist")
+    try:
+        settings = load_settings(
+            config,
+            host=host,
+            port=port,
+            data_dir=data_dir,
+            database_url=database_url,
+            policies_dir=policies,
+        )
+        if dev:
+            settings = apply_dev_settings(settings)
+        if settings.policies_dir is not None and not settings.policies_dir.is_dir():
+            fail(f"policy folder `{settings.policies_dir}` does not exist")
+        w = Warden(settings)
+    except WardenError as exc:
+        fail(f"{exc.code}: {exc.message}")
+    logging.basicConfig(level=logging.INFO, format="%(levelname)-9s %(name)s: %(message)s")
+    try:
+        token_file = w.operators.bootstrap(settings.data_dir)
+        if dev and seed_example_agent(w):
+            log.info("registered the example agent `%s`", EXAMPLE_AGENT["name"])
+        # the app's lifespan starts Warden's loops and closes everything on shutdown
+        app = create_app(w)
+        uv_config = uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level="info",
+            access_log=False,
+            workers=1,
+        )
+        server = _server_class()(
+            uv_config, lambda: banner(w, dev=dev, token_written=token_file is not None)
+        )
+    except WardenError as exc:
+        w.close()
+        fail(f"{exc.code}: {exc.message}")
+    except BaseException:
+        w.close()
+        raise
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal: end quietly
+    previous = signal.signal(signal.SIGTERM, _stopped)
+    try:
+        server.run()
+    except (KeyboardInterrupt, _StoppedError):
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if server.started:
+        console.print("Warden stopped.")
+    else:
+        raise typer.Exit(1)
+
+
+class _StoppedError(Exception):
+    """SIGTERM after uvicorn's graceful shutdown."""
+
+
+def _stopped(signum: int, frame: Any) -> None:
+    raise _StoppedError()

@@ -1,0 +1,166 @@
+"""Settings: read once in the entry points (``warden serve``, the CLI), never at import time.
+
+Precedence: command-line flags > environment (``WARDEN_*``) > the YAML file given with
+``--config`` > defaults. The YAML keys are documented in the README ("Configuration").
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from warden.errors import InvalidParameterError
+
+
+@dataclass(frozen=True)
+class TrustDomainConfig:
+    name: str
+    bundle_file: Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = Path(".warden")
+    database_url: str | None = None
+    policies_dir: Path | None = None
+    issuer: str | None = None  # defaults to http://{host}:{port}
+    # credentials
+    credential_ttl: float = 300.0
+    credential_max_ttl: float = 3600.0
+    task_ttl: float = 3600.0
+    task_max_ttl: float = 86400.0
+    audiences: tuple[str, ...] = ()  # extra audiences credentials may be issued for
+    # workload identity
+    svid_audience: str = "warden"
+    trust_domains: tuple[TrustDomainConfig, ...] = ()
+    # enforcement modes by risk tier (agent-level modes live in the database)
+    tier_modes: dict[str, str] = field(default_factory=dict)
+    # limits and loops
+    max_body_bytes: int = 256 * 1024
+    policy_reload_interval: float = 1.0
+    expiry_sweep_interval: float = 1.0
+    pep_api_keys: tuple[str, ...] = ()  # required from PEPs when not bound to loopback
+    seed_examples: bool = False
+    config_dir: Path = Path(".")
+
+    @property
+    def effective_issuer(self) -> str:
+        return self.issuer or f"http://{self.host}:{self.port}"
+
+    @property
+    def accepted_audiences(self) -> tuple[str, ...]:
+        return (self.effective_issuer, *self.audiences)
+
+    @property
+    def loopback(self) -> bool:
+        return self.host in {"127.0.0.1", "localhost", "::1"}
+
+    def with_overrides(self, **kwargs: Any) -> Settings:
+        return replace(self, **{k: v for k, v in kwargs.items() if v is not None})
+
+
+def _duration(value: Any, key: str) -> float:
+    """Accept seconds (number) or a string like ``90s``, ``5m``, ``2h``, ``1d``."""
+    if isinstance(value, bool):
+        raise InvalidParameterError(f"config `{key}` must be a duration")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str) and value:
+        units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+        try:
+            if value[-1] in units:
+                return float(value[:-1]) * units[value[-1]]
+            return float(value)
+        except ValueError:
+            pass
+    raise InvalidParameterError(f"config `{key}` must be a duration like `300`, `5m` or `1h`")
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    settings = Settings()
+    if config_file is not None:
+        settings = _from_yaml(settings, config_file)
+    env = {
+        "host": os.environ.get("WARDEN_HOST"),
+        "port": int(os.environ["WARDEN_PORT"]) if os.environ.get("WARDEN_PORT") else None,
+        "data_dir": Path(os.environ["WARDEN_DATA_DIR"])
+        if os.environ.get("WARDEN_DATA_DIR")
+        else None,
+        "database_url": os.environ.get("WARDEN_DATABASE_URL"),
+        "policies_dir": Path(os.environ["WARDEN_POLICIES"])
+        if os.environ.get("WARDEN_POLICIES")
+        else None,
+        "issuer": os.environ.get("WARDEN_ISSUER"),
+    }
+    settings = settings.with_overrides(**env)
+    settings = settings.with_overrides(**overrides)
+    if settings.credential_ttl > settings.credential_max_ttl:
+        raise InvalidParameterError("`tokens.ttl` must not exceed `tokens.max_ttl`")
+    return settings
+
+
+def _from_yaml(settings: Settings, path: Path) -> Settings:
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise InvalidParameterError(f"cannot read config `{path}`: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise InvalidParameterError(f"config `{path}` must be a mapping")
+    base = path.parent.resolve()
+
+    def rel(p: str) -> Path:
+        q = Path(p)
+        return q if q.is_absolute() else base / q
+
+    out: dict[str, Any] = {"config_dir": base}
+    server = raw.get("server") or {}
+    for key in ("host", "issuer", "database_url"):
+        if key in server:
+            out[key] = str(server[key])
+    if "port" in server:
+        out["port"] = int(server["port"])
+    if "data_dir" in server:
+        out["data_dir"] = rel(server["data_dir"])
+    if "policies" in server:
+        out["policies_dir"] = rel(server["policies"])
+    if "max_body_bytes" in server:
+        out["max_body_bytes"] = int(server["max_body_bytes"])
+    if "pep_api_keys" in server:
+        out["pep_api_keys"] = tuple(str(k) for k in server["pep_api_keys"])
+    tokens = raw.get("tokens") or {}
+    for key, attr in (
+        ("ttl", "credential_ttl"),
+        ("max_ttl", "credential_max_ttl"),
+        ("task_ttl", "task_ttl"),
+        ("max_task_ttl", "task_max_ttl"),
+    ):
+        if key in tokens:
+            out[attr] = _duration(tokens[key], f"tokens.{key}")
+    if "audiences" in tokens:
+        out["audiences"] = tuple(str(a) for a in tokens["audiences"])
+    spiffe = raw.get("spiffe") or {}
+    if "audience" in spiffe:
+        out["svid_audience"] = str(spiffe["audience"])
+    domains = []
+    for name, td in (spiffe.get("trust_domains") or {}).items():
+        if not isinstance(td, dict) or "bundle_file" not in td:
+            raise InvalidParameterError(f"config `spiffe.trust_domains.{name}` needs `bundle_file`")
+        domains.append(TrustDomainConfig(str(name), rel(str(td["bundle_file"]))))
+    if domains:
+        out["trust_domains"] = tuple(domains)
+    enforcement = raw.get("enforcement") or {}
+    tiers = enforcement.get("risk_tiers") or {}
+    for tier, mode in tiers.items():
+        if mode not in ("enforce", "monitor"):
+            raise InvalidParameterError(
+                f"config `enforcement.risk_tiers.{tier}` must be enforce or monitor"
+            )
+    if tiers:
+        out["tier_modes"] = {str(k): str(v) for k, v in tiers.items()}
+    return replace(settings, **out)

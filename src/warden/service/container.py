@@ -1,0 +1,170 @@
+"""The composition root: builds every component from Settings and runs the background loops."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from warden.attestation.base import AttestorRegistry
+from warden.attestation.spiffe_jwt import JWTSVIDAttestor
+from warden.audit.writer import AuditWriter
+from warden.authz.pdp import PolicyDecisionPoint
+from warden.authz.policy_set import LoadedPolicySet, load_policy_dir
+from warden.authz.watcher import PolicyWatcher
+from warden.config import Settings
+from warden.core.clock import Clock, SystemClock
+from warden.core.ports import Store
+from warden.errors import PolicyError
+from warden.service.agents import AgentService
+from warden.service.auditing import Auditor
+from warden.service.decisions import DecisionService
+from warden.service.modes import ModeService
+from warden.service.operators import OperatorService
+from warden.service.state import HotState
+from warden.service.tasks import TaskLimits, TaskService
+from warden.storage.sql import open_store, sqlite_url_for
+from warden.tokens.issuer import TaskCredentialIssuer
+from warden.tokens.keys import DiskKeyManager
+from warden.tokens.verifier import TaskCredentialVerifier
+
+log = logging.getLogger("warden")
+
+
+class Warden:
+    """Everything one Warden process holds. ``start()`` runs the loops; ``close()`` stops them."""
+
+    def __init__(
+        self, settings: Settings, *, clock: Clock | None = None, store: Store | None = None
+    ):
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.store: Store = store or open_store(
+            settings.database_url or sqlite_url_for(settings.data_dir)
+        )
+        self.store.migrate()
+        self.writer = AuditWriter(self.store)
+        self.auditor = Auditor(self.writer, self.clock)
+        self.keys = DiskKeyManager(settings.data_dir / "keys", self.clock)
+        issuer = settings.effective_issuer
+        self.issuer = TaskCredentialIssuer(self.keys, issuer, self.clock)
+        self.verifier = TaskCredentialVerifier(
+            self.keys, issuer=issuer, audiences=settings.accepted_audiences, clock=self.clock
+        )
+        self.attestors = AttestorRegistry()
+        if settings.trust_domains:
+            self.attestors.register(
+                JWTSVIDAttestor(
+                    {td.name: td.bundle_file for td in settings.trust_domains},
+                    settings.svid_audience,
+                )
+            )
+        self.state = HotState()
+        self.state.load(self.store, now=self.clock.now())
+        self.pdp = PolicyDecisionPoint()
+        self.policy_error: str | None = None
+        if settings.policies_dir is not None:
+            self.pdp.activate(load_policy_dir(settings.policies_dir))
+        self.modes = ModeService(self.store, self.auditor, self.clock, settings.tier_modes)
+        self.modes.load()
+        self.operators = OperatorService(self.store, self.auditor, self.clock)
+        self.tasks = TaskService(
+            self.store,
+            self.state,
+            self.auditor,
+            self.clock,
+            self.attestors,
+            self.issuer,
+            self.verifier,
+            TaskLimits(
+                credential_ttl=settings.credential_ttl,
+                credential_max_ttl=settings.credential_max_ttl,
+                task_ttl=settings.task_ttl,
+                task_max_ttl=settings.task_max_ttl,
+                issuer=issuer,
+                accepted_audiences=settings.accepted_audiences,
+            ),
+        )
+        default_td = settings.trust_domains[0].name if settings.trust_domains else "warden.local"
+        self.agents = AgentService(
+            self.store,
+            self.state,
+            self.auditor,
+            self.clock,
+            default_trust_domain=default_td,
+            end_tasks=self.tasks.end_all_for_agent,
+        )
+        self.decisions = DecisionService(
+            self.pdp, self.tasks, self.state, self.modes, self.auditor, self.clock
+        )
+        self._watcher: PolicyWatcher | None = None
+        self._stop = threading.Event()
+        self._sweeper: threading.Thread | None = None
+
+    # -- policies -----------------------------------------------------------------------------
+    def _policies_loaded(self, lps: LoadedPolicySet) -> None:
+        self.policy_error = None
+        self.auditor.record(
+            "policy.loaded",
+            "warden",
+            {"revision": lps.revision, "policies": len(lps.policy_ids)},
+        )
+
+    def _policies_rejected(self, exc: Exception) -> None:
+        self.policy_error = str(exc)
+        log.warning("policy change rejected, last good set keeps serving: %s", exc)
+        self.auditor.record(
+            "policy.rejected",
+            "warden",
+            {"error": str(exc)[:2000], "serving_revision": self.pdp.revision},
+        )
+
+    def reload_policies(self) -> str:
+        if self.settings.policies_dir is None:
+            raise PolicyError("no policy folder is configured")
+        try:
+            lps = load_policy_dir(self.settings.policies_dir)
+        except PolicyError as exc:
+            self._policies_rejected(exc)
+            raise
+        self.pdp.activate(lps)
+        self._policies_loaded(lps)
+        return lps.revision
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> None:
+        self.writer.start()
+        if self.pdp.policy_set is not None:
+            self._policies_loaded(self.pdp.policy_set)
+        if self.settings.policies_dir is not None:
+            self._watcher = PolicyWatcher(
+                self.settings.policies_dir,
+                self.pdp,
+                interval=self.settings.policy_reload_interval,
+                on_loaded=self._policies_loaded,
+                on_error=self._policies_rejected,
+            )
+            self._watcher.start()
+        self._sweeper = threading.Thread(target=self._sweep_loop, name="warden-expiry", daemon=True)
+        self._sweeper.start()
+
+    def _sweep_loop(self) -> None:
+        while not self._stop.wait(self.settings.expiry_sweep_interval):
+            try:
+                self.tasks.sweep_expired()
+            except Exception:  # the loop must survive a database hiccup; it retries next tick
+                log.exception("expiry sweep failed")
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.stop()
+        if self._sweeper is not None:
+            self._sweeper.join(5)
+        self.writer.close()
+        self.store.close()
+
+    @property
+    def data_dir(self) -> Path:
+        return self.settings.data_dir

@@ -1,0 +1,286 @@
+"""Runtime decisions (AuthZEN 1.0 over Cedar), with Warden's agent mode.
+
+Agent mode (``subject.type == "agent"``): the subject must carry its task credential in
+``subject.properties.token``. The credential is verified (signature, claims, revocation, task
+and agent active); the principal becomes ``Agent::"<SPIFFE ID>"`` with the agent's registered
+attributes and groups (PEP-supplied subject properties are ignored); the action must be inside
+the credential's scope before Cedar runs; task, scope and owner reach Cedar under
+``context.warden``. Every decision is an audit event. Callers see opaque reasons; the audit
+record holds the precise one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from warden.authz.authzen import EvaluationInput, SearchInput, run_search, to_cedar
+from warden.authz.pdp import PolicyDecisionPoint
+from warden.authz.types import AuthzRequest, Decision, EntityRef
+from warden.core.clock import Clock
+from warden.core.ids import new_id
+from warden.core.masking import mask
+from warden.core.model import Agent, EnforcementMode
+from warden.errors import PolicyEvaluationError, TokenInvalidError, WardenError
+from warden.service.auditing import Auditor
+from warden.service.modes import ModeService
+from warden.service.state import HotState
+from warden.service.tasks import TaskService
+
+AGENT_SUBJECT_TYPE = "agent"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One decision as the API returns it."""
+
+    allowed: bool
+    decision_id: str
+    context: dict[str, Any]
+
+
+class DecisionService:
+    def __init__(
+        self,
+        pdp: PolicyDecisionPoint,
+        tasks: TaskService,
+        state: HotState,
+        modes: ModeService,
+        auditor: Auditor,
+        clock: Clock,
+    ) -> None:
+        self._pdp = pdp
+        self._tasks = tasks
+        self._state = state
+        self._modes = modes
+        self._audit = auditor
+        self._clock = clock
+
+    def evaluate(self, ev: EvaluationInput, *, request_id: str | None = None) -> Outcome:
+        decision_id = new_id("dec")
+        now = self._clock.now()
+        if ev.subject.type == AGENT_SUBJECT_TYPE:
+            return self._evaluate_agent(ev, decision_id, now, request_id)
+        try:
+            req = to_cedar(ev, warden_context={"now": int(now)})
+            decision = self._pdp.evaluate(req)
+        except (PolicyEvaluationError, WardenError) as exc:
+            return self._refuse(ev, decision_id, "evaluation_error", exc.message, request_id)
+        return self._finish(ev, req, decision, decision_id, request_id, agent=None, task_id=None)
+
+    def search(self, query: SearchInput) -> list[dict[str, str]]:
+        """AuthZEN search over the entity store (plain subjects; agent credentials are not used)."""
+        return run_search(self._pdp, query, warden_context={"now": int(self._clock.now())})
+
+    # -- agent mode ---------------------------------------------------------------------------
+    def _evaluate_agent(
+        self, ev: EvaluationInput, decision_id: str, now: float, request_id: str | None
+    ) -> Outcome:
+        token = (ev.subject.properties or {}).get("token")
+        if not isinstance(token, str) or not token:
+            return self._refuse(
+                ev,
+                decision_id,
+                "missing_credential",
+                "subject.properties.token is missing",
+                request_id,
+            )
+        try:
+            cred = self._tasks.verify_signature(token)
+        except TokenInvalidError as exc:
+            return self._refuse(
+                ev, decision_id, "invalid_credential", f"{exc.code}: {exc.message}", request_id
+            )
+        try:
+            self._tasks.check_live(cred)
+        except TokenInvalidError as exc:
+            # signed by us, so the claims are trustworthy enough to attribute the deny
+            known = self._state.agents_by_spiffe.get(cred.subject)
+            return self._refuse(
+                ev,
+                decision_id,
+                "invalid_credential",
+                f"{exc.code}: {exc.message}",
+                request_id,
+                agent=known.name if known else None,
+                task_id=cred.task_id,
+                jti=cred.jti,
+            )
+        agent = self._state.agents_by_spiffe[cred.subject]
+        task = self._state.tasks[cred.task_id]
+        if ev.subject.id != cred.subject:
+            return self._refuse(
+                ev,
+                decision_id,
+                "invalid_credential",
+                "subject.id does not match the credential subject",
+                request_id,
+                agent=agent.name,
+                task_id=task.id,
+                jti=cred.jti,
+            )
+        warden_ctx = {
+            "now": int(now),
+            "task": {
+                "id": task.id,
+                "purpose": task.purpose,
+                "category": task.category,
+                "age": int(now - task.created_at),
+            },
+            "scope": sorted(cred.scope),
+            "chain": [agent.spiffe_id],
+            "depth": 0,
+            "owner": agent.owner,
+            "approval": {"granted": False},
+            "behaviour": {},
+        }
+        if task.on_behalf_of:
+            warden_ctx["task"]["on_behalf_of"] = task.on_behalf_of  # type: ignore[index]
+        try:
+            req = to_cedar(ev, warden_context=warden_ctx)
+        except WardenError as exc:
+            return self._refuse(
+                ev,
+                decision_id,
+                "evaluation_error",
+                exc.message,
+                request_id,
+                agent=agent.name,
+                task_id=task.id,
+                jti=cred.jti,
+            )
+        if req.action not in cred.scope:
+            return self._refuse(
+                ev,
+                decision_id,
+                "out_of_scope",
+                f"action `{req.action}` is outside the task scope",
+                request_id,
+                agent=agent.name,
+                task_id=task.id,
+                jti=cred.jti,
+                action=req.action,
+            )
+        req = replace(
+            req,
+            principal=EntityRef("Agent", agent.spiffe_id),
+            principal_attrs=_agent_attrs(agent),
+            principal_parents=tuple(EntityRef("Group", g) for g in agent.groups),
+        )
+        try:
+            decision = self._pdp.evaluate(req)
+        except WardenError as exc:
+            return self._refuse(
+                ev,
+                decision_id,
+                "evaluation_error",
+                exc.message,
+                request_id,
+                agent=agent.name,
+                task_id=task.id,
+                jti=cred.jti,
+            )
+        return self._finish(
+            ev, req, decision, decision_id, request_id, agent=agent, task_id=task.id, jti=cred.jti
+        )
+
+    # -- results ------------------------------------------------------------------------------
+    def _finish(
+        self,
+        ev: EvaluationInput,
+        req: AuthzRequest,
+        decision: Decision,
+        decision_id: str,
+        request_id: str | None,
+        *,
+        agent: Agent | None,
+        task_id: str | None,
+        jti: str | None = None,
+    ) -> Outcome:
+        allowed = decision.allowed
+        context: dict[str, Any] = {"decision_id": decision_id, "reasons": list(decision.reasons)}
+        monitor: dict[str, Any] | None = None
+        if decision.monitored:
+            monitor = {"by": "policy", "would_deny": True, "policies": list(decision.monitored)}
+        if not allowed and agent is not None:
+            mode, by = self._modes.mode_for(agent)
+            if mode is EnforcementMode.MONITOR:
+                allowed = True
+                monitor = {"by": by, "would_deny": True, "policies": list(decision.reasons)}
+        if monitor is not None:
+            context["monitor"] = monitor
+        if decision.errors:
+            context["errors"] = len(decision.errors)
+        self._audit.record(
+            "authz.decision",
+            agent.spiffe_id if agent else f"{ev.subject.type}:{ev.subject.id}",
+            {
+                "decision": "allow" if allowed else "deny",
+                "subject": {"type": req.principal.type, "id": req.principal.id},
+                "action": req.action,
+                "resource": {"type": req.resource.type, "id": req.resource.id},
+                "reasons": list(decision.reasons),
+                "errors": list(decision.errors),
+                "policy_revision": decision.policy_revision,
+                "monitor": monitor,
+                "context": _pep_context(ev.context),
+                "request_id": request_id,
+                "jti": jti,
+            },
+            agent=agent.name if agent else None,
+            task_id=task_id,
+            decision_id=decision_id,
+        )
+        return Outcome(allowed, decision_id, context)
+
+    def _refuse(
+        self,
+        ev: EvaluationInput,
+        decision_id: str,
+        reason: str,
+        detail: str,
+        request_id: str | None,
+        *,
+        agent: str | None = None,
+        task_id: str | None = None,
+        jti: str | None = None,
+        action: str | None = None,
+    ) -> Outcome:
+        """A deny before (or instead of) Cedar: opaque reason out, precise reason in the log."""
+        self._audit.record(
+            "authz.decision",
+            f"{ev.subject.type}:{ev.subject.id}"[:300],
+            {
+                "decision": "deny",
+                "subject": {"type": ev.subject.type, "id": ev.subject.id[:300]},
+                "action": (action or ev.action.name)[:300],
+                "resource": {"type": ev.resource.type, "id": ev.resource.id[:300]},
+                "reason": reason,
+                "detail": detail,
+                "context": _pep_context(ev.context),
+                "request_id": request_id,
+                "jti": jti,
+            },
+            agent=agent,
+            task_id=task_id,
+            decision_id=decision_id,
+        )
+        return Outcome(False, decision_id, {"decision_id": decision_id, "reason": reason})
+
+
+def _agent_attrs(agent: Agent) -> Mapping[str, Any]:
+    return {
+        "name": agent.name,
+        "owner": agent.owner,
+        "risk_tier": agent.risk_tier.value,
+        "purpose": agent.purpose,
+        "status": agent.status.value,
+        "trust_domain": agent.trust_domain,
+    }
+
+
+def _pep_context(context: Mapping[str, Any] | None) -> Any:
+    if not context:
+        return {}
+    return mask({k: v for k, v in context.items() if k != "warden"})
