@@ -347,8 +347,16 @@ STEPS: list[Step] = [
     ("A call forbidden by policy", forbidden_call),
     ("Finish: the agent completes its task", complete_task),
     ("Retry the allowed call with the old credential", revoked_retry),
-    ("Verify the tamper-evident audit trail", verify_audit),
 ]
+
+# The story ends by proving the record of everything before it.
+FINAL_STEPS: list[Step] = [("Verify the tamper-evident audit trail", verify_audit)]
+
+
+def all_steps() -> list[Step]:
+    """Core steps, then each feature's chapter (modules ``demo_<feature>.py`` with ``STEPS``)."""
+    chapters: list[list[Step]] = []  # features append their chapter here, one import each
+    return [*STEPS, *(step for chapter in chapters for step in chapter), *FINAL_STEPS]
 
 
 def run_steps(d: Demo, steps: list[Step]) -> bool:
@@ -492,7 +500,7 @@ def demo(
             raise typer.Exit(1) from None
         admin_token = admin_token_path(server.data_dir).read_text().strip()
         with httpx.Client(base_url=server.url, timeout=15.0) as http:
-            ok = run_steps(Demo(server.url, server.data_dir, http, admin_token), STEPS)
+            ok = run_steps(Demo(server.url, server.data_dir, http, admin_token), all_steps())
         if not ok:
             tail = server.log_tail(15)
             if tail:
