@@ -186,7 +186,8 @@ def test_slices_are_small_and_shared(write_dir: WriteDir) -> None:
 def test_monitor_variant_is_cached(write_dir: WriteDir) -> None:
     folder = write_dir(
         {
-            "p.cedar": '@id("a") permit(principal, action, resource);\n@id("m") @mode("monitor") forbid(principal, action, resource);'
+            "p.cedar": '@id("a") permit(principal, action, resource);\n'
+            '@id("m") @mode("monitor") forbid(principal, action, resource);'
         }
     )
     lps = load_policy_dir(folder)

@@ -42,6 +42,12 @@ async def jwks(request: Request) -> Response:
 
 @router.post("/oauth2/token")
 async def token(request: Request) -> Response:
-    form = await read_form(request)
-    body = await run_in_threadpool(warden_of(request).tasks.token, form)
+    metrics = request.app.state.metrics
+    try:
+        form = await read_form(request)
+        body = await run_in_threadpool(warden_of(request).tasks.token, form)
+    except Exception:
+        metrics.tokens.labels(outcome="refused").inc()
+        raise
+    metrics.tokens.labels(outcome="issued").inc()
     return json_response(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
