@@ -219,15 +219,25 @@ def test_health_readiness_and_metrics(world: World) -> None:
 def test_pdp_requires_authenticated_peps_off_loopback(world: World) -> None:
     from dataclasses import replace
 
-    world.warden.settings = replace(world.warden.settings, host="0.0.0.0", pep_api_keys=("pep-key-1",))
-    body = {"subject": {"type": "user", "id": "alice"}, "action": {"name": "read"},
-            "resource": {"type": "record", "id": "record-1"}}
+    world.warden.settings = replace(
+        world.warden.settings, host="0.0.0.0", pep_api_keys=("pep-key-1",)
+    )
+    body = {
+        "subject": {"type": "user", "id": "alice"},
+        "action": {"name": "read"},
+        "resource": {"type": "record", "id": "record-1"},
+    }
     anon = world.client.post("/access/v1/evaluation", json=body)
     assert anon.status_code == 401 and anon.headers["www-authenticate"].startswith("Bearer")
-    wrong = world.client.post("/access/v1/evaluation", json=body,
-                              headers={"Authorization": "Bearer nope"})
+    wrong = world.client.post(
+        "/access/v1/evaluation", json=body, headers={"Authorization": "Bearer nope"}
+    )
     assert wrong.status_code == 401
-    ok = world.client.post("/access/v1/evaluation", json=body,
-                           headers={"Authorization": "Bearer pep-key-1"})
+    ok = world.client.post(
+        "/access/v1/evaluation", json=body, headers={"Authorization": "Bearer pep-key-1"}
+    )
     assert ok.status_code == 200 and ok.json()["decision"] is True
-    assert world.client.post("/access/v1/evaluation", json=body, headers=world.admin).status_code == 200
+    assert (
+        world.client.post("/access/v1/evaluation", json=body, headers=world.admin).status_code
+        == 200
+    )

@@ -501,3 +501,23 @@ def test_enum_values_are_accepted(make_pdp: MakePdp) -> None:
     ).allowed
     ctx = {"l": 2, "t": [Tier.LOW], "r": {"t": Tier.LOW}}
     assert pdp.evaluate(req("x", principal_attrs={"tier": "low"}, context=ctx)).allowed
+
+
+def test_malformed_request_objects_deny(make_pdp: MakePdp) -> None:
+    pdp = make_pdp(ALLOW_ALL)
+    weird = [
+        AuthzRequest(principal=U(["User"], "x"), action="a", resource=U("R", "r")),  # type: ignore[arg-type]
+        AuthzRequest(principal=U("User", {"x": 1}), action="a", resource=U("R", "r")),  # type: ignore[arg-type]
+        AuthzRequest(principal=None, action="a", resource=U("R", "r")),  # type: ignore[arg-type]
+        AuthzRequest(principal=U("User", "x"), action="a", resource=U("R", "r"), context=None),  # type: ignore[arg-type]
+    ]
+    for r in weird:
+        assert not pdp.evaluate(r).allowed
+    assert [d.allowed for d in pdp.evaluate_batch(weird)] == [False] * len(weird)
+    listed = AuthzRequest(
+        principal=U("User", "x"),
+        principal_parents=[U("G", "g")],  # type: ignore[arg-type]
+        action="a",
+        resource=U("R", "r"),
+    )
+    assert pdp.evaluate(listed).allowed
