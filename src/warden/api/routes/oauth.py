@@ -7,7 +7,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from warden.api.deps import read_form, warden_of
+from warden.api.deps import channel_of, read_form, warden_of
 from warden.api.errors import json_response
 from warden.service.tasks import ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE
 
@@ -43,5 +43,5 @@ async def jwks(request: Request) -> Response:
 @router.post("/oauth2/token")
 async def token(request: Request) -> Response:
     form = await read_form(request)
-    body = await run_in_threadpool(warden_of(request).tasks.token, form)
+    body = await run_in_threadpool(warden_of(request).tasks.token, form, channel_of(request))
     return json_response(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})

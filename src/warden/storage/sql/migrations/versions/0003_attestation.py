@@ -34,9 +34,7 @@ def upgrade() -> None:
         ),
         sa.UniqueConstraint("selectors_key", name="uq_registration_entries_selectors_key"),
     )
-    op.create_index(
-        "ix_registration_entries_agent_name", "registration_entries", ["agent_name"]
-    )
+    op.create_index("ix_registration_entries_agent_name", "registration_entries", ["agent_name"])
     op.create_table(
         "join_tokens",
         sa.Column("id", sa.String(), nullable=False),
