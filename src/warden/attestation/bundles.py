@@ -75,7 +75,7 @@ def canonical_trust_domain(name: object) -> str:
         canonical = None
     if canonical is None or canonical != name:
         raise InvalidParameterError(f"invalid trust domain name `{name}`")
-    return canonical
+    return str(canonical)
 
 
 def parse_bundle(trust_domain: str, document: object, *, origin: str) -> TrustBundle:

@@ -48,7 +48,7 @@ TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"  # noqa: S105 - a URN
 TASK_DETAILS_TYPE = "agent_task"
 MAX_PURPOSE = 1000
-JOIN_TOKEN_METHOD = "join_token"
+JOIN_TOKEN_METHOD = "join_token"  # noqa: S105 - a method name
 
 
 @dataclass(frozen=True)
