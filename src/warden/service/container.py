@@ -24,6 +24,7 @@ from warden.service.modes import ModeService
 from warden.service.operators import OperatorService
 from warden.service.state import HotState
 from warden.service.tasks import TaskLimits, TaskService
+from warden.service.workload import WorkloadService
 from warden.storage.sql import open_store, sqlite_url_for
 from warden.tokens.issuer import TaskCredentialIssuer
 from warden.tokens.keys import DiskKeyManager
@@ -59,6 +60,12 @@ class Warden:
         self.join_tokens = JoinTokenService(self.store, self.auditor, self.clock)
         self.attestation = build_attestation(settings, self.store, self.clock)
         self.attestors = self.attestation.registry
+        self.workload = WorkloadService(
+            self.entries,
+            self.attestation.own,
+            self.auditor,
+            svid_ttl=settings.workload_svid_ttl,
+        )
         self.pdp = PolicyDecisionPoint()
         self.policy_error: str | None = None
         if settings.policies_dir is not None:
@@ -153,6 +160,7 @@ class Warden:
                 self.tasks.sweep_expired()
             except Exception:  # the loop must survive a database hiccup; it retries next tick
                 log.exception("expiry sweep failed")
+            self.attestation.refresh_due()  # bundle endpoints past their refresh hint
 
     def close(self) -> None:
         self._stop.set()

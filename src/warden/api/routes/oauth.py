@@ -40,6 +40,15 @@ async def jwks(request: Request) -> Response:
     )
 
 
+@router.get("/.well-known/spiffe-bundle")
+async def spiffe_bundle(request: Request) -> Response:
+    """The SPIFFE bundle of Warden's own trust domain (the SVIDs of its workload socket)."""
+    return json_response(
+        warden_of(request).workload.trust_domain.bundle(),
+        headers={"Cache-Control": "public, max-age=60"},
+    )
+
+
 @router.post("/oauth2/token")
 async def token(request: Request) -> Response:
     form = await read_form(request)
