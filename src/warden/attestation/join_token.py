@@ -68,6 +68,7 @@ class JoinTokenAttestor:
             trust_domain=None,
             expires_at=record.expires_at,
             claims={},
+            selectors=frozenset({f"join:token:{record.id}"}),
             agent=record.agent_name,
             details={"join_token": record.id},
         )
