@@ -56,9 +56,7 @@ def test_entry_maps_another_spiffe_id_to_the_agent(world: World) -> None:
     assert started[0]["data"]["attestation"]["entry"]["id"] == entry["id"]
 
     # removing the entry stops the mapping at once
-    r = world.client.delete(
-        f"/v1/agents/support-bot/entries/{entry['id']}", headers=world.admin
-    )
+    r = world.client.delete(f"/v1/agents/support-bot/entries/{entry['id']}", headers=world.admin)
     assert r.status_code == 200
     r = world.exchange(world.trust.mint(workload, "warden"))
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
