@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import ipaddress
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,6 +83,7 @@ class CA:
         uris: list[str] | None = None,
         *,
         dns: list[str] | None = None,
+        ips: list[str] | None = None,
         ca: bool = False,
         digital_signature: bool = True,
         key_cert_sign: bool = False,
@@ -93,6 +95,7 @@ class CA:
         key = key or ec.generate_private_key(ec.SECP256R1())
         names: list[x509.GeneralName] = [x509.UniformResourceIdentifier(u) for u in uris or []]
         names += [x509.DNSName(d) for d in dns or []]
+        names += [x509.IPAddress(ipaddress.ip_address(i)) for i in ips or []]
         builder = (
             x509.CertificateBuilder()
             .subject_name(_name("workload"))
