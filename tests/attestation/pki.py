@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import base64
-import ipaddress
 import datetime as dt
+import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any

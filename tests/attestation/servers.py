@@ -1,4 +1,4 @@
-"""Real HTTP(S) servers on loopback for the attestation tests (an OIDC issuer, a bundle endpoint)."""
+"""Real HTTP(S) servers on loopback for the attestation tests (OIDC issuer, bundle endpoint)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ class LoopbackServer:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            def do_GET(self) -> None:
                 outer.hits[self.path] = outer.hits.get(self.path, 0) + 1
                 if outer.delay:
                     time.sleep(outer.delay)

@@ -9,7 +9,8 @@ import subprocess
 import sys
 from typing import Any
 
-from warden.cli.demo import JWT_TOKEN_TYPE, TOKEN_EXCHANGE, Demo, Step, StepError, jwt_claims
+from warden.cli.demo import Demo, Step, StepError, jwt_claims
+from warden.cli.dev import JWT_TOKEN_TYPE, TOKEN_EXCHANGE
 
 WORKER = {
     "name": "local-worker",
