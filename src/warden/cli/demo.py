@@ -355,7 +355,9 @@ FINAL_STEPS: list[Step] = [("Verify the tamper-evident audit trail", verify_audi
 
 def all_steps() -> list[Step]:
     """Core steps, then each feature's chapter (modules ``demo_<feature>.py`` with ``STEPS``)."""
-    chapters: list[list[Step]] = []  # features append their chapter here, one import each
+    from warden.cli import demo_attestation
+
+    chapters: list[list[Step]] = [demo_attestation.STEPS]
     return [*STEPS, *(step for chapter in chapters for step in chapter), *FINAL_STEPS]
 
 

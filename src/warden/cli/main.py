@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 import warden
-from warden.cli import agents, audit, demo, dev, policies, reports, serve, tasks
+from warden.cli import agents, audit, demo, dev, identity, policies, reports, serve, tasks
 
 app = typer.Typer(
     name="warden",
@@ -24,6 +24,7 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(reports.app, name="reports")
 app.add_typer(dev.app, name="dev")
 app.command("demo")(demo.demo)
+app.command("agent-identity")(identity.agent_identity)
 
 
 def _version(value: bool) -> None:
