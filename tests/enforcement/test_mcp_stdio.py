@@ -54,7 +54,9 @@ def error_of(excinfo: pytest.ExceptionInfo[Any]) -> tuple[int, str, Any]:
     return err.code, err.message, err.data
 
 
-def test_tool_calls_are_allowed_filtered_and_denied(live_warden: LiveWarden, tmp_path: Path) -> None:
+def test_tool_calls_are_allowed_filtered_and_denied(
+    live_warden: LiveWarden, tmp_path: Path
+) -> None:
     from mcp import MCPError
 
     spiffe = live_warden.register()
