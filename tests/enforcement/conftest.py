@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,7 @@ class LiveWarden:
     trust: DevTrustDomain
     admin: dict[str, str]
     tmp: Path
+    proxy_ports: list[int]
 
     def register(self, name: str = "helpdesk-bot", **extra: Any) -> str:
         body = {
@@ -147,8 +149,8 @@ class LiveWarden:
 PROXY_PORT_AUDIENCES = 4  # audiences reserved for proxies started by the tests
 
 
-@pytest.fixture
-def live_warden(tmp_path: Path) -> Iterator[LiveWarden]:
+@contextmanager
+def running_warden(tmp_path: Path) -> Iterator[LiveWarden]:
     policies = tmp_path / "policies"
     shutil.copytree(POLICIES, policies)
     trust = DevTrustDomain.create("example.org", tmp_path / "trust")
@@ -166,8 +168,19 @@ def live_warden(tmp_path: Path) -> Iterator[LiveWarden]:
     assert token_file is not None
     admin = {"Authorization": f"Bearer {token_file.read_text().strip()}"}
     with ThreadServer(create_app(w), port) as server:
-        live = LiveWarden(w, server.url, trust, admin, tmp_path)
-        live.proxy_ports = proxy_ports  # type: ignore[attr-defined]
+        yield LiveWarden(w, server.url, trust, admin, tmp_path, proxy_ports)
+
+
+@pytest.fixture
+def live_warden(tmp_path: Path) -> Iterator[LiveWarden]:
+    with running_warden(tmp_path) as live:
+        yield live
+
+
+@pytest.fixture(scope="module")
+def shared_warden(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveWarden]:
+    """One Warden for a whole module, for tests that only read (register distinct agents)."""
+    with running_warden(tmp_path_factory.mktemp("warden")) as live:
         yield live
 
 

@@ -74,7 +74,7 @@ async def mcp_client(url: str, token: str) -> AsyncIterator[Any]:
 def http_proxy(live_warden: LiveWarden, tmp_path: Path) -> Iterator[str]:
     """helpdesk (HTTP) ← warden mcp-proxy --http ← the test; returns the proxy's /mcp URL."""
     upstream_port = free_port()
-    proxy_port = live_warden.proxy_ports[0]  # type: ignore[attr-defined]
+    proxy_port = live_warden.proxy_ports[0]
     upstream = f"http://127.0.0.1:{upstream_port}/mcp"
     config = write_proxy_config(
         tmp_path / "proxy.yaml",
@@ -217,7 +217,7 @@ def test_the_proxy_embedded_in_process_with_warden(live_warden: LiveWarden, tmp_
     from warden.mcp.proxy import Gate
     from warden.sdk.embedded import EmbeddedPDP
 
-    port = live_warden.proxy_ports[1]  # type: ignore[attr-defined]
+    port = live_warden.proxy_ports[1]
     resource = f"http://127.0.0.1:{port}/mcp"
     config = parse_proxy_config(
         {
