@@ -36,6 +36,8 @@ def credential_source(
 ) -> Callable[[], dict[str, Any]]:
     """The AuthZEN subject for each decision, from the credential file or variable."""
 
+    last: list[Any] = [None, None]  # (token, subject): decode a credential once, not per call
+
     def subject() -> dict[str, Any]:
         token = ""
         if file is not None:
@@ -45,7 +47,9 @@ def credential_source(
                 token = ""
         else:
             token = os.environ.get(env, "").strip()
-        return agent_subject(token)
+        if token != last[0]:
+            last[:] = [token, agent_subject(token)]
+        return dict(last[1])
 
     return subject
 
@@ -64,13 +68,17 @@ async def serve_stdio(
     await loop.connect_read_pipe(
         lambda: asyncio.StreamReaderProtocol(reader), stdin or sys.stdin.buffer
     )
-    out = stdout or sys.stdout.buffer
-    write_lock = asyncio.Lock()
+    transport, protocol = await loop.connect_write_pipe(
+        asyncio.streams.FlowControlMixin, stdout or sys.stdout.buffer
+    )
+    writer = asyncio.StreamWriter(transport, protocol, None, loop)
 
     async def send(message: dict[str, Any]) -> None:
-        data = json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
-        async with write_lock:
-            await loop.run_in_executor(None, _write, out, data)
+        # one write call per message: replies never interleave
+        writer.write(
+            json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+        )
+        await writer.drain()
 
     session = ProxySession(config, gate, subject, notify_client=send)
     tasks: set[asyncio.Task[None]] = set()
@@ -103,8 +111,4 @@ async def serve_stdio(
             await asyncio.gather(*tasks, return_exceptions=True)
     finally:
         await session.close()
-
-
-def _write(out: BinaryIO, data: bytes) -> None:
-    out.write(data)
-    out.flush()
+        writer.close()

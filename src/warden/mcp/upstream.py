@@ -120,6 +120,9 @@ class StdioUpstream(Upstream):
         return env
 
     async def _ensure_started(self) -> asyncio.subprocess.Process:
+        process = self._process
+        if process is not None and process.returncode is None:
+            return process  # the common case, without the lock
         async with self._start_lock:
             process = self._process
             if process is not None and process.returncode is None:
