@@ -8,7 +8,7 @@ interleaved so drift hits both alike:
   process) → server
 
 The client is a minimal JSON-RPC-over-pipes loop (no SDK overhead on either side), calling
-``tickets.read`` with a live task credential. ``overhead`` = p50(proxied) − p50(direct): one more
+``tickets.read`` with a live task credential. ``overhead`` = p50(proxied) - p50(direct): one more
 process hop plus the authorization decision. A second proxy asking a Warden server over HTTP is
 measured too, for reference (a network round trip per decision).
 
@@ -189,7 +189,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with ExitStack() as stack:
             data, issuer, token = stack.enter_context(warden_state(root))
-            # the in-process Warden above has closed its writer by now? no: it lives until exit
             url = stack.enter_context(http_warden(data, issuer))
             proxy_env = {**env, "WARDEN_TASK_CREDENTIAL": token}
             upstream = [{"name": "helpdesk", "command": HELPDESK}]
@@ -209,21 +208,26 @@ def main(argv: list[str] | None = None) -> int:
                 "embedded",
                 proxy_env,
             )
-            remote = proxy({"warden": {"url": url}, "upstreams": upstream}, root, "remote", proxy_env)
+            remote = proxy(
+                {"warden": {"url": url}, "upstreams": upstream}, root, "remote", proxy_env
+            )
             pipes = {"direct": direct, "embedded": embedded, "remote": remote}
             for pipe in pipes.values():
                 stack.callback(pipe.close)
                 pipe.initialize()
             samples: dict[str, list[float]] = {name: [] for name in pipes}
             for _ in range(warmup):
-                for name, pipe in pipes.items():
+                for pipe in pipes.values():
                     _timed(pipe, [])
             for _ in range(calls):
                 for name, pipe in pipes.items():
                     _timed(pipe, samples[name])
         d, e, r = (p50_ms(samples[n]) for n in ("direct", "embedded", "remote"))
         print(f"calls={calls} per path, interleaved; stdio both sides; tool tickets.read")
-        print(f"direct p50={d:.3f}ms  proxied(embedded PDP) p50={e:.3f}ms  proxied(HTTP PDP) p50={r:.3f}ms")
+        print(
+            f"direct p50={d:.3f}ms  proxied(embedded PDP) p50={e:.3f}ms  "
+            f"proxied(HTTP PDP) p50={r:.3f}ms"
+        )
         print(f"P7 reference: mcp-proxy with a remote PDP overhead={r - d:.3f}ms")
         print(f"P7: mcp-proxy overhead={e - d:.3f}ms target={TARGET_MS:g}")
     finally:

@@ -73,7 +73,7 @@ class _Echo(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    do_GET = do_POST = do_DELETE = do_PUT = _answer
+    do_GET = do_POST = do_DELETE = do_PUT = _answer  # noqa: N815 - http.server's names
 
     def log_message(self, *args: object) -> None:
         pass

@@ -45,9 +45,11 @@ def process(command: list[str], url: str, log: Path) -> Iterator[subprocess.Pope
             try:
                 httpx.get(url, timeout=0.5)
                 break
-            except httpx.HTTPError:
+            except httpx.HTTPError as exc:
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"{command} did not start: {log.read_text()[-2000:]}")
+                    raise RuntimeError(
+                        f"{command} did not start: {log.read_text()[-2000:]}"
+                    ) from exc
                 time.sleep(0.1)
         yield proc
     finally:

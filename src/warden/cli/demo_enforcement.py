@@ -15,8 +15,8 @@ from typing import Any
 import yaml
 from rich.text import Text
 
-from warden.cli.demo import TOKEN_EXCHANGE, Demo, Step, StepError
-from warden.cli.dev import JWT_TOKEN_TYPE
+from warden.cli.demo import Demo, Step, StepError
+from warden.cli.dev import JWT_TOKEN_TYPE, TOKEN_EXCHANGE
 from warden.cli.output import console
 
 AGENT = {

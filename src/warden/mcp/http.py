@@ -92,7 +92,7 @@ async def remote_check(warden_url: str, resource: str) -> tuple[CredentialCheck,
         keys,
         issuer=issuer,
         audiences=(resource,),
-        clock=SystemClock(),  # type: ignore[arg-type]
+        clock=SystemClock(),
     )
     return CredentialCheck(verifier, refresh), issuer
 
@@ -191,12 +191,11 @@ def create_proxy_app(
                 return _json(
                     m.error_response(message.get("id"), m.INTERNAL_ERROR, "too many sessions"), 503
                 )
-            session_id = secrets.token_urlsafe(24)
-            state = _Session(
-                ProxySession(config, gate, lambda: subject_of(session_id)), cred.subject, token
+            new_id = secrets.token_urlsafe(24)
+            sessions[new_id] = _Session(
+                ProxySession(config, gate, lambda: subject_of(new_id)), cred.subject, token
             )
-            sessions[session_id] = state
-            headers["Mcp-Session-Id"] = session_id
+            session_id = headers["Mcp-Session-Id"] = new_id
         elif not session_id:
             return _json(m.error_response(None, m.INVALID_REQUEST, "missing Mcp-Session-Id"), 400)
         state = sessions.get(session_id)
