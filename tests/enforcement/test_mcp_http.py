@@ -82,7 +82,10 @@ def http_proxy(live_warden: LiveWarden, tmp_path: Path) -> Iterator[str]:
         tmp_path / "proxy.yaml",
         warden={"url": live_warden.url},
         limits={"call_timeout": 10},
-        upstreams=[{"name": "helpdesk", "url": upstream}],
+        # the proxy's own credential for the upstream; the agent's never goes there
+        upstreams=[
+            {"name": "helpdesk", "url": upstream, "headers": {"Authorization": "Bearer proxy-own"}}
+        ],
     )
     helpdesk = [sys.executable, "-m", "warden.examples.mcp_helpdesk", "--http"]
     with (
@@ -115,7 +118,7 @@ def test_an_sdk_client_calls_tools_through_the_http_proxy(
             assert denied.value.code == -32001
             assert denied.value.data["policies"] == ["no-external-email"]
             whoami = await client.call_tool("whoami", {})
-            assert "warden_env=[]" in whoami.content[0].text
+            assert "warden_env=[] authorization=Bearer proxy-own" in whoami.content[0].text
 
     anyio.run(scenario)
 

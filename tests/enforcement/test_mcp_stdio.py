@@ -119,7 +119,7 @@ def test_the_agent_credential_never_reaches_the_upstream(
             return text
 
     text = run(scenario)
-    assert "warden_env=[]" in text
+    assert "warden_env=[] authorization=None" in text
 
 
 def test_resources_and_prompts_are_decided(live_warden: LiveWarden, tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import os
 import sys
 import time
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 
 TICKETS = {
     "T-1042": "Customer asks why invoice INV-7731 charges twice for May.",
@@ -43,10 +43,14 @@ def export_tickets() -> str:
 
 
 @server.tool(name="whoami", description="What the server was told about the caller.")
-def whoami() -> str:
+def whoami(ctx: Context) -> str:
     # The proxy must never pass the agent's credential through: show what reached us.
     leaked = [k for k in os.environ if k.startswith("WARDEN_")]
-    return f"pid={os.getpid()} warden_env={sorted(leaked)}"
+    headers = ctx.headers or {}
+    return (
+        f"pid={os.getpid()} warden_env={sorted(leaked)} "
+        f"authorization={headers.get('authorization')}"
+    )
 
 
 @server.tool(name="sleep", description="Sleep a number of seconds (for timeout tests).")
