@@ -9,6 +9,7 @@ import queue
 import subprocess
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,34 @@ class Wire:
         return self.receive()
 
 
+INITIALIZE = {
+    "protocolVersion": "2025-11-25",
+    "capabilities": {},
+    "clientInfo": {"name": "t", "version": "0"},
+}
+
+
+@contextmanager
+def spawned(config: Path, token: str | None = None) -> Iterator[Wire]:
+    """A ``warden mcp-proxy`` process (credential in its environment when given)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WARDEN_")}
+    if token is not None:
+        env["WARDEN_TASK_CREDENTIAL"] = token
+    proc = subprocess.Popen(
+        proxy_command(config), stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
+    )
+    try:
+        yield Wire(proc)
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
 @pytest.fixture(scope="module")
 def wire(shared_warden: LiveWarden, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wire]:
     """One proxy for the module: every test below also proves it is still up."""
@@ -63,33 +92,11 @@ def wire(shared_warden: LiveWarden, tmp_path_factory: pytest.TempPathFactory) ->
         limits={"max_argument_bytes": 1024},
         upstreams=[helpdesk_upstream()],
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WARDEN_")}
-    env["WARDEN_TASK_CREDENTIAL"] = task["access_token"]
-    proc = subprocess.Popen(
-        proxy_command(config), stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
-    )
-    w = Wire(proc)
-    try:
-        init = w.call(
-            "initialize",
-            {
-                "protocolVersion": "2025-11-25",
-                "capabilities": {},
-                "clientInfo": {"name": "t", "version": "0"},
-            },
-            id=0,
-        )
+    with spawned(config, task["access_token"]) as w:
+        init = w.call("initialize", INITIALIZE, id=0)
         assert init["result"]["serverInfo"]["name"] == "warden-mcp-proxy", init
         w.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
         yield w
-    finally:
-        assert proc.stdin is not None
-        proc.stdin.close()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
 def code(answer: dict[str, Any]) -> int:
@@ -151,47 +158,22 @@ def test_an_unknown_tool_is_decided_before_it_is_looked_up(wire: Wire) -> None:
     assert code(answer) == -32001 and answer["error"]["data"]["reason"] == "out_of_scope"
 
 
+def plain_config(live: LiveWarden, tmp_path: Path) -> Path:
+    return write_proxy_config(
+        tmp_path / "proxy.yaml", warden={"url": live.url}, upstreams=[helpdesk_upstream()]
+    )
+
+
 def test_requests_before_initialize_are_refused(shared_warden: LiveWarden, tmp_path: Path) -> None:
-    config = write_proxy_config(
-        tmp_path / "proxy.yaml", warden={"url": shared_warden.url}, upstreams=[helpdesk_upstream()]
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WARDEN_")}
-    proc = subprocess.Popen(
-        proxy_command(config), stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
-    )
-    w = Wire(proc)
-    try:
+    with spawned(plain_config(shared_warden, tmp_path)) as w:
         assert code(w.call("tools/list", {})) == -32600
-    finally:
-        assert proc.stdin is not None
-        proc.stdin.close()
-        proc.wait(10)
 
 
 def test_no_credential_lists_nothing_and_calls_nothing(
     shared_warden: LiveWarden, tmp_path: Path
 ) -> None:
-    config = write_proxy_config(
-        tmp_path / "proxy.yaml", warden={"url": shared_warden.url}, upstreams=[helpdesk_upstream()]
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WARDEN_")}
-    proc = subprocess.Popen(
-        proxy_command(config), stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
-    )
-    w = Wire(proc)
-    try:
-        w.call(
-            "initialize",
-            {
-                "protocolVersion": "2025-11-25",
-                "capabilities": {},
-                "clientInfo": {"name": "t", "version": "0"},
-            },
-        )
+    with spawned(plain_config(shared_warden, tmp_path)) as w:
+        w.call("initialize", INITIALIZE)
         assert w.call("tools/list", {}, id=2)["result"]["tools"] == []
         answer = w.call("tools/call", {"name": "tickets.read", "arguments": {}}, id=3)
         assert code(answer) == -32001 and answer["error"]["data"]["reason"] == "missing_credential"
-    finally:
-        assert proc.stdin is not None
-        proc.stdin.close()
-        proc.wait(10)

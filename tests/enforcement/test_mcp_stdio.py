@@ -36,6 +36,12 @@ async def proxied(config: Path, token: str) -> AsyncIterator[Any]:
         yield client
 
 
+def agent_task(live: LiveWarden) -> str:
+    """A fresh agent with a live task; its credential."""
+    token: str = live.start_task(live.register())["access_token"]
+    return token
+
+
 def config_for(live: LiveWarden, tmp: Path, **limits: Any) -> Path:
     return write_proxy_config(
         tmp / "proxy.yaml",
@@ -59,12 +65,11 @@ def test_tool_calls_are_allowed_filtered_and_denied(
 ) -> None:
     from mcp import MCPError
 
-    spiffe = live_warden.register()
-    task = live_warden.start_task(spiffe)
+    token = agent_task(live_warden)
     config = config_for(live_warden, tmp_path)
 
     async def scenario() -> None:
-        async with proxied(config, task["access_token"]) as client:
+        async with proxied(config, token) as client:
             tools = {t.name for t in (await client.list_tools()).tools}
             # in scope and permitted, or permitted with the right arguments, stay visible
             assert {"tickets.read", "email.send", "whoami"} <= tools
@@ -108,12 +113,11 @@ def test_tool_calls_are_allowed_filtered_and_denied(
 def test_the_agent_credential_never_reaches_the_upstream(
     live_warden: LiveWarden, tmp_path: Path
 ) -> None:
-    spiffe = live_warden.register()
-    task = live_warden.start_task(spiffe)
+    token = agent_task(live_warden)
     config = config_for(live_warden, tmp_path)
 
     async def scenario() -> str:
-        async with proxied(config, task["access_token"]) as client:
+        async with proxied(config, token) as client:
             result = await client.call_tool("whoami", {})
             text: str = result.content[0].text
             return text
@@ -125,12 +129,11 @@ def test_the_agent_credential_never_reaches_the_upstream(
 def test_resources_and_prompts_are_decided(live_warden: LiveWarden, tmp_path: Path) -> None:
     from mcp import MCPError
 
-    spiffe = live_warden.register()
-    task = live_warden.start_task(spiffe)
+    token = agent_task(live_warden)
     config = config_for(live_warden, tmp_path)
 
     async def scenario() -> None:
-        async with proxied(config, task["access_token"]) as client:
+        async with proxied(config, token) as client:
             listed = {str(r.uri) for r in (await client.list_resources()).resources}
             assert listed == {"ticket://T-1042"}
             read = await client.read_resource("ticket://T-1042")
@@ -170,8 +173,7 @@ def test_an_unreachable_pdp_fails_closed(live_warden: LiveWarden, tmp_path: Path
 
     from warden.cli.demo import free_port
 
-    spiffe = live_warden.register()
-    task = live_warden.start_task(spiffe)
+    token = agent_task(live_warden)
     config = write_proxy_config(
         tmp_path / "proxy.yaml",
         warden={"url": f"http://127.0.0.1:{free_port()}"},  # nothing listens there
@@ -179,7 +181,7 @@ def test_an_unreachable_pdp_fails_closed(live_warden: LiveWarden, tmp_path: Path
     )
 
     async def scenario() -> None:
-        async with proxied(config, task["access_token"]) as client:
+        async with proxied(config, token) as client:
             with pytest.raises(MCPError) as failed:
                 await client.call_tool("tickets.read", {"ticket": "T-1042"})
             code, _, data = error_of(failed)
@@ -196,8 +198,7 @@ def test_hanging_and_crashing_upstreams_error_and_the_proxy_stays_up(
 ) -> None:
     from mcp import MCPError
 
-    spiffe = live_warden.register()
-    task = live_warden.start_task(spiffe)
+    token = agent_task(live_warden)
     config = write_proxy_config(
         tmp_path / "proxy.yaml",
         warden={"url": live_warden.url},
@@ -206,7 +207,7 @@ def test_hanging_and_crashing_upstreams_error_and_the_proxy_stays_up(
     )
 
     async def scenario() -> None:
-        async with proxied(config, task["access_token"]) as client:
+        async with proxied(config, token) as client:
             with pytest.raises(MCPError) as hung:
                 await client.call_tool("sleep", {"seconds": 5})
             code, message, data = error_of(hung)
@@ -228,12 +229,11 @@ def test_the_sdk_client_in_auto_mode_falls_back_to_the_handshake(
     live_warden: LiveWarden, tmp_path: Path
 ) -> None:
     """The 2026 SDK probes `server/discover` first; the proxy steers it to `initialize`."""
-    spiffe = live_warden.register()
-    task = live_warden.start_task(spiffe)
+    token = agent_task(live_warden)
     config = config_for(live_warden, tmp_path)
 
     async def scenario() -> str | None:
-        async with proxied(config, task["access_token"]) as client:
+        async with proxied(config, token) as client:
             info = client.session.initialize_result
             return info.server_info.name if info else None
 
