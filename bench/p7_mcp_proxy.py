@@ -235,6 +235,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def run() -> None:
+    """Entry point for ``python -m bench`` (honours its ``--quick``)."""
+    from bench import _common
+
+    main(["--quick"] if _common.QUICK else [])
+
+
 def _policies() -> Path:
     from warden.cli.serve import example_policies_dir
 
