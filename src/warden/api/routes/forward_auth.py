@@ -175,7 +175,10 @@ async def forward_auth(request: Request, suffix: str = "") -> Response:
     )
 
 
-router.add_api_route(PREFIX, forward_auth, methods=["GET", "POST"], include_in_schema=True)
+for _method in ("GET", "POST"):  # one route each: distinct OpenAPI operation ids
+    router.add_api_route(
+        PREFIX, forward_auth, methods=[_method], name=f"forward_auth_{_method.lower()}"
+    )
 router.add_api_route(
     PREFIX + "/{suffix:path}",
     forward_auth,
