@@ -40,7 +40,7 @@ def test_an_approval_required_deny_carries_the_request_id_and_how_to_wait() -> N
     data = error["data"]
     assert data["reason"] == "approval_required"
     assert data["approval"]["id"] == "apr_42"
-    assert data["approval"]["poll"] == "GET /v1/approvals/apr_42"
+    assert data["approval"]["wait_endpoint"] == "/v1/approvals/apr_42/wait"
     assert data["approval"]["expires_at"] == 1900000000
     assert data["decision_id"] == "dec_1" and data["policies"] == ["refunds-need-owner"]
     # an approval id given as a bare string works too; a tool that needs approval stays listed
@@ -51,6 +51,42 @@ def test_an_approval_required_deny_carries_the_request_id_and_how_to_wait() -> N
         == "apr_7"
     )
     assert m.listing_verdict(decision)
+
+
+def test_the_step_up_decision_context_of_warden_approvals() -> None:
+    """The shape Warden's approvals (issue 5) answer with: an AuthZEN Access Request handle."""
+    decision = {
+        "decision": False,
+        "context": {
+            "decision_id": "dec_9",
+            "reason": "approval_required",
+            "reasons": ["deletes-need-owner-approval"],
+            "approval_request": {
+                "id": "apr_9",
+                "status": "pending",
+                "status_endpoint": "http://127.0.0.1:8080/v1/approvals/apr_9",
+                "wait_endpoint": "http://127.0.0.1:8080/v1/approvals/apr_9/wait",
+                "expires_at": "2026-11-28T18:00:00Z",
+            },
+        },
+    }
+    data = m.denial_error("tickets.delete", decision)["data"]
+    assert data["reason"] == "approval_required"
+    assert data["approval"]["id"] == "apr_9"
+    assert data["approval"]["wait_endpoint"].endswith("/v1/approvals/apr_9/wait")
+    assert m.listing_verdict(decision)
+    # a decided approval is no request to wait for
+    denied = {
+        "decision": False,
+        "context": {
+            "reason": "approval_denied",
+            "approval": {"granted": False, "request_id": "apr_9"},
+        },
+    }
+    error = m.denial_error("tickets.delete", denied)
+    assert error["data"]["reason"] == "approval_denied"
+    assert "refused by its approver" in error["message"]
+    assert not m.listing_verdict(denied)
 
 
 @pytest.mark.parametrize(

@@ -62,6 +62,9 @@ _REASON_TEXT = {
     "invalid_credential": "was refused: the task credential is not valid",
     "missing_credential": "was refused: no task credential was presented",
     "evaluation_error": "could not be evaluated, so it is denied",
+    "approval_denied": "was refused by its approver",
+    "approval_used": "was approved once already; ask again",
+    "approval_expired": "waited too long for approval",
 }
 
 
@@ -127,7 +130,7 @@ def listing_verdict(response: Mapping[str, Any], *, takes_arguments: bool = True
     context = response.get("context")
     if not isinstance(context, Mapping):
         return False
-    if context.get("approval") is not None:
+    if _approval(context) is not None:
         return True  # callable once a human approves
     if context.get("reason") is not None or not takes_arguments:
         return False
@@ -135,16 +138,24 @@ def listing_verdict(response: Mapping[str, Any], *, takes_arguments: bool = True
 
 
 def _approval(context: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The approval request a decision context carries (``context.approval``), normalised."""
-    raw = context.get("approval")
+    """The pending approval request a decision context carries, normalised.
+
+    Warden's step-up decisions (issue 5) put the AuthZEN Access Request task handle in
+    ``context.approval_request`` (``id``, ``status``, ``status_endpoint``, ``wait_endpoint``,
+    ``expires_at``, ``progress``…); a bare ``context.approval`` id (or ``{id}``) is read too. A
+    granted approval (``{"granted": true}``) is not a request to wait for.
+    """
+    raw = context.get("approval_request")
     if raw is None:
-        return None
+        raw = context.get("approval")
     if isinstance(raw, str):
         raw = {"id": raw}
-    if not isinstance(raw, Mapping) or not isinstance(raw.get("id"), str):
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("id"), str) or raw.get("granted"):
         return None
-    out = {k: v for k, v in raw.items() if k in ("id", "status", "expires_at", "approvers")}
-    out["poll"] = f"GET /v1/approvals/{raw['id']}"
+    keep = ("id", "status", "expires_at", "progress", "status_endpoint", "wait_endpoint")
+    out = {k: raw[k] for k in keep if raw.get(k) is not None}
+    out.setdefault("status_endpoint", f"/v1/approvals/{raw['id']}")
+    out.setdefault("wait_endpoint", f"/v1/approvals/{raw['id']}/wait")
     out["retry"] = "call again with the same arguments once the request is approved"
     return out
 
@@ -152,9 +163,10 @@ def _approval(context: Mapping[str, Any]) -> dict[str, Any] | None:
 def denial_error(target: str, response: Mapping[str, Any]) -> dict[str, Any]:
     """The JSON-RPC error object for a deny (``-32001``), readable by a person and a program.
 
-    ``data`` holds ``reason`` (``approval_required``, ``policy``, or the PDP's pre-policy
-    reason such as ``out_of_scope``), ``decision_id``, the determining ``policies`` and, when
-    the decision opened an approval request, ``approval`` with its id and how to wait for it.
+    ``data`` holds ``reason`` (``approval_required``, ``policy``, or the PDP's own reason such
+    as ``out_of_scope`` or ``approval_denied``), ``decision_id``, the determining ``policies``
+    and, when the decision opened an approval request, ``approval`` with its id, status and
+    where to wait for it (``wait_endpoint``, a long poll).
     """
     context = response.get("context")
     context = context if isinstance(context, Mapping) else {}

@@ -64,9 +64,9 @@ class Decision:
     def of(cls, response: Mapping[str, Any]) -> Decision:
         context = response.get("context")
         context = context if isinstance(context, Mapping) else {}
-        approval = context.get("approval")
+        approval = context.get("approval_request") or context.get("approval")
         if isinstance(approval, Mapping):
-            approval = approval.get("id")
+            approval = None if approval.get("granted") else approval.get("id")
         return cls(
             allowed=response.get("decision") is True,
             decision_id=context.get("decision_id"),
