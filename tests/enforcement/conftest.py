@@ -28,6 +28,7 @@ TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 JWT_TYPE = "urn:ietf:params:oauth:token-type:jwt"
 ENTITLEMENTS = [
     "tickets.read",
+    "archive.tickets.read",
     "email.send",
     "tickets.export",
     "payments.refund",
@@ -40,7 +41,10 @@ ENTITLEMENTS = [
     "POST",
     "DELETE",
 ]
-SCOPE = "tickets.read email.send tickets.export whoami sleep crash resources/read prompts/get"
+SCOPE = (
+    "tickets.read archive.tickets.read email.send tickets.export whoami sleep crash "
+    "resources/read prompts/get"
+)
 
 
 def have_mcp() -> bool:

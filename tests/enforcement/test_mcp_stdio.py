@@ -239,3 +239,33 @@ def test_the_sdk_client_in_auto_mode_falls_back_to_the_handshake(
 
     assert run(scenario) == "warden-mcp-proxy"
     assert sys.executable
+
+
+def test_several_upstreams_behind_one_proxy(live_warden: LiveWarden, tmp_path: Path) -> None:
+    """Tools of every upstream in one list, routed by name; a dead upstream is left out."""
+    from warden.cli.demo import free_port
+
+    token = agent_task(live_warden)
+    config = write_proxy_config(
+        tmp_path / "proxy.yaml",
+        warden={"url": live_warden.url},
+        upstreams=[
+            helpdesk_upstream(),
+            helpdesk_upstream("archive", tool_prefix="archive."),
+            {"name": "gone", "url": f"http://127.0.0.1:{free_port()}/mcp"},
+        ],
+    )
+
+    async def scenario() -> None:
+        async with proxied(config, token) as client:
+            tools = {t.name for t in (await client.list_tools()).tools}
+            assert {"tickets.read", "archive.tickets.read"} <= tools
+            result = await client.call_tool("archive.tickets.read", {"ticket": "T-1043"})
+            assert "Password reset" in result.content[0].text
+
+    run(scenario)
+    records = live_warden.audit()
+    archive = [r for r in records if r["data"].get("action") == "archive.tickets.read"]
+    assert archive and all(
+        r["data"]["resource"] == {"type": "MCPServer", "id": "archive"} for r in archive
+    )
