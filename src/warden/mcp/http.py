@@ -32,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from warden.errors import KeyNotFoundError, TokenInvalidError
+from warden.errors import DecisionUnavailableError, KeyNotFoundError, TokenInvalidError
 from warden.tokens.jwks import PublishedKeys
 from warden.tokens.verifier import TaskCredentialVerifier, VerifiedCredential
 
@@ -76,11 +76,17 @@ class CredentialCheck:
 
 async def remote_check(warden_url: str, resource: str) -> tuple[CredentialCheck, str]:
     """A check over a remote Warden's published keys; also returns its issuer URL."""
-    async with httpx.AsyncClient(base_url=warden_url, timeout=5.0) as http:
-        meta = (await http.get("/.well-known/oauth-authorization-server")).raise_for_status().json()
-        jwks_uri = meta.get("jwks_uri") or f"{warden_url}/.well-known/jwks.json"
-        keys = PublishedKeys((await http.get(jwks_uri)).raise_for_status().json())
-    issuer = str(meta["issuer"])
+    try:
+        async with httpx.AsyncClient(base_url=warden_url, timeout=5.0) as http:
+            meta_url = "/.well-known/oauth-authorization-server"
+            meta = (await http.get(meta_url)).raise_for_status().json()
+            jwks_uri = meta.get("jwks_uri") or f"{warden_url}/.well-known/jwks.json"
+            keys = PublishedKeys((await http.get(jwks_uri)).raise_for_status().json())
+            issuer = str(meta["issuer"])
+    except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+        raise DecisionUnavailableError(
+            f"cannot read Warden's metadata and keys at `{warden_url}`: {exc}"
+        ) from exc
 
     async def refresh() -> None:
         async with httpx.AsyncClient(timeout=5.0) as http:
@@ -105,11 +111,15 @@ def embedded_check(warden: Any, resource: str) -> tuple[CredentialCheck, str]:
     return CredentialCheck(verifier), issuer
 
 
+SESSION_IDLE = 3600.0  # an HTTP session unused this long is closed to make room
+
+
 @dataclass
 class _Session:
     proxy: ProxySession
     agent: str
     token: str = field(repr=False)
+    used: float = field(default_factory=time.monotonic)
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -187,6 +197,7 @@ def create_proxy_app(
         session_id = request.headers.get("mcp-session-id")
         headers: dict[str, str] = {}
         if isinstance(message, dict) and message.get("method") == "initialize" and not session_id:
+            await expire_idle()
             if len(sessions) >= config.max_sessions:
                 return _json(
                     m.error_response(message.get("id"), m.INTERNAL_ERROR, "too many sessions"), 503
@@ -207,6 +218,7 @@ def create_proxy_app(
                 403,
             )
         state.token = token  # a renewed credential takes over at once
+        state.used = time.monotonic()
         reply = await state.proxy.handle(message)
         if reply is None:
             return Response(status_code=202, headers=headers)
@@ -215,6 +227,12 @@ def create_proxy_app(
             await state.proxy.close()
             headers = {}
         return _json(reply, headers=headers)
+
+    async def expire_idle() -> None:
+        cutoff = time.monotonic() - SESSION_IDLE
+        for sid, idle in [(k, v) for k, v in sessions.items() if v.used < cutoff]:
+            sessions.pop(sid, None)
+            await idle.proxy.close()
 
     def subject_of(session_id: str) -> dict[str, Any]:
         state = sessions.get(session_id)
