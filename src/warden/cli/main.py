@@ -7,7 +7,18 @@ from typing import Annotated
 import typer
 
 import warden
-from warden.cli import agents, audit, demo, dev, identity, policies, reports, serve, tasks
+from warden.cli import (
+    agents,
+    audit,
+    demo,
+    dev,
+    identity,
+    mcp_proxy,
+    policies,
+    reports,
+    serve,
+    tasks,
+)
 
 app = typer.Typer(
     name="warden",
@@ -25,6 +36,7 @@ app.add_typer(reports.app, name="reports")
 app.add_typer(dev.app, name="dev")
 app.command("demo")(demo.demo)
 app.command("agent-identity")(identity.agent_identity)
+app.command("mcp-proxy")(mcp_proxy.mcp_proxy)
 
 
 def _version(value: bool) -> None:
