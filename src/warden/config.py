@@ -160,6 +160,9 @@ def _from_yaml(settings: Settings, path: Path) -> Settings:
         out["policies_dir"] = rel(server["policies"])
     if "max_body_bytes" in server:
         out["max_body_bytes"] = int(server["max_body_bytes"])
+    for key in ("policy_reload_interval", "expiry_sweep_interval"):
+        if key in server:
+            out[key] = _duration(server[key], f"server.{key}")
     if "pep_api_keys" in server:
         out["pep_api_keys"] = tuple(str(k) for k in server["pep_api_keys"])
     tokens = raw.get("tokens") or {}

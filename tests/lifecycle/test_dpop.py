@@ -94,7 +94,9 @@ def test_access_token_hash_and_uri_normalisation() -> None:
         ({"token": "another-token"}, "wrong_token_hash"),
     ],
 )
-def test_bad_proofs_are_refused_with_a_precise_reason(mutation: dict[str, Any], reason: str) -> None:
+def test_bad_proofs_are_refused_with_a_precise_reason(
+    mutation: dict[str, Any], reason: str
+) -> None:
     key = ProofKey()
     verifier = DPoPVerifier(FrozenClock(time.time()), Ledger())
     kwargs: dict[str, Any] = {"token": mutation.get("token", "the-token")}
@@ -155,8 +157,13 @@ def _bound_task(lw: LifecycleWorld, key: ProofKey, scope: str = "tickets.read") 
 
 
 def _decide(
-    lw: LifecycleWorld, task: dict[str, Any], proof: str | None, *, method: str = "POST",
-    uri: str = API, http: bool = True,
+    lw: LifecycleWorld,
+    task: dict[str, Any],
+    proof: str | None,
+    *,
+    method: str = "POST",
+    uri: str = API,
+    http: bool = True,
 ) -> dict[str, Any]:
     props: dict[str, Any] = {"token": task["access_token"]}
     if proof is not None:
@@ -306,9 +313,7 @@ def test_a_bound_credential_on_wardens_own_api_needs_the_dpop_scheme(lw: Lifecyc
 
 def test_a_bound_parent_signs_its_delegations(lw: LifecycleWorld) -> None:
     parent_key, child_key = ProofKey(), ProofKey("EdDSA")
-    parent = lw.start(
-        "planner", "data.read", headers={"DPoP": parent_key.proof("POST", TOKEN_URL)}
-    )
+    parent = lw.start("planner", "data.read", headers={"DPoP": parent_key.proof("POST", TOKEN_URL)})
     token = parent["access_token"]
     unsigned = lw.delegate("worker", token, "data.read")
     assert unsigned.status_code == 400

@@ -70,7 +70,9 @@ def test_an_active_credential_is_described(pw: LifecycleWorld) -> None:
 def test_a_bound_credential_introspects_with_its_key(pw: LifecycleWorld) -> None:
     key = ProofKey()
     task = pw.start(
-        "worker", "tickets.read", headers={"DPoP": key.proof("POST", "http://testserver/oauth2/token")}
+        "worker",
+        "tickets.read",
+        headers={"DPoP": key.proof("POST", "http://testserver/oauth2/token")},
     )
     body = _introspect(pw, task["access_token"]).json()
     assert body["token_type"] == "DPoP"

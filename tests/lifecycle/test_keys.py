@@ -122,7 +122,9 @@ def test_two_processes_on_one_database_share_the_ring(tmp_path: Path) -> None:
         assert b.keys.current().kid != new.kid
         b.key_service.reload()
         assert b.keys.current().kid == new.kid
-        assert [k["kid"] for k in b.keys.jwks()["keys"]] == [k["kid"] for k in a.keys.jwks()["keys"]]
+        assert [k["kid"] for k in b.keys.jwks()["keys"]] == [
+            k["kid"] for k in a.keys.jwks()["keys"]
+        ]
     finally:
         a.close()
         b.close()

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 import warden
-from warden.cli import agents, audit, demo, dev, policies, reports, serve, tasks
+from warden.cli import agents, audit, demo, dev, keys, policies, reports, serve, tasks
 
 app = typer.Typer(
     name="warden",
@@ -21,6 +21,7 @@ app.add_typer(agents.app, name="agents")
 app.add_typer(tasks.app, name="tasks")
 app.add_typer(policies.app, name="policies")
 app.add_typer(audit.app, name="audit")
+app.add_typer(keys.app, name="keys")
 app.add_typer(reports.app, name="reports")
 app.add_typer(dev.app, name="dev")
 app.command("demo")(demo.demo)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from warden.attestation.base import AttestorRegistry, WorkloadIdentity
@@ -106,6 +106,21 @@ class Ended:
 
 
 EndListener = Callable[[list[Task], str], dict[str, Any]]
+
+
+@dataclass
+class Cascade:
+    """What ending all of an agent's tasks did (the kill switch reports it)."""
+
+    tasks: int = 0
+    leases_revoked: list[str] = field(default_factory=list)
+    leases_pending: list[str] = field(default_factory=list)
+
+    def add(self, ended: Ended) -> None:
+        self.tasks += 1 + len(ended.subtasks)
+        leases = ended.reports.get("leases") or {}
+        self.leases_revoked += leases.get("revoked", [])
+        self.leases_pending += leases.get("pending", [])
 
 
 def _one(form: Mapping[str, Sequence[str]], key: str, *, required: bool = False) -> str | None:
@@ -754,9 +769,9 @@ class TaskService:
 
     def end_all_for_agent(
         self, agent_name: str, status: TaskStatus, reason: str, actor: str
-    ) -> int:
-        """End every task of the agent, with their delegated subtrees; how many tasks ended."""
-        ended = 0
+    ) -> Cascade:
+        """End every task of the agent, with their delegated subtrees (and their leases)."""
+        cascade = Cascade()
         seen: set[str] = set()
         candidates = [t.id for t in list(self._state.tasks.values()) if t.agent_name == agent_name]
         # tasks this replica never saw (started elsewhere): the store is the authority
@@ -770,9 +785,9 @@ class TaskService:
             except (ConflictError, NotFoundError):
                 self._state.forget_task(task_id, 0.0)
                 continue
-            ended += 1 + len(result.subtasks)
+            cascade.add(result)
             seen.update(t.id for t in result.subtasks)
-        return ended
+        return cascade
 
     def sweep_expired(self) -> int:
         now = self._clock.now()
