@@ -27,7 +27,8 @@ def _tree(store: SQLStore) -> None:
     store.create_agent(agent("bot"))
     store.create_task(task("root"), cred("j-root", "root"))
     store.create_task(
-        task("child", parent_id="root", chain=("spiffe://a", "spiffe://b")), cred("j-child", "child")
+        task("child", parent_id="root", chain=("spiffe://a", "spiffe://b")),
+        cred("j-child", "child"),
     )
     store.create_task(task("grandchild", parent_id="child"), cred("j-grand", "grandchild"))
     store.create_task(task("other"), cred("j-other", "other"))
