@@ -176,15 +176,17 @@ class PostgresBroker:
                 conn.execute(sql.SQL("ALTER ROLE {} NOLOGIN").format(name))
                 deadline = time.monotonic() + self._session_wait
                 while True:
+                    # the two-argument form (PostgreSQL 14+) waits for each backend to exit
                     conn.execute(
-                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s",
-                        (role,),
+                        "SELECT pg_terminate_backend(pid, %s) FROM pg_stat_activity "
+                        "WHERE usename = %s",
+                        (int(self._session_wait * 1000), role),
                     )
                     if self._sessions(conn, role) == 0:
                         break
                     if time.monotonic() > deadline:
                         raise LeaseError(f"sessions of a lease role on `{self.target.name}` linger")
-                    time.sleep(0.05)
+                    time.sleep(0.01)
                 with conn.transaction():
                     conn.execute(sql.SQL("DROP OWNED BY {}").format(name))
                     conn.execute(sql.SQL("DROP ROLE {}").format(name))

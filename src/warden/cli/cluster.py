@@ -130,10 +130,10 @@ def local_cluster(
     """
     data_dir.mkdir(parents=True, exist_ok=True)
     config = dict(config or {})
-    server = dict(config.get("server") or {})
+    server_section = dict(config.get("server") or {})
     ports = [free_port() for _ in range(replicas)]
-    server.setdefault("issuer", f"http://127.0.0.1:{ports[0]}")
-    config["server"] = server
+    server_section.setdefault("issuer", f"http://127.0.0.1:{ports[0]}")
+    config["server"] = server_section
     config_file = data_dir / "cluster.yaml"
     config_file.write_text(yaml.safe_dump(config))
     env = {k: v for k, v in os.environ.items() if not k.startswith("WARDEN_")}
@@ -144,12 +144,12 @@ def local_cluster(
         started[0].wait_ready(ready_timeout)
         for index in range(1, replicas):
             started.append(_start(index, ports[index], data_dir, database_url, config_file, env))
-        for server in started[1:]:
-            server.wait_ready(ready_timeout)
+        for replica in started[1:]:
+            replica.wait_ready(ready_timeout)
         yield Cluster(started, data_dir, database_url)
     finally:
-        for server in started:
-            server.stop()
+        for replica in started:
+            replica.stop()
 
 
 class ReplicaClient:

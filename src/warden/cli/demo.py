@@ -135,9 +135,10 @@ class Demo:
         admin: bool = False,
         params: dict[str, Any] | None = None,
         show: tuple[str, ...] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> tuple[int, Any]:
         """Send one request and print it; ``show`` limits the response keys printed."""
-        headers = {}
+        headers = dict(headers or {})
         token = self.admin_token if admin else bearer
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -355,7 +356,10 @@ FINAL_STEPS: list[Step] = [("Verify the tamper-evident audit trail", verify_audi
 
 def all_steps() -> list[Step]:
     """Core steps, then each feature's chapter (modules ``demo_<feature>.py`` with ``STEPS``)."""
+    from warden.cli import demo_lifecycle
+
     chapters: list[list[Step]] = []  # features append their chapter here, one import each
+    chapters.append(demo_lifecycle.STEPS)
     return [*STEPS, *(step for chapter in chapters for step in chapter), *FINAL_STEPS]
 
 

@@ -20,17 +20,21 @@ from __future__ import annotations
 
 import hashlib
 import math
+import secrets
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from warden.core.clock import Clock
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from warden.core.clock import Clock, SystemClock
 from warden.errors import DPoPProofError, TokenInvalidError
 from warden.tokens import _jose
 
 __all__ = [
     "PROOF_ALGORITHMS",
     "PROOF_TYPE",
+    "DPoPKey",
     "DPoPProof",
     "DPoPVerifier",
     "ProofLedger",
@@ -187,3 +191,30 @@ def confirmation(claims: dict[str, Any]) -> str | None:
     if not isinstance(jkt, str) or not jkt:
         raise TokenInvalidError("claim `cnf` must be an object with a `jkt`")
     return jkt
+
+
+class DPoPKey:
+    """The client side: an agent's ES256 key that signs proofs (the demo and clients use it)."""
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self._clock = clock
+        self._private = ec.generate_private_key(ec.SECP256R1())
+        self.public_jwk = _jose.ec_public_jwk(self._private.public_key())
+
+    @property
+    def jkt(self) -> str:
+        return _jose.jwk_thumbprint(self.public_jwk)
+
+    def proof(self, method: str, uri: str, *, access_token: str | None = None) -> str:
+        """A fresh proof for one request (``ath`` when an access token goes with it)."""
+        claims: dict[str, Any] = {
+            "jti": secrets.token_urlsafe(16),
+            "htm": method.upper(),
+            "htu": uri,
+            "iat": int((self._clock or SystemClock()).now()),
+        }
+        if access_token is not None:
+            claims["ath"] = access_token_hash(access_token)
+        return _jose.encode(
+            claims, self._private, alg="ES256", headers={"typ": PROOF_TYPE, "jwk": self.public_jwk}
+        )
