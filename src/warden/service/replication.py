@@ -194,6 +194,7 @@ class Replication:
         self._stop.set()
         for thread in self._threads:
             thread.join(5)
+        self._channel.close()
         try:
             self._store.delete_replica(self.replica_id)
         except WardenError:

@@ -2,8 +2,9 @@
 
 ``open_change_channel(store)`` picks the channel for the store's database:
 
-* **PostgreSQL** — ``publish`` is ``pg_notify(channel, json)`` on the store's pool; ``run`` keeps
-  one dedicated psycopg connection in ``LISTEN`` and hands each notification over as it arrives.
+* **PostgreSQL** — ``publish`` is ``pg_notify(channel, json)`` on a dedicated autocommit
+  connection (one round trip: no pool check-out, no BEGIN/COMMIT); ``run`` keeps another
+  dedicated psycopg connection in ``LISTEN`` and hands each notification over as it arrives.
   The channel name is derived from the database and schema, so several deployments (or test
   schemas) on one server do not hear each other. After every (re)connection ``on_gap`` is called:
   notifications sent while the connection was down are lost, and the caller resyncs.
@@ -27,7 +28,6 @@ from typing import Protocol
 import psycopg
 import sqlalchemy as sa
 from psycopg import sql
-from sqlalchemy.exc import SQLAlchemyError
 
 from warden.core.clock import Clock
 from warden.core.model import Change
@@ -64,6 +64,8 @@ class ChangeChannel(Protocol):
     @property
     def connected(self) -> bool: ...
 
+    def close(self) -> None: ...
+
 
 def _encode(change: Change) -> str:
     return json.dumps(
@@ -95,6 +97,8 @@ class PostgresChangeChannel:
         digest = hashlib.sha256(f"{database}.{schema}".encode()).hexdigest()[:16]
         self.name = f"warden_changes_{digest}"
         self._connected = False
+        self._publisher: psycopg.Connection[tuple[object, ...]] | None = None
+        self._publish_lock = threading.Lock()
 
     @property
     def connected(self) -> bool:
@@ -104,11 +108,29 @@ class PostgresChangeChannel:
         payload = _encode(change)
         if len(payload.encode()) > NOTIFY_LIMIT:
             raise StorageError(f"change `{change.kind}` is too large for one notification")
-        try:
-            with self._engine.begin() as conn:
-                conn.execute(sa.select(sa.func.pg_notify(self.name, payload)))
-        except SQLAlchemyError as exc:
-            raise StorageError(f"cannot publish change `{change.kind}`: {exc}") from exc
+        with self._publish_lock:
+            for attempt in (1, 2):  # a dropped connection is reopened once
+                try:
+                    if self._publisher is None or self._publisher.closed:
+                        self._publisher = psycopg.connect(
+                            self._conninfo, autocommit=True, connect_timeout=5
+                        )
+                    self._publisher.execute("SELECT pg_notify(%s, %s)", (self.name, payload))
+                    return
+                except psycopg.Error as exc:
+                    if self._publisher is not None:
+                        self._publisher.close()
+                    self._publisher = None
+                    if attempt == 2:
+                        raise StorageError(
+                            f"cannot publish change `{change.kind}`: {str(exc).strip()}"
+                        ) from exc
+
+    def close(self) -> None:
+        with self._publish_lock:
+            if self._publisher is not None:
+                self._publisher.close()
+                self._publisher = None
 
     def run(self, deliver: Deliver, on_gap: Callable[[], None], stop: threading.Event) -> None:
         failures = 0
@@ -149,6 +171,9 @@ class PollingChangeChannel:
 
     def publish(self, change: Change) -> None:
         self._store.append_change(change, ts=self._clock.now())
+
+    def close(self) -> None:
+        pass
 
     def run(self, deliver: Deliver, on_gap: Callable[[], None], stop: threading.Event) -> None:
         last: int | None = None

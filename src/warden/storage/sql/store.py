@@ -18,7 +18,6 @@ import math
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import replace
 from types import TracebackType
 from typing import Any, Final
 
@@ -374,40 +373,41 @@ def _final_status(task_id: str, status: TaskStatus) -> TaskStatus:
 def _end_one(
     conn: Connection, task_id: str, final: TaskStatus, when: float, reason: str
 ) -> tuple[Task, list[Credential]]:
-    """End one active task and revoke its credentials, inside the caller's transaction."""
-    updated = conn.execute(
-        sa.update(tasks)
-        .where(tasks.c.id == task_id, tasks.c.status == _ACTIVE)
-        .values(status=final.value, ended_at=when, end_reason=reason)
+    """End one active task and revoke its credentials, inside the caller's transaction.
+
+    Two statements with RETURNING (SQLite 3.35+, PostgreSQL): ending a task is on the kill
+    switch's path, so every round trip to the database counts.
+    """
+    row = (
+        conn.execute(
+            sa.update(tasks)
+            .where(tasks.c.id == task_id, tasks.c.status == _ACTIVE)
+            .values(status=final.value, ended_at=when, end_reason=reason)
+            .returning(*tasks.c)
+        )
+        .mappings()
+        .first()
     )
-    if updated.rowcount == 0:
+    if row is None:
         current = conn.execute(
             sa.select(tasks.c.status).where(tasks.c.id == task_id)
         ).scalar_one_or_none()
         if current is None:
             raise NotFoundError(f"task `{task_id}` not found")
         raise ConflictError(f"task `{task_id}` has already ended (status `{current}`)")
-    # The task row is now locked by this transaction (and SQLite holds the write lock),
-    # so no credential can be added to it between this read and the update below.
-    unrevoked = [
+    # The task row is now locked by this transaction (and SQLite holds the write lock), so no
+    # credential can be added to it between the update above and this one.
+    revoked = [
         _credential(m)
         for m in conn.execute(
-            sa.select(credentials)
+            sa.update(credentials)
             .where(credentials.c.task_id == task_id, credentials.c.revoked_at.is_(None))
-            .order_by(credentials.c.issued_at, credentials.c.jti)
+            .values(revoked_at=when)
+            .returning(*credentials.c)
         ).mappings()
     ]
-    if unrevoked:
-        conn.execute(
-            sa.update(credentials)
-            .where(
-                credentials.c.jti.in_([c.jti for c in unrevoked]),
-                credentials.c.revoked_at.is_(None),
-            )
-            .values(revoked_at=when)
-        )
-    row = conn.execute(sa.select(tasks).where(tasks.c.id == task_id)).mappings().one()
-    return _task(row), [replace(c, revoked_at=when) for c in unrevoked]
+    revoked.sort(key=lambda c: (c.issued_at, c.jti))
+    return _task(row), revoked
 
 
 # --- the store ----------------------------------------------------------------------------
