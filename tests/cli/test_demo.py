@@ -36,9 +36,10 @@ def test_demo_runs_the_whole_story() -> None:
         "✔ the agent completed its own task with its task credential",
         "✔ decision false, reason invalid_credential",
         "✔ the audit hash chain verifies",
-        "✔ all 9 steps behaved as expected",
     ]:
         assert line in out, f"missing {line!r} in:\n{out}"
+    # feature chapters add steps: the count is not this test's business
+    assert re.search(r"✔ all \d+ steps behaved as expected", out), out
     assert "✘" not in out
     # the throw-away server and its data folder are gone
     data_dir = re.search(r"data in (\S+)\)", out)

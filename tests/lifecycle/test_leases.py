@@ -239,6 +239,9 @@ def test_every_way_a_task_ends_drops_the_role(
     assert target.roles() == []
     state = lw.warden.leases.fetch(lease["id"]).state
     assert state is LeaseState.REVOKED
+    if end is _parent_ends:  # the lease's records name the whole chain
+        revoked = lw.audit("lease.revoked")[-1]
+        assert revoked["data"]["chain"] == [lw.spiffe("planner"), lw.spiffe("worker")]
 
 
 def test_bad_lease_requests_are_refused_and_recorded(lw: LifecycleWorld, target: Target) -> None:

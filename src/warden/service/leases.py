@@ -210,6 +210,7 @@ class LeaseService:
                 "target": target.name,
                 "role": lease.principal,
                 "expires_at": lease.expires_at,
+                "chain": list(task.chain),
             },
             agent=task.agent_name,
             task_id=task.id,
@@ -296,6 +297,7 @@ class LeaseService:
                 "audience": service.audience,
                 "jti": lease.principal,
                 "expires_at": lease.expires_at,
+                "chain": list(task.chain),
             },
             agent=task.agent_name,
             task_id=task.id,
@@ -308,10 +310,14 @@ class LeaseService:
         }
 
     # -- revoking ---------------------------------------------------------------------------------
-    def revoke(self, lease: Lease, actor: str, reason: str) -> bool:
+    def revoke(
+        self, lease: Lease, actor: str, reason: str, *, chain: list[str] | None = None
+    ) -> bool:
         """Revoke one lease; True once it is confirmed gone, False while still pending."""
         if lease.state in (LeaseState.REVOKED, LeaseState.FAILED):
             return True
+        if chain is None:
+            chain = self._chain_of(lease.task_id)
         now = self._clock.now()
         attempt = replace(
             lease, state=LeaseState.REVOKING, updated_at=now, attempts=lease.attempts + 1
@@ -336,6 +342,7 @@ class LeaseService:
                     "target": lease.target,
                     "attempt": attempt.attempts,
                     "error": exc.message[:500],
+                    "chain": chain,
                 },
                 agent=lease.agent_name,
                 task_id=lease.task_id,
@@ -354,6 +361,7 @@ class LeaseService:
                 "target": lease.target,
                 "principal": lease.principal,
                 "reason": reason,
+                "chain": chain,
             },
             agent=lease.agent_name,
             task_id=lease.task_id,
@@ -367,8 +375,15 @@ class LeaseService:
         for task in tasks:
             for lease in self._store.list_leases(task_id=task.id, states=OPEN):
                 reason = f"task {task.status.value}"
-                (revoked if self.revoke(lease, actor, reason) else pending).append(lease.id)
+                done = self.revoke(lease, actor, reason, chain=list(task.chain))
+                (revoked if done else pending).append(lease.id)
         return {"revoked": revoked, "pending": pending}
+
+    def _chain_of(self, task_id: str) -> list[str]:
+        try:
+            return list(self._store.fetch_task(task_id).chain)
+        except WardenError:
+            return []
 
     def list_for_task(self, task_id: str) -> list[Lease]:
         self._store.fetch_task(task_id)  # NotFoundError for an unknown task
