@@ -88,6 +88,9 @@ def test_revoke_on_a_is_denied_on_b(cluster: Cluster, ab: tuple[ReplicaClient, .
     a.admin_post(f"/v1/tasks/{task['task_id']}/revoke", {"reason": "test"})
     eventually(lambda: not b.allowed(f"{AGENT}/alpha", token, "tickets.read"), "deny on B")
     assert b.admin_get("/v1/replica")["changes_applied"] >= 1
+    metrics = b.http.get("/metrics").text
+    assert "warden_replication_connected 1.0" in metrics
+    assert 'warden_replication{what="changes_applied"}' in metrics
 
 
 def test_single_credential_revocation_reaches_b(
