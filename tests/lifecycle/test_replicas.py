@@ -9,8 +9,7 @@ notification channel (or B's read-through of the database), not the safety-net r
 from __future__ import annotations
 
 import shutil
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import psycopg
 import pytest
 
 from tests.lifecycle.dpop import ProofKey
+from tests.lifecycle.waiting import eventually
 from warden.cli.cluster import (
     Cluster,
     ReplicaClient,
@@ -32,16 +32,6 @@ pytestmark = [pytest.mark.lifecycle, pytest.mark.postgres, pytest.mark.slow]
 
 POLICIES = Path(__file__).parent / "policies"
 AGENT = "spiffe://example.org/agent"
-DEADLINE = 8.0  # seconds to wait for something that should take milliseconds
-
-
-def eventually(check: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"never happened: {what}")
 
 
 @pytest.fixture(scope="module")

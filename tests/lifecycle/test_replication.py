@@ -4,13 +4,14 @@ missed notification, and a resync that never brings back a task ended while it r
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.lifecycle.conftest import POLICIES
+from tests.lifecycle.waiting import eventually
 from warden.authz.authzen import ActionInput, EntityInput, EvaluationInput
 from warden.config import Settings, TrustDomainConfig
 from warden.core.model import TaskStatus
@@ -21,15 +22,6 @@ from warden.tokens.svid import DevTrustDomain
 pytestmark = pytest.mark.lifecycle
 
 SCOPE = "tickets.read"
-
-
-def eventually(check: Callable[[], bool], what: str, timeout: float = 8.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"never happened: {what}")
 
 
 class Pair:

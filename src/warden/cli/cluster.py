@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import secrets
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from typing import Any
 import yaml
 
 from warden.cli.client import admin_token_path
-from warden.cli.demo import ServerProcess, free_port
+from warden.cli.demo import ServerProcess, free_port, server_command
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -79,17 +78,7 @@ class Cluster:
 
 def replica_command(port: int, data_dir: Path, database_url: str, config: Path) -> list[str]:
     return [
-        sys.executable,
-        "-m",
-        "warden.cli.main",
-        "serve",
-        "--dev",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--data-dir",
-        str(data_dir),
+        *server_command(port, data_dir),
         "--database-url",
         database_url,
         "--config",

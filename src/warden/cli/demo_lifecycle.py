@@ -45,6 +45,19 @@ def _details(purpose: str, **extra: Any) -> str:
     return json.dumps([{"type": "agent_task", "purpose": purpose, "category": "support", **extra}])
 
 
+def _delegation(child_svid: str, parent_token: str, scope: str, purpose: str) -> dict[str, str]:
+    """An RFC 8693 delegation request: the child's identity, acting for the parent's task."""
+    return {
+        "grant_type": TOKEN_EXCHANGE,
+        "subject_token": child_svid,
+        "subject_token_type": JWT_TOKEN_TYPE,
+        "actor_token": parent_token,
+        "actor_token_type": ACCESS_TOKEN_TYPE,
+        "scope": scope,
+        "authorization_details": _details(purpose),
+    }
+
+
 def _evaluate(d: Demo, spiffe_id: str, properties: dict[str, Any], context: dict[str, Any]) -> Any:
     body = {
         "subject": {"type": "agent", "id": spiffe_id, "properties": properties},
@@ -83,15 +96,12 @@ def delegate_subtask(d: Demo) -> None:
     status, child = d.call(
         "POST",
         "/oauth2/token",
-        form={
-            "grant_type": TOKEN_EXCHANGE,
-            "subject_token": _svid(d, helper["spiffe_id"]),
-            "subject_token_type": JWT_TOKEN_TYPE,
-            "actor_token": parent["access_token"],
-            "actor_token_type": ACCESS_TOKEN_TYPE,
-            "scope": "tickets.read",
-            "authorization_details": _details("find invoice INV-7731 in the ticket history"),
-        },
+        form=_delegation(
+            _svid(d, helper["spiffe_id"]),
+            parent["access_token"],
+            "tickets.read",
+            "find invoice INV-7731 in the ticket history",
+        ),
         show=("task_id", "scope"),
     )
     d.check(status == 200, "ledger-bot gets a subtask credential (RFC 8693 delegation)", child)
@@ -108,15 +118,12 @@ def delegate_subtask(d: Demo) -> None:
     status, wider = d.call(
         "POST",
         "/oauth2/token",
-        form={
-            "grant_type": TOKEN_EXCHANGE,
-            "subject_token": _svid(d, helper["spiffe_id"]),
-            "subject_token_type": JWT_TOKEN_TYPE,
-            "actor_token": parent["access_token"],
-            "actor_token_type": ACCESS_TOKEN_TYPE,
-            "scope": "tickets.read payments.refund",
-            "authorization_details": _details("refund the invoice"),
-        },
+        form=_delegation(
+            _svid(d, helper["spiffe_id"]),
+            parent["access_token"],
+            "tickets.read payments.refund",
+            "refund the invoice",
+        ),
     )
     d.check(
         status == 400 and wider.get("error") == "invalid_scope",
