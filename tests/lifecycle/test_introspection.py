@@ -156,3 +156,15 @@ def test_metadata_lists_the_endpoints(pw: LifecycleWorld) -> None:
     assert meta["introspection_endpoint"].endswith("/oauth2/introspect")
     assert meta["revocation_endpoint"].endswith("/oauth2/revoke")
     assert "ES256" in meta["dpop_signing_alg_values_supported"]
+
+
+def test_an_auditor_may_introspect_but_not_revoke(pw: LifecycleWorld) -> None:
+    from warden.core.model import OperatorRole
+
+    _, auditor = pw.warden.operators.create("eve", OperatorRole.AUDITOR, "test")
+    token = pw.start("worker", "tickets.read")["access_token"]
+    looked = _introspect(pw, token, auditor)
+    assert looked.status_code == 200 and looked.json()["active"] is True
+    assert _revoke(pw, token, auditor).status_code == 403
+    assert _introspect(pw, token).json()["active"] is True
+    assert pw.audit("credential.introspected")[-1]["actor"] == "pep:api-key"

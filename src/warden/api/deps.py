@@ -117,18 +117,23 @@ def _pep_key(request: Request, token: str) -> bool:
     return False
 
 
-def require_client(request: Request) -> str:
+def require_client(request: Request, *roles: OperatorRole) -> str:
     """Introspection and revocation callers (RFC 7662 §2.1, RFC 7009 §2.1): a PEP API key or an
-    operator token, always, even on loopback. Returns who it was (for the audit log)."""
+    operator token (of one of ``roles`` when given), always, even on loopback. Returns who it
+    was (for the audit log)."""
     token = bearer(request) or request.headers.get("x-api-key")
     if token:
         if _pep_key(request, token):
             return "pep:api-key"
+        w = warden_of(request)
         try:
-            op = warden_of(request).operators.authenticate(token)
-            return f"operator:{op.name}"
+            op = w.operators.authenticate(token)
         except AuthenticationError:
-            pass
+            op = None
+        if op is not None:
+            if roles:
+                w.operators.require(op, *roles)
+            return f"operator:{op.name}"
     raise AuthenticationError(
         "this endpoint needs client authentication: a PEP API key or an operator token"
     )

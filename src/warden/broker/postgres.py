@@ -188,8 +188,10 @@ class PostgresBroker:
                         raise LeaseError(f"sessions of a lease role on `{self.target.name}` linger")
                     time.sleep(0.01)
                 with conn.transaction():
-                    conn.execute(sql.SQL("DROP OWNED BY {}").format(name))
-                    conn.execute(sql.SQL("DROP ROLE {}").format(name))
+                    # another replica's reaper may have dropped it meanwhile: that is done too
+                    if self._exists(conn, role):
+                        conn.execute(sql.SQL("DROP OWNED BY {}").format(name))
+                        conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(name))
                 if self._exists(conn, role):
                     raise LeaseError(f"a lease role on `{self.target.name}` is still there")
         except psycopg.Error as exc:

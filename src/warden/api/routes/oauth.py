@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from warden.api.deps import read_form, require_client, warden_of
 from warden.api.errors import json_response
+from warden.core.model import OperatorRole
 from warden.errors import OAuthError
 from warden.service.tasks import ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE
 from warden.tokens.dpop import PROOF_ALGORITHMS
@@ -83,7 +84,8 @@ async def introspect(request: Request) -> Response:
 
 @router.post("/oauth2/revoke")
 async def revoke(request: Request) -> Response:
-    caller = await run_in_threadpool(require_client, request)
+    # revoking is an act, not a look: operators must be admins (PEP keys may revoke)
+    caller = await run_in_threadpool(require_client, request, OperatorRole.ADMIN)
     token = _token_param(await read_form(request))
     await run_in_threadpool(warden_of(request).introspection.revoke, token, caller=caller)
     return Response(status_code=200, headers=NO_STORE)
