@@ -118,6 +118,13 @@ def run() -> None:
         f"p99={_percentile(acks, 99):.1f} ms; B decisions per sample: "
         f"median {statistics.median(polls):.0f}"
     )
+    after = [s - a for s, a in zip(samples, acks, strict=True)]
+    early = sum(1 for x in after if x <= 0) / len(after) * 100
+    print(
+        f"  B's deny relative to A's answer: p50={_percentile(after, 50):+.1f} ms "
+        f"p99={_percentile(after, 99):+.1f} ms ({early:.0f}% of samples denied on B before A "
+        "had answered): most of the time is A handling the revocation (HTTP, the commit)"
+    )
     print(f"P5: p99={p99:.1f} target={TARGET_MS:.0f}")
 
 
