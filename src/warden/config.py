@@ -70,6 +70,23 @@ class Settings:
     pep_api_keys: tuple[str, ...] = ()  # required from PEPs when not bound to loopback
     seed_examples: bool = False
     config_dir: Path = Path(".")
+    # delegation and proof of possession (docs/lifecycle.md)
+    max_delegation_depth: int = 3
+    dpop_required_tiers: tuple[str, ...] = ()
+    dpop_max_age: float = 60.0
+    # signing keys: sealed in the database under a key-encryption key kept outside it
+    key_encryption_key: str | None = field(default=None, repr=False)
+    kek_file: Path | None = None  # default <data dir>/keys/kek
+    key_retire_grace: float = 60.0
+    housekeeping_interval: float = 30.0
+    # replicas
+    advertise_url: str | None = None  # the URL other replicas and the CLI reach this one at
+    resync_interval: float = 30.0
+    heartbeat_interval: float = 5.0
+    # leases: raw target/service definitions, validated when Warden starts
+    lease_postgres: dict[str, dict[str, Any]] = field(default_factory=dict)
+    lease_services: dict[str, dict[str, Any]] = field(default_factory=dict)
+    lease_reaper_interval: float = 30.0
 
     @property
     def effective_issuer(self) -> str:
@@ -79,6 +96,17 @@ class Settings:
     @property
     def accepted_audiences(self) -> tuple[str, ...]:
         return (self.effective_issuer, *self.audiences)
+
+    @property
+    def effective_kek_file(self) -> Path:
+        return self.kek_file or self.data_dir / "keys" / "kek"
+
+    @property
+    def effective_advertise_url(self) -> str:
+        if self.advertise_url:
+            return self.advertise_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "", "::") else self.host  # noqa: S104
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
 
     @property
     def loopback(self) -> bool:
@@ -120,6 +148,7 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         if os.environ.get("WARDEN_POLICIES")
         else None,
         "issuer": os.environ.get("WARDEN_ISSUER"),
+        "key_encryption_key": os.environ.get("WARDEN_KEY_ENCRYPTION_KEY") or None,
     }
     settings = settings.with_overrides(**env)
     settings = settings.with_overrides(**overrides)
@@ -154,6 +183,9 @@ def _from_yaml(settings: Settings, path: Path) -> Settings:
         out["policies_dir"] = rel(server["policies"])
     if "max_body_bytes" in server:
         out["max_body_bytes"] = int(server["max_body_bytes"])
+    for key in ("policy_reload_interval", "expiry_sweep_interval"):
+        if key in server:
+            out[key] = _duration(server[key], f"server.{key}")
     if "pep_api_keys" in server:
         out["pep_api_keys"] = tuple(str(k) for k in server["pep_api_keys"])
     tokens = raw.get("tokens") or {}
@@ -226,6 +258,7 @@ def _from_yaml(settings: Settings, path: Path) -> Settings:
             )
     if tiers:
         out["tier_modes"] = {str(k): str(v) for k, v in tiers.items()}
+    out.update(_lifecycle(raw, rel))
     return replace(settings, **out)
 
 
@@ -255,3 +288,64 @@ def _oidc_issuer(item: Any, key: str, rel: Any) -> OIDCIssuer:
         selectors={str(k): str(v) for k, v in selectors.items()},
         **options,
     )
+_TIERS = ("low", "medium", "high", "critical")
+
+
+def _section(raw: dict[str, Any], name: str) -> dict[str, Any]:
+    value = raw.get(name) or {}
+    if not isinstance(value, dict):
+        raise InvalidParameterError(f"config `{name}` must be a mapping")
+    return value
+
+
+def _lifecycle(raw: dict[str, Any], rel: Any) -> dict[str, Any]:
+    """The ``delegation``, ``dpop``, ``keys``, ``replication`` and ``leases`` sections."""
+    out: dict[str, Any] = {}
+    delegation = _section(raw, "delegation")
+    if "max_depth" in delegation:
+        depth = delegation["max_depth"]
+        if isinstance(depth, bool) or not isinstance(depth, int) or not 0 <= depth <= 16:
+            raise InvalidParameterError("config `delegation.max_depth` must be 0..16")
+        out["max_delegation_depth"] = depth
+    dpop = _section(raw, "dpop")
+    if "required_risk_tiers" in dpop:
+        tiers = dpop["required_risk_tiers"] or []
+        if not isinstance(tiers, list) or any(t not in _TIERS for t in tiers):
+            raise InvalidParameterError(
+                "config `dpop.required_risk_tiers` must list low, medium, high or critical"
+            )
+        out["dpop_required_tiers"] = tuple(tiers)
+    if "max_age" in dpop:
+        out["dpop_max_age"] = _duration(dpop["max_age"], "dpop.max_age")
+    keys = _section(raw, "keys")
+    if "kek_file" in keys:
+        out["kek_file"] = rel(str(keys["kek_file"]))
+    if "retire_grace" in keys:
+        out["key_retire_grace"] = _duration(keys["retire_grace"], "keys.retire_grace")
+    replication = _section(raw, "replication")
+    if "advertise_url" in replication:
+        out["advertise_url"] = str(replication["advertise_url"])
+    for key, attr in (
+        ("resync_interval", "resync_interval"),
+        ("heartbeat_interval", "heartbeat_interval"),
+        ("housekeeping_interval", "housekeeping_interval"),
+    ):
+        if key in replication:
+            out[attr] = _duration(replication[key], f"replication.{key}")
+    leases = _section(raw, "leases")
+    if "reaper_interval" in leases:
+        out["lease_reaper_interval"] = _duration(
+            leases["reaper_interval"], "leases.reaper_interval"
+        )
+    for key, attr in (("postgres", "lease_postgres"), ("services", "lease_services")):
+        entries = leases.get(key) or {}
+        if not isinstance(entries, dict) or not all(isinstance(v, dict) for v in entries.values()):
+            raise InvalidParameterError(f"config `leases.{key}` must map names to mappings")
+        parsed: dict[str, dict[str, Any]] = {}
+        for name, entry in entries.items():
+            parsed[str(name)] = dict(entry)
+            if "max_ttl" in entry:
+                where = f"leases.{key}.{name}.max_ttl"
+                parsed[str(name)]["max_ttl"] = _duration(entry["max_ttl"], where)
+        out[attr] = parsed
+    return out

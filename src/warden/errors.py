@@ -8,8 +8,10 @@ code to status. Callers outside the trust boundary get opaque codes for credenti
     ├── InvalidParameterError        invalid_parameter
     │   ├── MalformedRequestError        malformed_request
     │   └── UnsupportedMediaTypeError    unsupported_media_type
+    │   └── LeaseTargetUnknownError      lease_target_unknown
     ├── NotFoundError                not_found
     ├── ConflictError                conflict
+    │   └── TaskNotActiveError           task_not_active
     ├── StorageError                 storage_error
     ├── AuthenticationError          unauthenticated
     ├── PermissionDeniedError        forbidden
@@ -31,6 +33,9 @@ code to status. Callers outside the trust boundary get opaque codes for credenti
     ├── AttestationError             attestation_failed
     ├── PolicyError                  policy_invalid
     ├── PolicyEvaluationError        authz_evaluation_error
+    ├── DPoPProofError               invalid_dpop_proof
+    ├── LeaseError                   lease_failed
+    ├── KeySealError                 key_seal_failed
     └── OAuthError                   (carries an RFC 6749 §5.2 error such as invalid_grant)
 """
 
@@ -215,3 +220,36 @@ class RemoteAPIError(WardenError):
         super().__init__(message, detail={"status": status, "error_code": error_code})
         self.status = status
         self.error_code = error_code
+class LeaseTargetUnknownError(InvalidParameterError):
+    """A lease was asked for a PostgreSQL target or downstream service that is not configured."""
+
+    code = "lease_target_unknown"
+
+
+class TaskNotActiveError(ConflictError):
+    """The task has ended (or expired): nothing more can be done for it."""
+
+    code = "task_not_active"
+
+
+class DPoPProofError(WardenError):
+    """A DPoP proof (RFC 9449) is missing, malformed, replayed, stale or for another request.
+
+    ``detail["reason"]`` names the precise failure (for the audit log): missing, malformed,
+    wrong_type, bad_algorithm, bad_key, bad_signature, wrong_method, wrong_uri, stale,
+    wrong_token_hash, wrong_key, replayed.
+    """
+
+    code = "invalid_dpop_proof"
+
+
+class LeaseError(WardenError):
+    """A downstream system did not do what a lease needed (create or revoke)."""
+
+    code = "lease_failed"
+
+
+class KeySealError(WardenError):
+    """Signing keys could not be sealed or unsealed (wrong or missing key-encryption key)."""
+
+    code = "key_seal_failed"

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from warden.cli.demo import Demo, StepError, all_steps, run_steps
+from warden.cli.demo import Demo, StepError, run_steps
 
 pytestmark = pytest.mark.slow
 
@@ -36,12 +36,13 @@ def test_demo_runs_the_whole_story() -> None:
         "✔ the agent completed its own task with its task credential",
         "✔ decision false, reason invalid_credential",
         "✔ the audit hash chain verifies",
-        f"✔ all {len(all_steps())} steps behaved as expected",
         # the MCP chapter (issue 6)
         "✔ denied with -32001 by policy `no-external-email`",
         "✔ denied with -32001: payments.refund is outside the task's scope",
     ]:
         assert line in out, f"missing {line!r} in:\n{out}"
+    # feature chapters add steps: the count is not this test's business
+    assert re.search(r"✔ all \d+ steps behaved as expected", out), out
     assert "✘" not in out
     # the throw-away server and its data folder are gone
     data_dir = re.search(r"data in (\S+)\)", out)

@@ -19,8 +19,10 @@ from warden.api.routes import (
     authzen,
     forward_auth,
     health,
+    keys,
     oauth,
     policies,
+    replicas,
     tasks,
 )
 from warden.errors import WardenError
@@ -54,7 +56,9 @@ def create_app(w: Warden, *, manage_lifecycle: bool = True) -> FastAPI:
 
     app.add_exception_handler(WardenError, on_error)
     app.add_exception_handler(Exception, on_error)
-    for module in (health, oauth, authzen, agents, tasks, audit, policies, forward_auth):
+    for module in (
+        health, oauth, authzen, agents, tasks, audit, policies, forward_auth, keys, replicas
+    ):
         app.include_router(module.router)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=w.settings.max_body_bytes)
     return app

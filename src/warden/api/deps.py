@@ -14,6 +14,7 @@ from warden.attestation.base import Channel
 from warden.core.model import Operator, OperatorRole
 from warden.errors import (
     AuthenticationError,
+    DPoPProofError,
     MalformedRequestError,
     OAuthError,
     UnsupportedMediaTypeError,
@@ -75,6 +76,31 @@ def bearer(request: Request) -> str | None:
     return value.strip()
 
 
+def authorization(request: Request) -> tuple[str, str] | None:
+    """(scheme in lower case, credentials) of the Authorization header, if any."""
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    if not value.strip():
+        return None
+    return scheme.lower(), value.strip()
+
+
+def dpop_header(request: Request) -> str | None:
+    """The one ``DPoP`` header (RFC 9449 §4.3: more than one is an invalid proof)."""
+    values = request.headers.getlist("dpop")
+    if len(values) > 1:
+        raise DPoPProofError("send exactly one DPoP header", detail={"reason": "malformed"})
+    return values[0] if values else None
+
+
+def request_uri(request: Request) -> str:
+    """The URI the client called, as the issuer names this server (for DPoP ``htu``)."""
+    base = warden_of(request).settings.effective_issuer.rstrip("/")
+    return f"{base}{request.url.path}"
+
+
 def operator(request: Request, *roles: OperatorRole) -> Operator:
     op = warden_of(request).operators.authenticate(bearer(request))
     warden_of(request).operators.require(op, *roles)
@@ -84,6 +110,35 @@ def operator(request: Request, *roles: OperatorRole) -> Operator:
 def any_operator(request: Request) -> Operator:
     """Any authenticated operator (admin, approver or auditor) may read."""
     return warden_of(request).operators.authenticate(bearer(request))
+
+
+def _pep_key(request: Request, token: str) -> bool:
+    for key in warden_of(request).settings.pep_api_keys:
+        if hmac.compare_digest(token.encode(), key.encode()):
+            return True
+    return False
+
+
+def require_client(request: Request, *roles: OperatorRole) -> str:
+    """Introspection and revocation callers (RFC 7662 §2.1, RFC 7009 §2.1): a PEP API key or an
+    operator token (of one of ``roles`` when given), always, even on loopback. Returns who it
+    was (for the audit log)."""
+    token = bearer(request) or request.headers.get("x-api-key")
+    if token:
+        if _pep_key(request, token):
+            return "pep:api-key"
+        w = warden_of(request)
+        try:
+            op = w.operators.authenticate(token)
+        except AuthenticationError:
+            op = None
+        if op is not None:
+            if roles:
+                w.operators.require(op, *roles)
+            return f"operator:{op.name}"
+    raise AuthenticationError(
+        "this endpoint needs client authentication: a PEP API key or an operator token"
+    )
 
 
 def require_pep(request: Request) -> None:

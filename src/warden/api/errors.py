@@ -13,7 +13,10 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from warden.errors import OAuthError, TokenInvalidError, WardenError
+from warden.errors import DPoPProofError, OAuthError, TokenInvalidError, WardenError
+from warden.tokens.dpop import PROOF_ALGORITHMS
+
+DPOP_ALGS = " ".join(PROOF_ALGORITHMS)
 
 log = logging.getLogger("warden.api")
 
@@ -31,6 +34,11 @@ STATUS_BY_CODE = {
     "policy_invalid": 422,
     "authz_evaluation_error": 500,
     "storage_error": 503,
+    "lease_target_unknown": 400,
+    "task_not_active": 409,
+    "invalid_dpop_proof": 401,
+    "lease_failed": 502,
+    "key_seal_failed": 500,
 }
 
 
@@ -63,6 +71,13 @@ def render(exc: Exception, request_id: str | None) -> Response:
             error_body("token_invalid", "the credential is not valid", request_id),
             401,
             {"WWW-Authenticate": 'Bearer realm="warden", error="invalid_token"'},
+        )
+    if isinstance(exc, DPoPProofError):
+        # RFC 9449 §7.1: the challenge names the DPoP scheme and the accepted algorithms
+        return json_response(
+            error_body(exc.code, exc.message, request_id),
+            401,
+            {"WWW-Authenticate": f'DPoP error="invalid_dpop_proof", algs="{DPOP_ALGS}"'},
         )
     if isinstance(exc, WardenError):
         status = STATUS_BY_CODE.get(exc.code, 500)

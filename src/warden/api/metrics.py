@@ -34,6 +34,18 @@ class Metrics:
             "Revoked, unexpired credentials in memory",
             registry=self.registry,
         )
+        # replicas (issue 4): counters kept by the replication service, exported as gauges
+        self.replication = Gauge(
+            "warden_replication",
+            "Changes sent and applied, publish failures and resyncs since this replica started",
+            ["what"],
+            registry=self.registry,
+        )
+        self.channel_connected = Gauge(
+            "warden_replication_connected",
+            "1 while this replica listens for other replicas' changes",
+            registry=self.registry,
+        )
 
     def count(self, allowed: bool) -> None:
         (self.allowed if allowed else self.denied).inc()
@@ -42,3 +54,7 @@ class Metrics:
         self.audit_backlog.set(w.writer.backlog)
         self.active_tasks.set(len(w.state.tasks))
         self.revoked.set(len(w.state.revoked))
+        stats = w.replication.stats
+        for what in ("changes_sent", "changes_applied", "publish_failures", "resyncs"):
+            self.replication.labels(what).set(getattr(stats, what))
+        self.channel_connected.set(1 if w.replication.channel.connected else 0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
 import typer
@@ -209,22 +210,90 @@ def update(
 def suspend(
     name: NameArg,
     reason: ReasonOption = "",
+    wait: Annotated[
+        bool,
+        typer.Option("--wait/--no-wait", help="Wait until every replica's memory shows the kill."),
+    ] = True,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Seconds to wait for the replicas.", min=0.1)
+    ] = 10.0,
     as_json: JsonOption = False,
     url: UrlOption = DEFAULT_URL,
     data_dir: DataDirOption = DEFAULT_DATA_DIR,
 ) -> None:
-    """Kill switch: suspend the agent and end all its tasks at once."""
+    """Kill switch: suspend the agent, end all its tasks (and their subtasks) and leases.
+
+    Reports how long the cascade took on the replica that ran it and, with --wait, when each
+    live replica's in-memory state showed the agent suspended with no active task.
+    """
     with WardenClient(url, data_dir) as client:
+        started = time.perf_counter()
         agent = client.post(f"/v1/agents/{seg(name)}/suspend", {"reason": reason})
+        answered = (time.perf_counter() - started) * 1000
+        seen: list[dict[str, Any]] = []
+        if wait:
+            replicas = client.get("/v1/replicas").get("replicas", [])
+            seen = [_wait_for_kill(client, r, name, started, timeout) for r in replicas]
     if as_json:
-        print_json(agent)
+        print_json({**agent, "replicas": seen, "answered_ms": round(answered, 2)})
         return
     ended = agent.get("tasks_ended", 0)
-    took = agent.get("cascade_ms")
+    leases = agent.get("leases") or {}
+    revoked, pending = leases.get("revoked", []), leases.get("pending", [])
     console.print(
         f"suspended agent [bold]{esc(agent['name'])}[/]: {ended} task{'s' if ended != 1 else ''} "
-        f"ended and their credentials revoked" + (f" in {took} ms" if took is not None else "")
+        f"ended (subtasks included), their credentials and {len(revoked)} "
+        f"lease{'s' if len(revoked) != 1 else ''} revoked"
     )
+    took = agent.get("cascade_ms")
+    if took is not None:
+        console.print(f"  cascade on the replica that ran it: {took} ms")
+    if pending:
+        console.print(
+            f"  [bold yellow]{len(pending)} lease(s) not yet confirmed revoked[/]: "
+            f"{esc(', '.join(pending))} (the reaper keeps retrying)"
+        )
+    if not wait:
+        return
+    reached = [r for r in seen if r.get("ms") is not None]
+    if reached:
+        slowest = max(r["ms"] for r in reached)
+        console.print(
+            f"  seen by {len(reached)}/{len(seen)} replicas within {slowest:.1f} ms of the request"
+        )
+    for r in seen:
+        shown = f"{r['ms']:.1f} ms" if r.get("ms") is not None else f"NOT YET ({r['error']})"
+        console.print(f"    {esc(r['url'])}  {shown}")
+    if len(reached) < len(seen):
+        fail("the kill did not reach every replica in time")
+
+
+def _wait_for_kill(
+    client: WardenClient,
+    replica: dict[str, Any],
+    name: str,
+    started: float,
+    timeout: float,
+) -> dict[str, Any]:
+    """Poll one replica's in-memory view of the agent until it shows the kill."""
+    import httpx
+
+    url = str(replica.get("url", "")).rstrip("/")
+    headers = {"Authorization": f"Bearer {client.token}"}
+    last = "no answer"
+    deadline = started + timeout
+    with httpx.Client(timeout=2.0) as http:
+        while time.perf_counter() < deadline:
+            try:
+                r = http.get(f"{url}/v1/replica/agents/{seg(name)}", headers=headers)
+                body = r.json() if r.status_code == 200 else {}
+                if body.get("status") == "suspended" and body.get("active_tasks") == 0:
+                    return {"url": url, "ms": (time.perf_counter() - started) * 1000}
+                last = f"HTTP {r.status_code}" if r.status_code != 200 else "still active"
+            except (httpx.HTTPError, ValueError) as exc:
+                last = type(exc).__name__
+            time.sleep(0.005)
+    return {"url": url, "ms": None, "error": last}
 
 
 @app.command("reactivate")

@@ -135,9 +135,10 @@ class Demo:
         admin: bool = False,
         params: dict[str, Any] | None = None,
         show: tuple[str, ...] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> tuple[int, Any]:
         """Send one request and print it; ``show`` limits the response keys printed."""
-        headers = {}
+        headers = dict(headers or {})
         token = self.admin_token if admin else bearer
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -355,9 +356,13 @@ FINAL_STEPS: list[Step] = [("Verify the tamper-evident audit trail", verify_audi
 
 def all_steps() -> list[Step]:
     """Core steps, then each feature's chapter (modules ``demo_<feature>.py`` with ``STEPS``)."""
-    from warden.cli import demo_attestation, demo_enforcement
+    from warden.cli import demo_attestation, demo_enforcement, demo_lifecycle
 
-    chapters: list[list[Step]] = [demo_attestation.STEPS, demo_enforcement.STEPS]
+    chapters: list[list[Step]] = [
+        demo_attestation.STEPS,
+        demo_lifecycle.STEPS,
+        demo_enforcement.STEPS,
+    ]
     return [*STEPS, *(step for chapter in chapters for step in chapter), *FINAL_STEPS]
 
 

@@ -13,6 +13,7 @@ from warden.cli import (
     demo,
     dev,
     identity,
+    keys,
     mcp_proxy,
     policies,
     reports,
@@ -32,6 +33,7 @@ app.add_typer(agents.app, name="agents")
 app.add_typer(tasks.app, name="tasks")
 app.add_typer(policies.app, name="policies")
 app.add_typer(audit.app, name="audit")
+app.add_typer(keys.app, name="keys")
 app.add_typer(reports.app, name="reports")
 app.add_typer(dev.app, name="dev")
 app.command("demo")(demo.demo)

@@ -88,6 +88,19 @@ class Task:
     ended_at: float | None = None
     end_reason: str | None = None
     attestation: dict[str, Any] = field(default_factory=dict)
+    # The delegation chain: the SPIFFE IDs of the agents from the root task's agent down to this
+    # task's own agent (RFC 8693 §4.1 ``act`` nesting, outermost last). Empty means "a root
+    # task": it is filled in as ``(spiffe_id,)``.
+    chain: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.chain:
+            object.__setattr__(self, "chain", (self.spiffe_id,))
+
+    @property
+    def depth(self) -> int:
+        """How many delegations separate this task from its root task (0 for a root task)."""
+        return len(self.chain) - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,3 +187,67 @@ class JoinToken:
     expires_at: float
     created_by: str = ""
     used_at: float | None = None
+class LeaseKind(StrEnum):
+    POSTGRES = "postgres"  # a temporary login role on a configured PostgreSQL target
+    JWT = "jwt"  # an audience-bound token for one named downstream service
+
+
+class LeaseState(StrEnum):
+    CREATING = "creating"  # recorded, the downstream secret may or may not exist yet
+    ACTIVE = "active"
+    REVOKING = "revoking"  # revocation started and has not been confirmed yet
+    REVOKED = "revoked"  # confirmed gone downstream
+    FAILED = "failed"  # creation failed and nothing is left downstream
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A downstream secret minted for a task (never the secret itself)."""
+
+    id: str
+    task_id: str
+    agent_name: str
+    kind: LeaseKind
+    target: str  # the PostgreSQL target or the downstream service
+    principal: str  # the role name (postgres) or the token's jti (jwt)
+    created_at: float
+    expires_at: float
+    state: LeaseState = LeaseState.CREATING
+    kid: str | None = None  # jwt: the signing key
+    updated_at: float = 0.0
+    revoked_at: float | None = None
+    attempts: int = 0
+    last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredKey:
+    """A signing key as the database holds it: the private half only sealed (AES-GCM)."""
+
+    kid: str
+    generation: int
+    algorithm: str
+    public_jwk: dict[str, Any]
+    sealed_private: str | None  # None once the key is retired (the private half is destroyed)
+    created_at: float
+    superseded_at: float | None = None  # when a newer key started signing
+    retired_at: float | None = None  # when it left the JWKS
+
+
+@dataclass(frozen=True, slots=True)
+class Replica:
+    """One running Warden process, as it announces itself (heartbeats)."""
+
+    id: str
+    url: str
+    started_at: float
+    last_seen: float
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A change one replica announces to the others (see ``service.replication``)."""
+
+    kind: str
+    data: dict[str, Any]
+    origin: str

@@ -16,12 +16,17 @@ from warden.core.model import (
     AgentStatus,
     AuditDraft,
     AuditRecord,
+    Change,
     Credential,
     Human,
     JoinToken,
+    Lease,
+    LeaseState,
     ModeSetting,
     Operator,
     RegistrationEntry,
+    Replica,
+    StoredKey,
     Task,
     TaskStatus,
 )
@@ -102,6 +107,28 @@ class Store(Protocol):
         """
         ...
 
+    def end_task_tree(
+        self, task_id: str, status: TaskStatus, *, ended_at: float, reason: str
+    ) -> list[tuple[Task, list[Credential]]]:
+        """End a task and every active task delegated from it (transitively), atomically.
+
+        The task gets ``status``; its active descendants get ``revoked`` with the reason
+        ``parent task <id> <status>``. Every unrevoked credential of each is revoked. Returns
+        (task, credentials revoked by this call) pairs, the requested task first, then its
+        descendants parent before child. NotFoundError / ConflictError as ``end_task``.
+        """
+        ...
+
+    def list_child_tasks(self, parent_id: str) -> list[Task]:
+        """Tasks delegated directly from ``parent_id`` (any status), oldest first."""
+        ...
+
+    def fetch_credential(self, jti: str) -> Credential: ...
+
+    def revoke_credential(self, jti: str, *, revoked_at: float) -> Credential:
+        """Mark one credential revoked (idempotent: an earlier revocation time is kept)."""
+        ...
+
     def list_credentials(self, task_id: str) -> list[Credential]: ...
 
     def list_revoked_credentials(self, *, not_expired_at: float) -> list[Credential]:
@@ -135,6 +162,74 @@ class Store(Protocol):
         concurrent callers exactly one wins).
         """
         ...
+
+    # -- DPoP proof replay (shared by every replica) ------------------------------------------
+    def remember_proof(self, key: str, *, expires_at: float, now: float) -> bool:
+        """Record a proof key (a hash of key thumbprint and ``jti``) until ``expires_at``.
+
+        True the first time; False when the key is already recorded and not yet expired (a
+        replay). Atomic across processes: of two concurrent calls with one key, one wins.
+        """
+        ...
+
+    def prune_proofs(self, *, now: float) -> int:
+        """Forget expired proof keys; returns how many were removed."""
+        ...
+
+    # -- leases ----------------------------------------------------------------------------------
+    def create_lease(self, lease: Lease) -> None:
+        """Record a lease (before anything is created downstream). ConflictError on a dup id."""
+        ...
+
+    def fetch_lease(self, lease_id: str) -> Lease: ...
+
+    def update_lease(self, lease: Lease) -> None:
+        """Replace the lease row by id (NotFoundError if absent)."""
+        ...
+
+    def list_leases(
+        self,
+        *,
+        task_id: str | None = None,
+        states: Sequence[LeaseState] | None = None,
+        target: str | None = None,
+    ) -> list[Lease]:
+        """Leases matching every given filter, oldest first."""
+        ...
+
+    def list_leases_of_ended_tasks(self) -> list[Lease]:
+        """Leases in creating/active/revoking whose task is no longer active (for the reaper)."""
+        ...
+
+    # -- signing keys (private halves sealed by the key manager) ----------------------------
+    def create_signing_key(self, key: StoredKey) -> None: ...
+
+    def list_signing_keys(self) -> list[StoredKey]:
+        """Every key, oldest generation first."""
+        ...
+
+    def update_signing_key(self, key: StoredKey) -> None: ...
+
+    def last_expiry_signed_by(self, kid: str) -> float | None:
+        """The latest expiry of anything recorded as signed by ``kid`` (credentials, leases)."""
+        ...
+
+    # -- replicas and the change log -----------------------------------------------------------
+    def upsert_replica(self, replica: Replica) -> None: ...
+
+    def list_replicas(self, *, seen_since: float) -> list[Replica]: ...
+
+    def delete_replica(self, replica_id: str) -> None: ...
+
+    def append_change(self, change: Change, *, ts: float) -> int:
+        """Append to the change log (databases without LISTEN/NOTIFY); returns its seq."""
+        ...
+
+    def list_changes(self, *, after_seq: int, limit: int = 500) -> list[tuple[int, Change]]: ...
+
+    def last_change_seq(self) -> int: ...
+
+    def prune_changes(self, *, before: float) -> int: ...
 
     # -- operators ---------------------------------------------------------------------------
     def create_operator(self, operator: Operator) -> None: ...

@@ -15,6 +15,7 @@ from warden.core.scope import parse_scope
 from warden.errors import ConflictError, InvalidParameterError
 from warden.service.auditing import Auditor
 from warden.service.state import HotState
+from warden.service.tasks import Cascade
 
 MAX_TEXT = 2000
 
@@ -60,14 +61,14 @@ class AgentService:
         clock: Clock,
         *,
         default_trust_domain: str,
-        end_tasks: Callable[[str, TaskStatus, str, str], int],
+        end_tasks: Callable[[str, TaskStatus, str, str], Cascade],
     ) -> None:
         self._store = store
         self._state = state
         self._audit = auditor
         self._clock = clock
         self._default_td = default_trust_domain
-        self._end_tasks = end_tasks  # (agent name, status, reason, actor) -> tasks ended
+        self._end_tasks = end_tasks  # (agent name, status, reason, actor) -> what ended
 
     def register(self, body: dict[str, Any], actor: str) -> Agent:
         name = validate_agent_name(body.get("name"))  # type: ignore[arg-type]  # validated inside
@@ -131,7 +132,7 @@ class AgentService:
         )
         return updated
 
-    def suspend(self, name: str, actor: str, reason: str = "") -> tuple[Agent, int]:
+    def suspend(self, name: str, actor: str, reason: str = "") -> tuple[Agent, Cascade]:
         """Kill switch: mark suspended first (new requests fail at once), then end its tasks."""
         agent = self._set_status(name, AgentStatus.SUSPENDED, actor, reason, {AgentStatus.ACTIVE})
         ended = self._end_tasks(
@@ -142,7 +143,7 @@ class AgentService:
     def reactivate(self, name: str, actor: str, reason: str = "") -> Agent:
         return self._set_status(name, AgentStatus.ACTIVE, actor, reason, {AgentStatus.SUSPENDED})
 
-    def decommission(self, name: str, actor: str, reason: str = "") -> tuple[Agent, int]:
+    def decommission(self, name: str, actor: str, reason: str = "") -> tuple[Agent, Cascade]:
         allowed = {AgentStatus.ACTIVE, AgentStatus.SUSPENDED}
         agent = self._set_status(name, AgentStatus.DECOMMISSIONED, actor, reason, allowed)
         ended = self._end_tasks(name, TaskStatus.REVOKED, "agent decommissioned", actor)

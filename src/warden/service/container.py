@@ -4,30 +4,40 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from pathlib import Path
+from typing import Any
 
 from warden.audit.writer import AuditWriter
 from warden.authz.pdp import PolicyDecisionPoint
 from warden.authz.policy_set import LoadedPolicySet, load_policy_dir
 from warden.authz.watcher import PolicyWatcher
+from warden.broker.templates import parse_service, parse_target
 from warden.config import Settings
 from warden.core.clock import Clock, SystemClock
 from warden.core.ports import Store
-from warden.errors import PolicyError
+from warden.errors import InvalidParameterError, PolicyError
 from warden.service.agents import AgentService
 from warden.service.attestation import build_attestation
 from warden.service.auditing import Auditor
 from warden.service.decisions import DecisionService
 from warden.service.entries import EntryService
+from warden.service.introspection import IntrospectionService
 from warden.service.join_tokens import JoinTokenService
+from warden.service.keys import KeyService
+from warden.service.leases import LeaseService
 from warden.service.modes import ModeService
 from warden.service.operators import OperatorService
+from warden.service.replication import Replication
 from warden.service.state import HotState
 from warden.service.tasks import TaskLimits, TaskService
 from warden.service.workload import WorkloadService
-from warden.storage.sql import open_store, sqlite_url_for
+from warden.storage.sql import SQLStore, open_store, sqlite_url_for
+from warden.storage.sql.changes import open_change_channel
+from warden.tokens.downstream import DownstreamTokenIssuer
+from warden.tokens.dpop import DPoPVerifier
 from warden.tokens.issuer import TaskCredentialIssuer
-from warden.tokens.keys import DiskKeyManager
+from warden.tokens.sealed import KeyEncryptionKey, SealedKeyManager
 from warden.tokens.verifier import TaskCredentialVerifier
 
 log = logging.getLogger("warden")
@@ -48,7 +58,9 @@ class Warden:
         self.store.migrate()
         self.writer = AuditWriter(self.store)
         self.auditor = Auditor(self.writer, self.clock)
-        self.keys = DiskKeyManager(settings.data_dir / "keys", self.clock)
+        self.keys = SealedKeyManager(
+            self.store, _key_encryption_key(settings, self.store), self.clock
+        )
         issuer = settings.effective_issuer
         self.issuer = TaskCredentialIssuer(self.keys, issuer, self.clock)
         self.verifier = TaskCredentialVerifier(
@@ -66,6 +78,7 @@ class Warden:
             self.auditor,
             svid_ttl=settings.workload_svid_ttl,
         )
+        self.dpop = DPoPVerifier(self.clock, self.store, max_age=settings.dpop_max_age)
         self.pdp = PolicyDecisionPoint()
         self.policy_error: str | None = None
         if settings.policies_dir is not None:
@@ -88,7 +101,10 @@ class Warden:
                 task_max_ttl=settings.task_max_ttl,
                 issuer=issuer,
                 accepted_audiences=settings.accepted_audiences,
+                max_delegation_depth=settings.max_delegation_depth,
+                dpop_required_tiers=frozenset(settings.dpop_required_tiers),
             ),
+            self.dpop,
             entries=self.entries,
         )
         default_td = settings.trust_domains[0].name if settings.trust_domains else "warden.local"
@@ -103,6 +119,46 @@ class Warden:
         self.decisions = DecisionService(
             self.pdp, self.tasks, self.state, self.modes, self.auditor, self.clock
         )
+        self.leases = LeaseService(
+            self.store,
+            self.auditor,
+            self.clock,
+            DownstreamTokenIssuer(self.keys, issuer, self.clock),
+            targets={n: parse_target(n, raw) for n, raw in settings.lease_postgres.items()},
+            services=_services(settings),
+            reaper_interval=settings.lease_reaper_interval,
+        )
+        self.tasks.on_end("leases", self.leases.revoke_for_tasks)
+        self.key_service = KeyService(
+            self.store,
+            self.keys,
+            self.verifier,
+            self.auditor,
+            self.clock,
+            grace=settings.key_retire_grace,
+        )
+        self.introspection = IntrospectionService(
+            self.store, self.tasks, self.leases, self.keys, self.auditor, self.clock, issuer=issuer
+        )
+        if not isinstance(self.store, SQLStore):
+            raise InvalidParameterError("replication needs the SQL store")
+        self.replication = Replication(
+            self.store,
+            self.state,
+            open_change_channel(self.store, self.clock),
+            self.clock,
+            url=settings.effective_advertise_url,
+            resync_interval=settings.resync_interval,
+            heartbeat_interval=settings.heartbeat_interval,
+            handlers={
+                "policy.reload": self._peer_reloaded_policies,
+                "keys.changed": lambda _: self.key_service.reload(),
+                "modes.changed": lambda _: self.modes.load(),
+                "resync": lambda _: self._refresh_all(),
+            },
+        )
+        self.key_service.announce = self.replication.announce
+        self.modes.on_change = lambda: self.replication.announce("modes.changed", {})
         self._watcher: PolicyWatcher | None = None
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None
@@ -125,7 +181,7 @@ class Warden:
             {"error": str(exc)[:2000], "serving_revision": self.pdp.revision},
         )
 
-    def reload_policies(self) -> str:
+    def reload_policies(self, *, announce: bool = True) -> str:
         if self.settings.policies_dir is None:
             raise PolicyError("no policy folder is configured")
         try:
@@ -135,7 +191,21 @@ class Warden:
             raise
         self.pdp.activate(lps)
         self._policies_loaded(lps)
+        if announce:
+            self.replication.announce("policy.reload", {"revision": lps.revision})
         return lps.revision
+
+    def _peer_reloaded_policies(self, data: dict[str, Any]) -> None:
+        if self.settings.policies_dir is None:
+            return
+        try:
+            self.reload_policies(announce=False)
+        except PolicyError:
+            pass  # recorded as policy.rejected; the last good set keeps serving
+
+    def _refresh_all(self) -> None:
+        self.key_service.reload()
+        self.modes.load()
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -153,17 +223,38 @@ class Warden:
             self._watcher.start()
         self._sweeper = threading.Thread(target=self._sweep_loop, name="warden-expiry", daemon=True)
         self._sweeper.start()
+        self.replication.start()
+        self.leases.start()
 
     def _sweep_loop(self) -> None:
+        next_housekeeping = time.monotonic()
         while not self._stop.wait(self.settings.expiry_sweep_interval):
             try:
                 self.tasks.sweep_expired()
             except Exception:  # the loop must survive a database hiccup; it retries next tick
                 log.exception("expiry sweep failed")
-            self.attestation.refresh_due()  # bundle endpoints past their refresh hint
+            try:
+                self.attestation.refresh_due()  # bundle endpoints past their refresh hint
+            except Exception:
+                log.exception("trust bundle refresh failed")
+            if time.monotonic() >= next_housekeeping:
+                next_housekeeping = time.monotonic() + self.settings.housekeeping_interval
+                try:
+                    self.housekeeping()
+                except Exception:
+                    log.exception("housekeeping failed")
+
+    def housekeeping(self) -> None:
+        """Slow chores: forget old DPoP proofs and change-log rows, retire unneeded keys."""
+        now = self.clock.now()
+        self.store.prune_proofs(now=now)
+        self.store.prune_changes(before=now - 3600)
+        self.key_service.retire_due()
 
     def close(self) -> None:
         self._stop.set()
+        self.leases.close()
+        self.replication.close()
         if self._watcher is not None:
             self._watcher.stop()
         if self._sweeper is not None:
@@ -174,3 +265,22 @@ class Warden:
     @property
     def data_dir(self) -> Path:
         return self.settings.data_dir
+
+
+def _key_encryption_key(settings: Settings, store: Store) -> KeyEncryptionKey:
+    """``WARDEN_KEY_ENCRYPTION_KEY``, else the KEK file (created only while no keys exist)."""
+    if settings.key_encryption_key:
+        return KeyEncryptionKey.from_text(settings.key_encryption_key)
+    return KeyEncryptionKey.load(settings.effective_kek_file, create=not store.list_signing_keys())
+
+
+def _services(settings: Settings) -> dict[str, Any]:
+    services = {n: parse_service(n, raw) for n, raw in settings.lease_services.items()}
+    for service in services.values():
+        # a service's tokens must never be accepted as task credentials, and vice versa
+        if service.audience in settings.accepted_audiences:
+            raise InvalidParameterError(
+                f"config `leases.services.{service.name}.audience` is one of Warden's own "
+                "audiences: pick another"
+            )
+    return services

@@ -4,9 +4,15 @@ Agent mode (``subject.type == "agent"``): the subject must carry its task creden
 ``subject.properties.token``. The credential is verified (signature, claims, revocation, task
 and agent active); the principal becomes ``Agent::"<SPIFFE ID>"`` with the agent's registered
 attributes and groups (PEP-supplied subject properties are ignored); the action must be inside
-the credential's scope before Cedar runs; task, scope and owner reach Cedar under
-``context.warden``. Every decision is an audit event. Callers see opaque reasons; the audit
-record holds the precise one.
+the credential's scope before Cedar runs; task, scope, owner and the delegation chain reach
+Cedar under ``context.warden`` (``chain``: SPIFFE IDs from the root task's agent to this one;
+``depth``: delegations from the root). Every decision is an audit event naming the chain.
+Callers see opaque reasons; the audit record holds the precise one.
+
+A DPoP-bound credential (``cnf.jkt``) also needs ``subject.properties.dpop``: the proof the
+agent sent with the original request, which is checked against that request as the PEP saw it,
+``context.http.method`` and ``context.http.uri`` (RFC 9449 §4.3, with replay detection shared by
+every replica). Without a valid proof the decision is a deny (reason ``invalid_dpop_proof``).
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from warden.core.clock import Clock
 from warden.core.ids import new_id
 from warden.core.masking import mask
 from warden.core.model import Agent, EnforcementMode
-from warden.errors import PolicyEvaluationError, TokenInvalidError, WardenError
+from warden.errors import DPoPProofError, PolicyEvaluationError, TokenInvalidError, WardenError
 from warden.service.auditing import Auditor
 from warden.service.modes import ModeService
 from warden.service.state import HotState
@@ -93,7 +99,7 @@ class DecisionService:
                 ev, decision_id, "invalid_credential", f"{exc.code}: {exc.message}", request_id
             )
         try:
-            self._tasks.check_live(cred)
+            live = self._tasks.check_live(cred)
         except TokenInvalidError as exc:
             # signed by us, so the claims are trustworthy enough to attribute the deny
             known = self._state.agents_by_spiffe.get(cred.subject)
@@ -107,8 +113,8 @@ class DecisionService:
                 task_id=cred.task_id,
                 jti=cred.jti,
             )
-        agent = self._state.agents_by_spiffe[cred.subject]
-        task = self._state.tasks[cred.task_id]
+        agent, task = live.agent, live.task
+        chain = list(task.chain)
         if ev.subject.id != cred.subject:
             return self._refuse(
                 ev,
@@ -119,7 +125,37 @@ class DecisionService:
                 agent=agent.name,
                 task_id=task.id,
                 jti=cred.jti,
+                chain=chain,
             )
+        if cred.jkt is not None:
+            http = (ev.context or {}).get("http")
+            method = http.get("method") if isinstance(http, dict) else None
+            uri = http.get("uri") if isinstance(http, dict) else None
+            try:
+                if not isinstance(method, str) or not isinstance(uri, str):
+                    raise DPoPProofError(
+                        "context.http.method and context.http.uri are required",
+                        detail={"reason": "missing_request"},
+                    )
+                self._tasks.verify_proof(
+                    cred,
+                    (ev.subject.properties or {}).get("dpop"),
+                    method=method,
+                    uri=uri,
+                    token=token,
+                )
+            except DPoPProofError as exc:
+                return self._refuse(
+                    ev,
+                    decision_id,
+                    "invalid_dpop_proof",
+                    f"{exc.detail.get('reason', 'invalid')}: {exc.message}",
+                    request_id,
+                    agent=agent.name,
+                    task_id=task.id,
+                    jti=cred.jti,
+                    chain=chain,
+                )
         warden_ctx = {
             "now": int(now),
             "task": {
@@ -129,8 +165,8 @@ class DecisionService:
                 "age": int(now - task.created_at),
             },
             "scope": sorted(cred.scope),
-            "chain": [agent.spiffe_id],
-            "depth": 0,
+            "chain": chain,
+            "depth": task.depth,
             "owner": agent.owner,
             "approval": {"granted": False},
             "behaviour": {},
@@ -150,6 +186,7 @@ class DecisionService:
                 agent=agent.name,
                 task_id=task.id,
                 jti=cred.jti,
+                chain=chain,
             )
         if req.action not in cred.scope:
             return self._refuse(
@@ -162,6 +199,7 @@ class DecisionService:
                 task_id=task.id,
                 jti=cred.jti,
                 action=req.action,
+                chain=chain,
             )
         req = replace(
             req,
@@ -181,9 +219,18 @@ class DecisionService:
                 agent=agent.name,
                 task_id=task.id,
                 jti=cred.jti,
+                chain=chain,
             )
         return self._finish(
-            ev, req, decision, decision_id, request_id, agent=agent, task_id=task.id, jti=cred.jti
+            ev,
+            req,
+            decision,
+            decision_id,
+            request_id,
+            agent=agent,
+            task_id=task.id,
+            jti=cred.jti,
+            chain=chain,
         )
 
     # -- results ------------------------------------------------------------------------------
@@ -198,6 +245,7 @@ class DecisionService:
         agent: Agent | None,
         task_id: str | None,
         jti: str | None = None,
+        chain: list[str] | None = None,
     ) -> Outcome:
         allowed = decision.allowed
         context: dict[str, Any] = {"decision_id": decision_id, "reasons": list(decision.reasons)}
@@ -228,6 +276,7 @@ class DecisionService:
                 "context": _pep_context(ev.context),
                 "request_id": request_id,
                 "jti": jti,
+                **({"chain": chain, "depth": len(chain) - 1} if chain else {}),
             },
             agent=agent.name if agent else None,
             task_id=task_id,
@@ -247,6 +296,7 @@ class DecisionService:
         task_id: str | None = None,
         jti: str | None = None,
         action: str | None = None,
+        chain: list[str] | None = None,
     ) -> Outcome:
         """A deny before (or instead of) Cedar: opaque reason out, precise reason in the log."""
         self._audit.record(
@@ -262,6 +312,7 @@ class DecisionService:
                 "context": _pep_context(ev.context),
                 "request_id": request_id,
                 "jti": jti,
+                **({"chain": chain, "depth": len(chain) - 1} if chain else {}),
             },
             agent=agent,
             task_id=task_id,

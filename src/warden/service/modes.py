@@ -7,6 +7,7 @@ Precedence: agent setting > tier setting in the database > tier default from con
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from warden.core.clock import Clock
@@ -27,6 +28,7 @@ class ModeService:
         self._clock = clock
         self._defaults = {k: EnforcementMode(v) for k, v in tier_defaults.items()}
         self._settings: dict[tuple[str, str], EnforcementMode] = {}
+        self.on_change: Callable[[], None] | None = None  # tells other replicas (replication)
 
     def load(self) -> None:
         self._settings = {(s.kind, s.value): s.mode for s in self._store.list_modes()}
@@ -67,7 +69,12 @@ class ModeService:
             },
             agent=value if kind == "agent" else None,
         )
+        self._changed()
         return setting
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
 
     def clear(self, kind: str, value: str, actor: str) -> None:
         previous = self._settings.pop((kind, value), None)
@@ -83,6 +90,7 @@ class ModeService:
             },
             agent=value if kind == "agent" else None,
         )
+        self._changed()
 
     def view(self) -> dict[str, Any]:
         return {

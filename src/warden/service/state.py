@@ -1,19 +1,31 @@
 """Hot state each replica keeps in memory for the decision path.
 
 The database is the system of record; this is a cache of what the decision path must check on
-every request without I/O: agent status and attributes, active tasks, revoked credential ids.
-Every change made through this process updates it at once. (Propagation between replicas is a
-separate concern layered on top: it calls the same ``put_*``/``end_task`` methods.)
+every request without I/O: agent status and attributes, active tasks, revoked credential ids,
+and recently ended tasks (so a credential of an ended task is refused without a database look-up).
+
+**Replicas.** Every change made through this process updates this state at once and, through
+``announce`` (set by ``service.replication``), tells the other replicas, which apply it with
+``announce=False``. A periodic full resync (``begin_resync`` / ``finish_resync``) rebuilds the
+state from the database as a safety net; changes applied while the snapshot is being read are
+journaled and re-applied on top of it, so a resync never brings back a task that ended during it.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from warden.core.model import Agent, AgentStatus, Task, TaskStatus
 from warden.core.ports import Store
+
+# How long an ended task is remembered after its expiry (its credentials fail on exp by then).
+_ENDED_GRACE = 60.0
+
+Announce = Callable[[str, dict[str, Any]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +43,11 @@ class LiveTask:
     parent_id: str | None
     on_behalf_of: str | None
     attestation: dict[str, Any] = field(default_factory=dict)
+    chain: tuple[str, ...] = ()
+
+    @property
+    def depth(self) -> int:
+        return max(0, len(self.chain) - 1)
 
     @classmethod
     def of(cls, task: Task) -> LiveTask:
@@ -46,6 +63,7 @@ class LiveTask:
             parent_id=task.parent_id,
             on_behalf_of=task.on_behalf_of,
             attestation=policy_attestation(task.attestation),
+            chain=task.chain,
         )
 
 
@@ -71,6 +89,30 @@ def policy_attestation(record: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything a full resync reads from the database."""
+
+    agents: list[Agent]
+    tasks: list[Task]
+    revoked: dict[str, float]
+
+
+def read_snapshot(store: Store, *, now: float) -> Snapshot:
+    agents: list[Agent] = []
+    after: str | None = None
+    while True:
+        page = store.list_agents(after=after, limit=1000)
+        agents.extend(page)
+        if len(page) < 1000:
+            break
+        after = page[-1].name
+    # tasks before revocations: a task that ends in between shows up as revoked credentials
+    tasks = list(store.list_active_tasks())
+    revoked = {c.jti: c.expires_at for c in store.list_revoked_credentials(not_expired_at=now)}
+    return Snapshot(agents, tasks, revoked)
+
+
 class HotState:
     def __init__(self) -> None:
         self._lock = threading.Lock()  # writers only; readers take plain dict lookups
@@ -78,28 +120,55 @@ class HotState:
         self.agents_by_name: dict[str, Agent] = {}
         self.tasks: dict[str, LiveTask] = {}
         self.revoked: dict[str, float] = {}  # jti -> credential expiry
+        self.ended: dict[str, float] = {}  # task id -> task expiry, for tasks ended lately
+        self.announce: Announce | None = None
+        self._journal: list[Callable[[], None]] | None = None
 
     def load(self, store: Store, *, now: float) -> None:
-        agents: list[Agent] = []
-        after: str | None = None
-        while True:
-            page = store.list_agents(after=after, limit=1000)
-            agents.extend(page)
-            if len(page) < 1000:
-                break
-            after = page[-1].name
+        self.install(read_snapshot(store, now=now))
+
+    def install(self, snapshot: Snapshot) -> None:
+        """Replace everything with ``snapshot`` (then replay changes journaled since
+        ``begin_resync``)."""
+        agents_by_name: dict[str, Agent] = {}
+        agents_by_spiffe: dict[str, Agent] = {}
+        for agent in snapshot.agents:
+            agents_by_name[agent.name] = agent
+            agents_by_spiffe[agent.spiffe_id] = agent
+        tasks = {t.id: LiveTask.of(t) for t in snapshot.tasks if t.status is TaskStatus.ACTIVE}
         with self._lock:
-            for agent in agents:
-                self._put_agent(agent)
-            for task in store.list_active_tasks():
-                self.tasks[task.id] = LiveTask.of(task)
-            for cred in store.list_revoked_credentials(not_expired_at=now):
-                self.revoked[cred.jti] = cred.expires_at
+            journal, self._journal = self._journal or [], None
+            self.agents_by_name = agents_by_name
+            self.agents_by_spiffe = agents_by_spiffe
+            # a task known to have ended never comes back, whatever an older read said
+            self.tasks = {k: v for k, v in tasks.items() if k not in self.ended}
+            self.revoked = {**self.revoked, **snapshot.revoked}
+            for replay in journal:
+                replay()
+
+    def begin_resync(self) -> None:
+        with self._lock:
+            self._journal = []
+
+    def abandon_resync(self) -> None:
+        with self._lock:
+            self._journal = None
+
+    def _record(self, replay: Callable[[], None]) -> None:
+        """Apply a change now and, during a resync, again on top of the new snapshot."""
+        replay()
+        if self._journal is not None:
+            self._journal.append(replay)
+
+    def _tell(self, kind: str, data: dict[str, Any], announce: bool) -> None:
+        if announce and self.announce is not None:
+            self.announce(kind, data)
 
     # -- agents -------------------------------------------------------------------------------
-    def put_agent(self, agent: Agent) -> None:
+    def put_agent(self, agent: Agent, *, announce: bool = True) -> None:
         with self._lock:
-            self._put_agent(agent)
+            self._record(lambda: self._put_agent(agent))
+        self._tell("agent.changed", {"name": agent.name, "status": agent.status.value}, announce)
 
     def _put_agent(self, agent: Agent) -> None:
         old = self.agents_by_name.get(agent.name)
@@ -116,26 +185,69 @@ class HotState:
 
     # -- tasks and credentials --------------------------------------------------------------
     def put_task(self, task: Task) -> None:
-        if task.status is TaskStatus.ACTIVE:
-            with self._lock:
-                self.tasks[task.id] = LiveTask.of(task)
-
-    def end_task(self, task_id: str, revoked: dict[str, float]) -> None:
+        """A task this replica learned about (started here, or read after a miss)."""
+        if task.status is not TaskStatus.ACTIVE:
+            self.forget_task(task.id, task.expires_at)
+            return
+        live = LiveTask.of(task)
         with self._lock:
-            self.tasks.pop(task_id, None)
-            self.revoked.update(revoked)
 
-    def revoke(self, jti: str, expires_at: float) -> None:
+            def put() -> None:
+                if live.id not in self.ended:
+                    self.tasks[live.id] = live
+
+            self._record(put)
+
+    def forget_task(self, task_id: str, expires_at: float) -> None:
+        """Remember that a task is not active (a negative cache entry)."""
         with self._lock:
-            self.revoked[jti] = expires_at
+            self._record(lambda: self._end(task_id, expires_at, {}))
+
+    def end_task(
+        self,
+        task_id: str,
+        revoked: dict[str, float],
+        *,
+        expires_at: float | None = None,
+        announce: bool = True,
+    ) -> None:
+        self.end_tasks({task_id: expires_at}, revoked, announce=announce)
+
+    def end_tasks(
+        self,
+        tasks: dict[str, float | None],
+        revoked: dict[str, float],
+        *,
+        announce: bool = True,
+    ) -> None:
+        """Tasks that ended (id -> expiry, if known) and the credentials revoked with them."""
+        with self._lock:
+            for task_id, expires_at in tasks.items():
+                live = self.tasks.get(task_id)
+                until = expires_at if expires_at is not None else (live.expires_at if live else 0)
+                self._record(functools.partial(self._end, task_id, until, {}))
+            self._record(lambda: self.revoked.update(revoked))
+        self._tell("task.ended", {"tasks": tasks, "revoked": revoked}, announce)
+
+    def _end(self, task_id: str, expires_at: float, revoked: dict[str, float]) -> None:
+        self.tasks.pop(task_id, None)
+        self.ended[task_id] = max(expires_at, self.ended.get(task_id, 0.0))
+        self.revoked.update(revoked)
+
+    def revoke(self, jti: str, expires_at: float, *, announce: bool = True) -> None:
+        with self._lock:
+            self._record(lambda: self.revoked.__setitem__(jti, expires_at))
+        self._tell("credential.revoked", {"jti": jti, "expires_at": expires_at}, announce)
 
     def expired_tasks(self, now: float) -> list[str]:
         return [t.id for t in list(self.tasks.values()) if t.expires_at <= now]
 
     def prune_revoked(self, now: float) -> int:
-        """Forget revoked ids whose credentials have expired anyway (they fail on exp)."""
+        """Forget revoked ids and ended tasks whose credentials have expired anyway."""
         with self._lock:
-            gone = [jti for jti, exp in self.revoked.items() if exp + 60 < now]
+            gone = [jti for jti, exp in self.revoked.items() if exp + _ENDED_GRACE < now]
             for jti in gone:
                 del self.revoked[jti]
+            for task_id in [t for t, exp in self.ended.items() if exp + _ENDED_GRACE < now]:
+                del self.ended[task_id]
         return len(gone)

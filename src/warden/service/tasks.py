@@ -11,34 +11,47 @@ Request parameters (``application/x-www-form-urlencoded``, RFC 8693 §2.1):
 - ``authorization_details`` (RFC 9396): a JSON array with one ``{"type": "agent_task",
   "purpose": "…", "category": "…", "tools": […], "ttl": seconds, "on_behalf_of": "…"}``;
   ``tools`` are added to ``scope``
+- ``actor_token`` + ``actor_token_type`` (``…:access_token``): delegation — a live task
+  credential of the parent task; the subject token is then the child agent's own workload
+  identity (see ``service.delegation``). When the parent credential is DPoP-bound, the parent
+  signs a proof for this request too and it goes in ``actor_token_dpop`` (a Warden extension:
+  one request can only carry one ``DPoP`` header, and that one binds the child).
+
+A ``DPoP`` header (RFC 9449) binds the issued credential to the proof's key (``cnf.jkt``,
+``token_type: DPoP``); agents of the risk tiers in ``dpop.required_risk_tiers`` must send one.
+A renewal of a bound credential needs a proof by the same key.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from warden.attestation.base import AttestorRegistry, Channel, WorkloadIdentity
 from warden.core.clock import Clock
 from warden.core.ids import new_id
-from warden.core.model import AgentStatus, Credential, HumanStatus, Task, TaskStatus
+from warden.core.model import Agent, AgentStatus, Credential, HumanStatus, Task, TaskStatus
 from warden.core.ports import Store
 from warden.core.scope import format_scope, grant, parse_scope
 from warden.errors import (
     AttestationError,
     ConflictError,
+    DPoPProofError,
     InvalidParameterError,
     NotFoundError,
     OAuthError,
+    TokenExpiredError,
     TokenInvalidError,
     TokenRevokedError,
 )
 from warden.service.auditing import Auditor
+from warden.service.delegation import DEFAULT_MAX_DEPTH, act_claim, check_delegation
 from warden.service.entries import EntryService, Resolution
-from warden.service.state import HotState
+from warden.service.state import HotState, LiveTask
+from warden.tokens.dpop import DPoPProof, DPoPVerifier
 from warden.tokens.issuer import TaskCredentialIssuer
 from warden.tokens.verifier import TaskCredentialVerifier, VerifiedCredential
 
@@ -59,6 +72,57 @@ class TaskLimits:
     task_max_ttl: float
     issuer: str
     accepted_audiences: tuple[str, ...]
+    max_delegation_depth: int = DEFAULT_MAX_DEPTH
+    dpop_required_tiers: frozenset[str] = frozenset()
+
+    @property
+    def token_endpoint(self) -> str:
+        return f"{self.issuer}/oauth2/token"
+
+
+@dataclass(frozen=True, slots=True)
+class Live:
+    """A credential checked against live state: its task and agent, as the decision path sees."""
+
+    task: LiveTask
+    agent: Agent
+
+
+@dataclass(frozen=True, slots=True)
+class Parent:
+    """The parent side of a delegation, from a verified live actor token."""
+
+    credential: VerifiedCredential
+    task: LiveTask
+
+
+@dataclass(frozen=True)
+class Ended:
+    """What ending a task did: the task, the subtasks ended with it, and what listeners (leases)
+    reported."""
+
+    task: Task
+    subtasks: list[Task]
+    revoked: list[Credential]
+    reports: dict[str, Any]
+
+
+EndListener = Callable[[list[Task], str], dict[str, Any]]
+
+
+@dataclass
+class Cascade:
+    """What ending all of an agent's tasks did (the kill switch reports it)."""
+
+    tasks: int = 0
+    leases_revoked: list[str] = field(default_factory=list)
+    leases_pending: list[str] = field(default_factory=list)
+
+    def add(self, ended: Ended) -> None:
+        self.tasks += 1 + len(ended.subtasks)
+        leases = ended.reports.get("leases") or {}
+        self.leases_revoked += leases.get("revoked", [])
+        self.leases_pending += leases.get("pending", [])
 
 
 def _one(form: Mapping[str, Sequence[str]], key: str, *, required: bool = False) -> str | None:
@@ -83,6 +147,7 @@ class TaskService:
         issuer: TaskCredentialIssuer,
         verifier: TaskCredentialVerifier,
         limits: TaskLimits,
+        dpop: DPoPVerifier,
         entries: EntryService | None = None,
     ) -> None:
         self._entries = entries or EntryService(store, state, auditor, clock)
@@ -94,11 +159,32 @@ class TaskService:
         self._issuer = issuer
         self._verifier = verifier
         self._limits = limits
+        self._dpop = dpop
+        self._end_listeners: list[tuple[str, EndListener]] = []
+
+    @property
+    def limits(self) -> TaskLimits:
+        return self._limits
+
+    @property
+    def state(self) -> HotState:
+        return self._state
+
+    def on_end(self, name: str, listener: EndListener) -> None:
+        """Call ``listener(tasks, actor)`` after tasks end (leases are revoked this way); what it
+        returns is reported under ``name``."""
+        self._end_listeners.append((name, listener))
 
     # -- token endpoint ---------------------------------------------------------------------
     def token(
-        self, form: Mapping[str, Sequence[str]], channel: Channel | None = None
+        self,
+        form: Mapping[str, Sequence[str]],
+        channel: Channel | None = None,
+        *,
+        dpop: str | None = None,
     ) -> dict[str, Any]:
+        """The token endpoint. ``channel`` is how the request arrived (the TLS peer certificate
+        for X.509-SVIDs); ``dpop`` is the request's ``DPoP`` header, if any."""
         grant_type = _one(form, "grant_type", required=True)
         if grant_type != TOKEN_EXCHANGE:
             raise OAuthError(
@@ -107,20 +193,92 @@ class TaskService:
         subject_token = _one(form, "subject_token", required=True)
         subject_token_type = _one(form, "subject_token_type", required=True)
         assert subject_token is not None and subject_token_type is not None
-        if form.get("actor_token") or form.get("actor_token_type"):
-            raise OAuthError(
-                "invalid_request", "delegation with `actor_token` is not supported yet"
+        actor_token = _one(form, "actor_token")
+        actor_token_type = _one(form, "actor_token_type")
+        if (actor_token is None) != (actor_token_type is None):
+            raise OAuthError("invalid_request", "`actor_token` and `actor_token_type` go together")
+        proof = self._token_proof(dpop) if dpop is not None else None
+        if actor_token is not None:
+            if actor_token_type != ACCESS_TOKEN_TYPE or subject_token_type == ACCESS_TOKEN_TYPE:
+                raise OAuthError(
+                    "invalid_request",
+                    "delegation takes the child's workload identity as `subject_token` and a "
+                    f"task credential (`{ACCESS_TOKEN_TYPE}`) as `actor_token`",
+                )
+            parent = self._parent(actor_token, _one(form, "actor_token_dpop"))
+            return self._start(
+                subject_token, subject_token_type, form, proof, parent, channel=channel
             )
         if subject_token_type == ACCESS_TOKEN_TYPE:
-            return self._renew(subject_token, form)
-        return self._start(subject_token, subject_token_type, form, channel)
+            return self._renew(subject_token, form, proof)
+        return self._start(subject_token, subject_token_type, form, proof, channel=channel)
 
-    def _audiences(self, form: Mapping[str, Sequence[str]]) -> tuple[str, ...]:
+    def _token_proof(self, header: str, *, access_token: str | None = None) -> DPoPProof:
+        """A DPoP proof for a token request (htm POST, htu the token endpoint)."""
+        try:
+            return self._dpop.verify(
+                header, method="POST", uri=self._limits.token_endpoint, access_token=access_token
+            )
+        except DPoPProofError as exc:
+            self._audit.record(
+                "task.refused",
+                "anonymous",
+                {"reason": "dpop_invalid", "detail": exc.detail.get("reason", "malformed")},
+            )
+            raise OAuthError("invalid_dpop_proof", exc.message) from None
+
+    def _parent(self, actor_token: str, actor_proof: str | None) -> Parent:
+        """Verify the parent's task credential (and its proof when it is DPoP-bound)."""
+        try:
+            cred = self.verify_signature(actor_token)
+            live = self.check_live(cred)
+        except TokenInvalidError as exc:
+            self._audit.record(
+                "task.refused",
+                "anonymous",
+                {"reason": "actor_invalid", "detail": exc.code},
+            )
+            raise OAuthError(
+                "invalid_request", "the actor token is not a live task credential"
+            ) from exc
+        if cred.jkt is not None:
+            try:
+                self._dpop.verify(
+                    actor_proof,
+                    method="POST",
+                    uri=self._limits.token_endpoint,
+                    access_token=actor_token,
+                    jkt=cred.jkt,
+                )
+            except DPoPProofError as exc:
+                self._audit.record(
+                    "task.refused",
+                    cred.subject,
+                    {"reason": "actor_dpop_invalid", "detail": exc.detail.get("reason")},
+                    agent=live.agent.name,
+                    task_id=cred.task_id,
+                )
+                raise OAuthError(
+                    "invalid_dpop_proof",
+                    "the actor token is DPoP-bound: the parent must sign `actor_token_dpop`",
+                ) from None
+        return Parent(cred, live.task)
+
+    def _audiences(
+        self, form: Mapping[str, Sequence[str]], parent: Parent | None = None
+    ) -> tuple[str, ...]:
         requested = [*(form.get("audience") or []), *(form.get("resource") or [])]
+        allowed = parent.credential.audience if parent else self._limits.accepted_audiences
         for aud in requested:
-            if aud not in self._limits.accepted_audiences:
-                raise OAuthError("invalid_target", f"audience `{aud}` is not known to this warden")
-        return tuple(dict.fromkeys(requested)) or (self._limits.issuer,)
+            if aud not in allowed:
+                raise OAuthError(
+                    "invalid_target",
+                    f"audience `{aud}` is not known to this warden"
+                    if parent is None
+                    else f"audience `{aud}` is not one the parent credential holds",
+                )
+        default = parent.credential.audience if parent else (self._limits.issuer,)
+        return tuple(dict.fromkeys(requested)) or default
 
     def _details(self, form: Mapping[str, Sequence[str]]) -> dict[str, Any]:
         raw = _one(form, "authorization_details")
@@ -179,7 +337,10 @@ class TaskService:
         subject_token: str,
         token_type: str,
         form: Mapping[str, Sequence[str]],
-        channel: Channel | None,
+        proof: DPoPProof | None,
+        parent: Parent | None = None,
+        *,
+        channel: Channel | None = None,
     ) -> dict[str, Any]:
         now = self._clock.now()
         try:
@@ -202,10 +363,11 @@ class TaskService:
             requested = parse_scope([*(_one(form, "scope") or "").split(), *details["tools"]])
         except InvalidParameterError as exc:
             raise OAuthError("invalid_scope", exc.message) from exc
-        audience = self._audiences(form)
+        audience = self._audiences(form, parent)
         resolution: Resolution | None = None
         agent = None
         refusal = None
+        oauth = "invalid_grant"
         try:
             resolution = self._entries.resolve(identity)
             agent = resolution.agent
@@ -224,6 +386,20 @@ class TaskService:
                 refusal = ("owner_missing", f"agent `{agent.name}` has no known owner")
         if refusal is None and not requested:
             refusal = ("empty_request", "no scope requested: send `scope` or task `tools`")
+            oauth = "invalid_scope"
+        if refusal is None and parent is not None:
+            broken = check_delegation(
+                parent_chain=parent.task.chain,
+                child=agent.spiffe_id if agent is not None else identity.subject,
+                requested=requested,
+                parent_scope=parent.credential.scope,
+                may_act=identity.claims.get("may_act"),
+                actor_issuer=self._limits.issuer,
+                max_depth=self._limits.max_delegation_depth,
+            )
+            if broken is not None:
+                refusal = (f"delegation_{broken.reason}", broken.message)
+                oauth = broken.oauth_error
         granted: tuple[str, ...] = ()
         if refusal is None and agent is not None:
             granted = grant(requested, agent.entitlements)
@@ -232,12 +408,26 @@ class TaskService:
                     "empty_grant",
                     "none of the requested scope is within the agent's entitlements",
                 )
+                oauth = "invalid_scope"
+        if (
+            refusal is None
+            and agent is not None
+            and proof is None
+            and agent.risk_tier.value in self._limits.dpop_required_tiers
+        ):
+            refusal = (
+                "dpop_required",
+                f"agents of risk tier `{agent.risk_tier.value}` must bind credentials with DPoP",
+            )
+            oauth = "invalid_dpop_proof"
         if refusal is None and identity.method == JOIN_TOKEN_METHOD:
             # last check before any write: of two concurrent uses exactly one wins
             try:
                 self._store.consume_join_token(str(identity.details["join_token"]), now=now)
             except (ConflictError, NotFoundError):
                 refusal = ("join_token_used", "the join token has already been used")
+        acting = agent.spiffe_id if agent is not None else identity.subject
+        chain = (*parent.task.chain, acting) if parent else (acting,)
         if refusal is not None or agent is None or resolution is None:
             code, message = refusal or ("unknown_agent", "unknown agent")
             self._audit.record(
@@ -248,12 +438,18 @@ class TaskService:
                     "detail": message,
                     "requested_scope": list(requested),
                     **attestation_record(identity, resolution),
+                    **_lineage(parent, chain),
                 },
                 agent=agent.name if agent else None,
             )
-            oauth = "invalid_scope" if code in ("empty_grant", "empty_request") else "invalid_grant"
             raise OAuthError(oauth, message)
         task_ttl = min(details["ttl"] or self._limits.task_ttl, self._limits.task_max_ttl)
+        expires_at = now + task_ttl
+        on_behalf_of = details["on_behalf_of"]
+        if parent is not None:
+            # a subtask never outlives its parent and acts for the parent's human
+            expires_at = min(expires_at, parent.task.expires_at)
+            on_behalf_of = parent.task.on_behalf_of or on_behalf_of
         task = Task(
             id=new_id("task"),
             agent_name=agent.name,
@@ -264,10 +460,13 @@ class TaskService:
             granted_scope=granted,
             audience=audience,
             created_at=now,
-            expires_at=now + task_ttl,
-            on_behalf_of=details["on_behalf_of"],
+            expires_at=expires_at,
+            parent_id=parent.task.id if parent else None,
+            on_behalf_of=on_behalf_of,
             attestation=attestation_record(identity, resolution),
+            chain=chain,
         )
+        jkt = proof.jkt if proof else None
         issued = self._issuer.issue(
             subject=agent.spiffe_id,
             audience=audience,
@@ -275,6 +474,7 @@ class TaskService:
             scope=granted,
             ttl=self._limits.credential_ttl,
             not_after=task.expires_at,
+            extra_claims=_binding_claims(task, jkt),
         )
         credential = Credential(
             jti=issued.jti,
@@ -298,20 +498,41 @@ class TaskService:
                 "expires_at": task.expires_at,
                 "on_behalf_of": task.on_behalf_of,
                 "attestation": task.attestation,
+                "dpop_jkt": jkt,
+                **_lineage(parent, chain),
             },
             agent=agent.name,
             task_id=task.id,
         )
-        self._record_issue(credential, "credential.issued", actor, audience, granted)
-        return self._response(issued.token, issued.expires_at - issued.issued_at, granted, task)
+        self._record_issue(
+            credential, "credential.issued", actor, audience, granted, chain=list(chain), jkt=jkt
+        )
+        return self._response(
+            issued.token, issued.expires_at - issued.issued_at, granted, task, bound=jkt is not None
+        )
 
-    def _renew(self, token: str, form: Mapping[str, Sequence[str]]) -> dict[str, Any]:
+    def _renew(
+        self, token: str, form: Mapping[str, Sequence[str]], proof: DPoPProof | None
+    ) -> dict[str, Any]:
         try:
-            cred = self.verify_live(token)
+            cred = self.verify_signature(token)
+            live = self.check_live(cred)
         except TokenInvalidError as exc:
             self._audit.record("credential.renew_refused", "anonymous", {"reason": exc.code})
             raise OAuthError("invalid_grant", "the task credential is not valid") from exc
-        task = self._state.tasks[cred.task_id]
+        task = live.task
+        if cred.jkt is not None and (proof is None or proof.jkt != cred.jkt):
+            self._audit.record(
+                "credential.renew_refused",
+                cred.subject,
+                {"reason": "dpop_key_mismatch" if proof else "dpop_missing", "jti": cred.jti},
+                agent=task.agent_name,
+                task_id=task.id,
+            )
+            raise OAuthError(
+                "invalid_dpop_proof",
+                "the credential is DPoP-bound: renew it with a proof signed by the same key",
+            )
         scope = tuple(sorted(cred.scope))
         narrowed = _one(form, "scope")
         if narrowed is not None:
@@ -322,6 +543,8 @@ class TaskService:
             if not set(wanted) <= cred.scope or not wanted:
                 raise OAuthError("invalid_scope", "a renewal may only keep or narrow the scope")
             scope = wanted
+        jkt = proof.jkt if proof else None
+        stored = self._store.fetch_task(task.id)
         issued = self._issuer.issue(
             subject=cred.subject,
             audience=cred.audience,
@@ -329,6 +552,7 @@ class TaskService:
             scope=scope,
             ttl=self._limits.credential_ttl,
             not_after=task.expires_at,
+            extra_claims=_binding_claims(stored, jkt),
         )
         credential = Credential(
             jti=issued.jti,
@@ -340,13 +564,17 @@ class TaskService:
         )
         self._store.create_credential(credential)
         self._record_issue(
-            credential, "credential.renewed", cred.subject, cred.audience, scope, previous=cred.jti
+            credential,
+            "credential.renewed",
+            cred.subject,
+            cred.audience,
+            scope,
+            previous=cred.jti,
+            chain=list(task.chain),
+            jkt=jkt,
         )
         return self._response(
-            issued.token,
-            issued.expires_at - issued.issued_at,
-            scope,
-            self._store.fetch_task(task.id),
+            issued.token, issued.expires_at - issued.issued_at, scope, stored, bound=jkt is not None
         )
 
     def _record_issue(
@@ -375,12 +603,12 @@ class TaskService:
         )
 
     def _response(
-        self, token: str, lifetime: float, scope: Sequence[str], task: Task
+        self, token: str, lifetime: float, scope: Sequence[str], task: Task, *, bound: bool
     ) -> dict[str, Any]:
         return {
             "access_token": token,
             "issued_token_type": ACCESS_TOKEN_TYPE,
-            "token_type": "Bearer",
+            "token_type": "DPoP" if bound else "Bearer",
             "expires_in": max(0, int(lifetime)),
             "scope": format_scope(scope),
             "task_id": task.id,
@@ -392,6 +620,9 @@ class TaskService:
                     "purpose": task.purpose,
                     "category": task.category,
                     "tools": list(scope),
+                    "parent_id": task.parent_id,
+                    "chain": list(task.chain),
+                    "depth": task.depth,
                 }
             ],
         }
@@ -407,73 +638,210 @@ class TaskService:
         """Signature and claims only; follow with ``check_live`` before trusting it."""
         return self._verifier.verify(token)
 
-    def check_live(self, cred: VerifiedCredential) -> None:
-        """Revocation, task active and unexpired, agent active — or TokenRevokedError."""
+    def check_live(self, cred: VerifiedCredential) -> Live:
+        """Revocation, task active and unexpired, agent active — or TokenRevokedError.
+
+        What this replica does not know (a task started, or an agent registered, on another
+        replica) is read from the database once; what it knows to be ended or inactive is
+        refused without I/O.
+        """
         if cred.jti in self._state.revoked:
             raise _revoked("credential revoked")
         task = self._state.tasks.get(cred.task_id)
         if task is None:
-            raise _revoked("task is not active")
+            task = self._learn_task(cred)
+            if task is None:
+                raise _revoked("task is not active")
         if task.expires_at <= self._clock.now():
             raise _revoked("task expired")
-        if self._state.agent_is_active(cred.subject) is None:
+        agent = self._state.agents_by_spiffe.get(cred.subject)
+        if agent is None:
+            agent = self._learn_agent(cred.subject)
+        if agent is None or agent.status is not AgentStatus.ACTIVE:
             raise _revoked("agent is not active")
+        if task.spiffe_id != cred.subject:
+            raise _revoked("credential subject is not the task's agent")
+        return Live(task, agent)
+
+    def _learn_task(self, cred: VerifiedCredential) -> LiveTask | None:
+        if cred.task_id in self._state.ended:
+            return None
+        try:
+            stored = self._store.fetch_task(cred.task_id)
+            recorded = self._store.fetch_credential(cred.jti)
+        except NotFoundError:
+            return None
+        if recorded.revoked_at is not None:
+            self._state.revoke(recorded.jti, recorded.expires_at, announce=False)
+            return None
+        self._state.put_task(stored)
+        return self._state.tasks.get(stored.id)
+
+    def _learn_agent(self, spiffe_id: str) -> Agent | None:
+        try:
+            agent = self._store.fetch_agent_by_spiffe_id(spiffe_id)
+        except NotFoundError:
+            return None
+        self._state.put_agent(agent, announce=False)
+        return agent
+
+    def verify_proof(
+        self,
+        cred: VerifiedCredential,
+        proof: str | None,
+        *,
+        method: str,
+        uri: str,
+        token: str,
+    ) -> None:
+        """For a DPoP-bound credential: a valid, unused proof by its key for this request."""
+        if cred.jkt is None:
+            return
+        self._dpop.verify(proof, method=method, uri=uri, access_token=token, jkt=cred.jkt)
+
+    def authenticate_agent(
+        self, token: str, *, scheme: str, proof: str | None, method: str, uri: str
+    ) -> VerifiedCredential:
+        """An agent calling Warden's own API with its task credential (``Authorization:
+        Bearer`` or, for a bound credential, ``DPoP`` plus a ``DPoP`` proof header)."""
+        cred = self.verify_live(token)
+        if cred.jkt is None and scheme != "bearer":
+            raise DPoPProofError(
+                "this credential is not DPoP-bound: use the Bearer scheme",
+                detail={"reason": "not_bound"},
+            )
+        if cred.jkt is not None:
+            if scheme != "dpop":
+                raise DPoPProofError(
+                    "this credential is DPoP-bound: use the DPoP scheme with a proof",
+                    detail={"reason": "downgrade"},
+                )
+            self.verify_proof(cred, proof, method=method, uri=uri, token=token)
+        return cred
+
+    # -- revocation of single credentials (RFC 7009) ------------------------------------------
+    def revoke_credential(self, token: str, *, actor: str) -> str | None:
+        """Revoke the credential ``token`` is; the jti revoked, or None when there is nothing
+        to revoke (not ours, malformed, or expired anyway)."""
+        try:
+            cred = self.verify_signature(token)
+        except TokenExpiredError:
+            return None
+        except TokenInvalidError as exc:
+            self._audit.record("credential.revoke_ignored", actor, {"reason": exc.code})
+            return None
+        try:
+            self._store.revoke_credential(cred.jti, revoked_at=self._clock.now())
+        except NotFoundError:
+            pass  # signed by us but never recorded: still refuse it from now on
+        self._state.revoke(cred.jti, cred.expires_at)
+        known = self._state.agents_by_spiffe.get(cred.subject)
+        self._audit.record(
+            "credential.revoked",
+            actor,
+            {"jti": cred.jti, "reason": "revoked by request (RFC 7009)"},
+            agent=known.name if known else None,
+            task_id=cred.task_id,
+        )
+        return cred.jti
 
     # -- ending tasks -------------------------------------------------------------------------
     def end(self, task_id: str, status: TaskStatus, *, actor: str, reason: str = "") -> Task:
+        return self.end_tree(task_id, status, actor=actor, reason=reason).task
+
+    def end_tree(self, task_id: str, status: TaskStatus, *, actor: str, reason: str = "") -> Ended:
+        """End a task and its delegated subtree; revoke their credentials; tell listeners."""
         now = self._clock.now()
-        task, revoked = self._store.end_task(task_id, status, ended_at=now, reason=reason)
-        self._state.end_task(task_id, {c.jti: c.expires_at for c in revoked})
-        self._audit.record(
-            f"task.{status.value}",
-            actor,
-            {"reason": reason, "revoked_credentials": [c.jti for c in revoked]},
-            agent=task.agent_name,
-            task_id=task_id,
+        ended = self._store.end_task_tree(task_id, status, ended_at=now, reason=reason)
+        revoked = [c for _, creds in ended for c in creds]
+        self._state.end_tasks(
+            {t.id: t.expires_at for t, _ in ended}, {c.jti: c.expires_at for c in revoked}
         )
-        for cred in revoked:
+        for task, creds in ended:
             self._audit.record(
-                "credential.revoked",
+                f"task.{task.status.value}",
                 actor,
-                {"jti": cred.jti, "reason": f"task {status.value}"},
+                {
+                    "reason": task.end_reason or "",
+                    "revoked_credentials": [c.jti for c in creds],
+                    "parent_id": task.parent_id,
+                    "chain": list(task.chain),
+                    "depth": task.depth,
+                    **({"cascade_from": task_id} if task.id != task_id else {}),
+                },
                 agent=task.agent_name,
-                task_id=task_id,
+                task_id=task.id,
             )
-        return task
+            for cred in creds:
+                self._audit.record(
+                    "credential.revoked",
+                    actor,
+                    {"jti": cred.jti, "reason": f"task {task.status.value}"},
+                    agent=task.agent_name,
+                    task_id=task.id,
+                )
+        tasks = [t for t, _ in ended]
+        reports: dict[str, Any] = {}
+        for name, listener in self._end_listeners:
+            try:
+                reports[name] = listener(tasks, actor)
+            except Exception as exc:  # the tasks ended; the listener's own record says what failed
+                log.exception("end listener `%s` failed", name)
+                reports[name] = {"error": str(exc)[:300]}
+        return Ended(tasks[0], tasks[1:], revoked, reports)
 
     def end_all_for_agent(
         self, agent_name: str, status: TaskStatus, reason: str, actor: str
-    ) -> int:
-        ended = 0
-        for live in [t for t in list(self._state.tasks.values()) if t.agent_name == agent_name]:
+    ) -> Cascade:
+        """End every task of the agent, with their delegated subtrees (and their leases)."""
+        cascade = Cascade()
+        seen: set[str] = set()
+        candidates = [t.id for t in list(self._state.tasks.values()) if t.agent_name == agent_name]
+        # tasks this replica never saw (started elsewhere): the store is the authority
+        candidates += [t.id for t in self._store.list_active_tasks() if t.agent_name == agent_name]
+        for task_id in candidates:
+            if task_id in seen:
+                continue
+            seen.add(task_id)
             try:
-                self.end(live.id, status, actor=actor, reason=reason)
-                ended += 1
+                result = self.end_tree(task_id, status, actor=actor, reason=reason)
             except (ConflictError, NotFoundError):
-                self._state.end_task(live.id, {})
-        # tasks this replica never saw (started elsewhere) — the store is the authority
-        for task in list(self._store.list_active_tasks()):
-            if task.agent_name == agent_name:
-                try:
-                    self.end(task.id, status, actor=actor, reason=reason)
-                    ended += 1
-                except (ConflictError, NotFoundError):
-                    pass
-        return ended
+                self._state.forget_task(task_id, 0.0)
+                continue
+            cascade.add(result)
+            seen.update(t.id for t in result.subtasks)
+        return cascade
 
     def sweep_expired(self) -> int:
         now = self._clock.now()
         count = 0
         for task_id in self._state.expired_tasks(now):
             try:
-                self.end(
+                self.end_tree(
                     task_id, TaskStatus.EXPIRED, actor="warden", reason="task lifetime reached"
                 )
                 count += 1
             except (ConflictError, NotFoundError):
-                self._state.end_task(task_id, {})
+                self._state.forget_task(task_id, now)
         self._state.prune_revoked(now)
         return count
+
+
+def _binding_claims(task: Task, jkt: str | None) -> dict[str, Any]:
+    """``act`` (the delegation chain, RFC 8693 §4.1) and ``cnf`` (DPoP, RFC 9449 §6)."""
+    claims: dict[str, Any] = {}
+    act = act_claim(task.chain[:-1])
+    if act is not None:
+        claims["act"] = act
+    if jkt is not None:
+        claims["cnf"] = {"jkt": jkt}
+    return claims
+
+
+def _lineage(parent: Parent | None, chain: Sequence[str]) -> dict[str, Any]:
+    if parent is None:
+        return {}
+    return {"parent_id": parent.task.id, "chain": list(chain), "depth": len(chain) - 1}
 
 
 def _revoked(message: str) -> TokenInvalidError:
@@ -539,4 +907,6 @@ def task_view(task: Task) -> dict[str, Any]:
         "ended_at": task.ended_at,
         "end_reason": task.end_reason,
         "attestation": task.attestation,
+        "chain": list(task.chain),
+        "depth": task.depth,
     }

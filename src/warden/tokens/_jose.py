@@ -48,6 +48,7 @@ __all__ = [
     "unverified_claims",
     "unverified_header",
     "verify_ed25519",
+    "verify_with_jwk",
 ]
 
 _TO_STANDARD_ALPHABET = bytes.maketrans(b"-_", b"+/")
@@ -174,6 +175,46 @@ def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
         raise ValueError(f"unsupported key type `{jwk.get('kty')}`")
     canonical = json.dumps({m: jwk[m] for m in members}, separators=(",", ":"), sort_keys=True)
     return b64url_encode(hashlib.sha256(canonical.encode("utf-8")).digest())
+
+
+# JWK members that only private (or symmetric) keys have (RFC 7518 §6.2.2, §6.3.2, §6.4).
+_PRIVATE_JWK_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
+_JWK_KTY_FOR_ALG = {
+    "ES256": "EC",
+    "ES384": "EC",
+    "EdDSA": "OKP",
+    "RS256": "RSA",
+    "PS256": "RSA",
+}
+
+
+def verify_with_jwk(token: str, jwk: Mapping[str, Any], alg: str) -> dict[str, Any]:
+    """Verify a compact JWS with a public JWK carried alongside it (DPoP proofs); return claims.
+
+    ``alg`` must be one of the asymmetric algorithms above (the caller has already checked it
+    against its own allow-list); the JWK must be a public key of the matching type. Raises
+    TokenInvalidError (``detail["reason"]``: bad_key or bad_signature) on any failure.
+    """
+    kty = _JWK_KTY_FOR_ALG.get(alg)
+    if kty is None or jwk.get("kty") != kty or not _PRIVATE_JWK_MEMBERS.isdisjoint(jwk):
+        raise TokenInvalidError(
+            "the key is not a public key for the algorithm", detail={"reason": "bad_key"}
+        )
+    try:
+        key = jwt.PyJWK(dict(jwk), algorithm=alg).key
+    except (jwt.PyJWTError, ValueError, TypeError, KeyError):
+        raise TokenInvalidError("the key cannot be used", detail={"reason": "bad_key"}) from None
+    try:
+        decoded = jwt.PyJWS().decode_complete(token, key=key, algorithms=[alg])
+    except (jwt.PyJWTError, ValueError, TypeError):
+        raise TokenInvalidError("invalid signature", detail={"reason": "bad_signature"}) from None
+    try:
+        value = _JSON.decode(decoded["payload"].decode("utf-8"))
+    except (ValueError, RecursionError, UnicodeDecodeError):
+        raise TokenInvalidError("malformed token: payload is not valid json") from None
+    if type(value) is not dict:
+        raise TokenInvalidError("malformed token: payload is not a json object")
+    return value
 
 
 # Most specific first: InvalidSignatureError is a DecodeError.

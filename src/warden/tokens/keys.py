@@ -12,8 +12,8 @@ Implementations:
   newest. The directory is read at start (refusing group/other-readable key files) and a key is
   generated on first start. Other replicas' new keys are picked up with ``reload()``.
 
-Retiring old keys (publishing only keys that can still have live credentials) is a later issue;
-``rotate()`` only adds a new newest key.
+The server itself keeps its keys in the database, sealed (``tokens.sealed.SealedKeyManager``),
+so that every replica shares one ring; retiring keys is ``service.keys.KeyService``.
 
 Readers never take a lock: the ring is replaced as a whole (copy on write) under a writer lock.
 """

@@ -56,6 +56,7 @@ from warden.errors import (
     TokenTooLargeError,
 )
 from warden.tokens import _jose
+from warden.tokens.dpop import confirmation
 from warden.tokens.issuer import FORMAT_VERSION, TOKEN_TYPE
 from warden.tokens.keys import ALGORITHM, KeyManager
 
@@ -79,6 +80,17 @@ class VerifiedCredential:
     expires_at: float
     kid: str
     claims: dict[str, Any]
+    jkt: str | None = None  # RFC 9449 ``cnf.jkt``: the key a proof must be signed with
+
+    @property
+    def actors(self) -> list[str]:
+        """The ``act`` chain, most recent actor first (RFC 8693 §4.1); empty when none."""
+        out: list[str] = []
+        act = self.claims.get("act")
+        while isinstance(act, dict) and isinstance(act.get("sub"), str) and len(out) < 16:
+            out.append(act["sub"])
+            act = act.get("act")
+        return out
 
 
 def _show(value: object) -> str:
@@ -246,6 +258,7 @@ class TaskCredentialVerifier:
             expires_at=expires_at,
             kid=kid,
             claims=claims,
+            jkt=confirmation(claims),
         )
         if self._cache_size and now < expires_at:
             self._remember(token, expires_at, credential)

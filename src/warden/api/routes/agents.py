@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -80,10 +82,18 @@ async def suspend(request: Request, name: str) -> Response:
     op = await run_in_threadpool(operator, request)
     reason = await _reason(request)
     w = warden_of(request)
-    started = w.clock.now()
-    agent, ended = await run_in_threadpool(w.agents.suspend, name, f"operator:{op.name}", reason)
-    took_ms = round((w.clock.now() - started) * 1000, 2)
-    return json_response({**agent_view(agent), "tasks_ended": ended, "cascade_ms": took_ms})
+    started = time.perf_counter()
+    agent, cascade = await run_in_threadpool(w.agents.suspend, name, f"operator:{op.name}", reason)
+    took_ms = round((time.perf_counter() - started) * 1000, 2)
+    return json_response(
+        {
+            **agent_view(agent),
+            "tasks_ended": cascade.tasks,
+            "leases": {"revoked": cascade.leases_revoked, "pending": cascade.leases_pending},
+            "cascade_ms": took_ms,
+            "replica": w.replication.replica_id,
+        }
+    )
 
 
 @router.post("/{name}/reactivate")
@@ -100,10 +110,16 @@ async def reactivate(request: Request, name: str) -> Response:
 async def decommission(request: Request, name: str) -> Response:
     op = await run_in_threadpool(operator, request)
     reason = await _reason(request)
-    agent, ended = await run_in_threadpool(
+    agent, cascade = await run_in_threadpool(
         warden_of(request).agents.decommission, name, f"operator:{op.name}", reason
     )
-    return json_response({**agent_view(agent), "tasks_ended": ended})
+    return json_response(
+        {
+            **agent_view(agent),
+            "tasks_ended": cascade.tasks,
+            "leases": {"revoked": cascade.leases_revoked, "pending": cascade.leases_pending},
+        }
+    )
 
 
 # -- registration entries and join tokens ---------------------------------------------------

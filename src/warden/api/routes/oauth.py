@@ -1,4 +1,5 @@
-"""OAuth 2.0 endpoints: metadata (RFC 8414), JWKS, token exchange (RFC 8693)."""
+"""OAuth 2.0 endpoints: metadata (RFC 8414), JWKS, token exchange (RFC 8693) with DPoP binding
+(RFC 9449), introspection (RFC 7662) and revocation (RFC 7009)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,16 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from warden.api.deps import channel_of, read_form, warden_of
+from warden.api.deps import channel_of, read_form, require_client, warden_of
 from warden.api.errors import json_response
+from warden.core.model import OperatorRole
+from warden.errors import OAuthError
 from warden.service.tasks import ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE
+from warden.tokens.dpop import PROOF_ALGORITHMS
 
 router = APIRouter(tags=["oauth"])
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 @router.get("/.well-known/oauth-authorization-server")
@@ -22,11 +28,18 @@ async def metadata(request: Request) -> Response:
         {
             "issuer": base,
             "token_endpoint": f"{base}/oauth2/token",
+            "introspection_endpoint": f"{base}/oauth2/introspect",
+            "revocation_endpoint": f"{base}/oauth2/revoke",
             "jwks_uri": f"{base}/.well-known/jwks.json",
             "grant_types_supported": [TOKEN_EXCHANGE],
             "token_endpoint_auth_methods_supported": ["none"],
+            # PEPs and resource servers: a PEP API key or an operator token as a bearer token
+            "introspection_endpoint_auth_methods_supported": ["bearer"],
+            "revocation_endpoint_auth_methods_supported": ["bearer"],
             "subject_token_types_supported": sorted({*w.attestors.token_types, ACCESS_TOKEN_TYPE}),
+            "actor_token_types_supported": [ACCESS_TOKEN_TYPE],
             "authorization_details_types_supported": ["agent_task"],
+            "dpop_signing_alg_values_supported": list(PROOF_ALGORITHMS),
             "scopes_supported": [],
             "response_types_supported": [],
         }
@@ -54,9 +67,43 @@ async def token(request: Request) -> Response:
     metrics = request.app.state.metrics
     try:
         form = await read_form(request)
-        body = await run_in_threadpool(warden_of(request).tasks.token, form, channel_of(request))
+        proofs = request.headers.getlist("dpop")
+        if len(proofs) > 1:
+            raise OAuthError("invalid_dpop_proof", "send exactly one DPoP header")
+        body = await run_in_threadpool(
+            warden_of(request).tasks.token,
+            form,
+            channel_of(request),
+            dpop=proofs[0] if proofs else None,
+        )
     except Exception:
         metrics.tokens.labels(outcome="refused").inc()
         raise
     metrics.tokens.labels(outcome="issued").inc()
-    return json_response(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+    return json_response(body, headers=NO_STORE)
+
+
+def _token_param(form: dict[str, list[str]]) -> str:
+    values = form.get("token") or []
+    if len(values) != 1 or not values[0]:
+        raise OAuthError("invalid_request", "send exactly one `token`")
+    return values[0]
+
+
+@router.post("/oauth2/introspect")
+async def introspect(request: Request) -> Response:
+    caller = await run_in_threadpool(require_client, request)
+    token = _token_param(await read_form(request))
+    body = await run_in_threadpool(
+        warden_of(request).introspection.introspect, token, caller=caller
+    )
+    return json_response(body, headers=NO_STORE)
+
+
+@router.post("/oauth2/revoke")
+async def revoke(request: Request) -> Response:
+    # revoking is an act, not a look: operators must be admins (PEP keys may revoke)
+    caller = await run_in_threadpool(require_client, request, OperatorRole.ADMIN)
+    token = _token_param(await read_form(request))
+    await run_in_threadpool(warden_of(request).introspection.revoke, token, caller=caller)
+    return Response(status_code=200, headers=NO_STORE)

@@ -56,6 +56,9 @@ from warden.errors import (
     StorageError,
     WardenError,
 )
+from warden.storage.sql.codec import dump as _dump
+from warden.storage.sql.codec import load_tuple as _load_tuple
+from warden.storage.sql.lifecycle import LifecycleStoreMixin
 from warden.storage.sql.tables import (
     agents,
     audit_events,
@@ -163,14 +166,6 @@ def _describe(exc: SQLAlchemyError) -> str:
 # --- value encoding -----------------------------------------------------------------------
 
 
-def _dump(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
-
-
-def _load_tuple(text: str) -> tuple[str, ...]:
-    return tuple(json.loads(text))
-
-
 def _human_row(h: Human) -> dict[str, Any]:
     return {
         "id": h.id,
@@ -237,6 +232,7 @@ def _task_row(t: Task) -> dict[str, Any]:
         "ended_at": None if t.ended_at is None else float(t.ended_at),
         "end_reason": t.end_reason,
         "attestation": _dump(t.attestation),
+        "chain": _dump(list(t.chain)),
     }
 
 
@@ -258,6 +254,7 @@ def _task(m: RowMapping) -> Task:
         ended_at=m["ended_at"],
         end_reason=m["end_reason"],
         attestation=json.loads(m["attestation"]),
+        chain=_load_tuple(m["chain"]),
     )
 
 
@@ -400,10 +397,64 @@ def _limit(limit: int) -> int:
     return max(0, int(limit))
 
 
+def _credential_in(conn: Connection, jti: str) -> Credential:
+    row = conn.execute(sa.select(credentials).where(credentials.c.jti == jti)).mappings().first()
+    if row is None:
+        raise NotFoundError("credential not found")
+    return _credential(row)
+
+
+def _final_status(task_id: str, status: TaskStatus) -> TaskStatus:
+    final = TaskStatus(status)
+    if final is TaskStatus.ACTIVE:
+        raise InvalidParameterError(f"cannot end task `{task_id}` with status `active`")
+    return final
+
+
+def _end_one(
+    conn: Connection, task_id: str, final: TaskStatus, when: float, reason: str
+) -> tuple[Task, list[Credential]]:
+    """End one active task and revoke its credentials, inside the caller's transaction.
+
+    Two statements with RETURNING (SQLite 3.35+, PostgreSQL): ending a task is on the kill
+    switch's path, so every round trip to the database counts.
+    """
+    row = (
+        conn.execute(
+            sa.update(tasks)
+            .where(tasks.c.id == task_id, tasks.c.status == _ACTIVE)
+            .values(status=final.value, ended_at=when, end_reason=reason)
+            .returning(*tasks.c)
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        current = conn.execute(
+            sa.select(tasks.c.status).where(tasks.c.id == task_id)
+        ).scalar_one_or_none()
+        if current is None:
+            raise NotFoundError(f"task `{task_id}` not found")
+        raise ConflictError(f"task `{task_id}` has already ended (status `{current}`)")
+    # The task row is now locked by this transaction (and SQLite holds the write lock), so no
+    # credential can be added to it between the update above and this one.
+    revoked = [
+        _credential(m)
+        for m in conn.execute(
+            sa.update(credentials)
+            .where(credentials.c.task_id == task_id, credentials.c.revoked_at.is_(None))
+            .values(revoked_at=when)
+            .returning(*credentials.c)
+        ).mappings()
+    ]
+    revoked.sort(key=lambda c: (c.issued_at, c.jti))
+    return _task(row), revoked
+
+
 # --- the store ----------------------------------------------------------------------------
 
 
-class SQLStore:
+class SQLStore(LifecycleStoreMixin):
     """The system of record on SQLite or PostgreSQL. Create with ``open_store(url)``."""
 
     def __init__(self, url: str | URL, *, echo: bool = False) -> None:
@@ -663,57 +714,55 @@ class SQLStore:
     def end_task(
         self, task_id: str, status: TaskStatus, *, ended_at: float, reason: str
     ) -> tuple[Task, list[Credential]]:
-        final = TaskStatus(status)
-        if final is TaskStatus.ACTIVE:
-            raise InvalidParameterError(f"cannot end task `{task_id}` with status `active`")
+        final = _final_status(task_id, status)
+        with self._tx(write=True) as conn:
+            return _end_one(conn, task_id, final, float(ended_at), reason)
+
+    def end_task_tree(
+        self, task_id: str, status: TaskStatus, *, ended_at: float, reason: str
+    ) -> list[tuple[Task, list[Credential]]]:
+        final = _final_status(task_id, status)
         when = float(ended_at)
         with self._tx(write=True) as conn:
-            updated = conn.execute(
-                sa.update(tasks)
-                .where(tasks.c.id == task_id, tasks.c.status == _ACTIVE)
-                .values(status=final.value, ended_at=when, end_reason=reason)
+            ended = [_end_one(conn, task_id, final, when, reason)]
+            cascade = f"parent task {task_id} {final.value}"
+            frontier = [task_id]
+            # Walk every generation (ended children too: their subtrees may still hold active
+            # tasks); parent_id links form a tree, and the walk is bounded by the table anyway.
+            while frontier:
+                children = conn.execute(
+                    sa.select(tasks.c.id, tasks.c.status)
+                    .where(tasks.c.parent_id.in_(frontier))
+                    .order_by(tasks.c.created_at, tasks.c.id)
+                ).all()
+                frontier = []
+                for child_id, child_status in children:
+                    frontier.append(child_id)
+                    if child_status == _ACTIVE:
+                        ended.append(_end_one(conn, child_id, TaskStatus.REVOKED, when, cascade))
+            return ended
+
+    def list_child_tasks(self, parent_id: str) -> list[Task]:
+        query = (
+            sa.select(tasks)
+            .where(tasks.c.parent_id == parent_id)
+            .order_by(tasks.c.created_at, tasks.c.id)
+        )
+        with self._tx(write=False) as conn:
+            return [_task(m) for m in conn.execute(query).mappings()]
+
+    def fetch_credential(self, jti: str) -> Credential:
+        with self._tx(write=False) as conn:
+            return _credential_in(conn, jti)
+
+    def revoke_credential(self, jti: str, *, revoked_at: float) -> Credential:
+        with self._tx(write=True) as conn:
+            conn.execute(
+                sa.update(credentials)
+                .where(credentials.c.jti == jti, credentials.c.revoked_at.is_(None))
+                .values(revoked_at=float(revoked_at))
             )
-            if updated.rowcount == 0:
-                current = conn.execute(
-                    sa.select(tasks.c.status).where(tasks.c.id == task_id)
-                ).scalar_one_or_none()
-                if current is None:
-                    raise NotFoundError(f"task `{task_id}` not found")
-                raise ConflictError(f"task `{task_id}` has already ended (status `{current}`)")
-            # The task row is now locked by this transaction (and SQLite holds the write lock),
-            # so no credential can be added to it between this read and the update below.
-            unrevoked = [
-                _credential(m)
-                for m in conn.execute(
-                    sa.select(credentials)
-                    .where(credentials.c.task_id == task_id, credentials.c.revoked_at.is_(None))
-                    .order_by(credentials.c.issued_at, credentials.c.jti)
-                ).mappings()
-            ]
-            if unrevoked:
-                conn.execute(
-                    sa.update(credentials)
-                    .where(
-                        credentials.c.jti.in_([c.jti for c in unrevoked]),
-                        credentials.c.revoked_at.is_(None),
-                    )
-                    .values(revoked_at=when)
-                )
-            row = conn.execute(sa.select(tasks).where(tasks.c.id == task_id)).mappings().one()
-            task = _task(row)
-        revoked = [
-            Credential(
-                jti=c.jti,
-                task_id=c.task_id,
-                agent_name=c.agent_name,
-                issued_at=c.issued_at,
-                expires_at=c.expires_at,
-                kid=c.kid,
-                revoked_at=when,
-            )
-            for c in unrevoked
-        ]
-        return task, revoked
+            return _credential_in(conn, jti)
 
     def list_credentials(self, task_id: str) -> list[Credential]:
         """The task's credentials, oldest first (empty for an unknown task)."""

@@ -74,10 +74,14 @@ tasks = sa.Table(
     sa.Column("ended_at", sa.Double(), nullable=True),
     sa.Column("end_reason", sa.Text(), nullable=True),
     sa.Column("attestation", sa.Text(), nullable=False),
+    # the delegation chain (JSON list of SPIFFE IDs, root agent first); migration 0004
+    sa.Column("chain", sa.Text(), nullable=False, server_default="[]"),
     # list_tasks pages newest first on (created_at, id), optionally filtered by agent or status
     sa.Index(None, "agent_name", "created_at", "id"),
     sa.Index(None, "status", "created_at", "id"),
     sa.Index(None, "created_at", "id"),
+    # ending a task ends its delegated subtree
+    sa.Index(None, "parent_id"),
 )
 
 credentials = sa.Table(
@@ -93,6 +97,8 @@ credentials = sa.Table(
     sa.Index(None, "task_id"),
     # the revocation set: revoked credentials that have not expired yet
     sa.Index(None, "revoked_at", "expires_at"),
+    # key retirement: the last expiry of what each key signed
+    sa.Index(None, "kid", "expires_at"),
 )
 
 operators = sa.Table(
@@ -162,4 +168,72 @@ join_tokens = sa.Table(
     sa.Column("created_by", sa.String(), nullable=False),
     sa.Column("used_at", sa.Double(), nullable=True),
     sa.Index(None, "agent_name"),
+)
+
+# --- credential lifecycle (migration 0004) ----------------------------------------------------
+
+# DPoP proofs seen by any replica (RFC 9449 §11.1), kept until they are too old to pass anyway.
+dpop_proofs = sa.Table(
+    "dpop_proofs",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("expires_at", sa.Double(), nullable=False),
+    sa.Index(None, "expires_at"),
+)
+
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("id", sa.String(), primary_key=True),
+    sa.Column("task_id", sa.String(), sa.ForeignKey("tasks.id"), nullable=False),
+    sa.Column("agent_name", sa.String(), nullable=False),
+    sa.Column("kind", sa.String(), nullable=False),
+    sa.Column("target", sa.String(), nullable=False),
+    sa.Column("principal", sa.String(), nullable=False),
+    sa.Column("created_at", sa.Double(), nullable=False),
+    sa.Column("expires_at", sa.Double(), nullable=False),
+    sa.Column("state", sa.String(), nullable=False),
+    sa.Column("kid", sa.String(), nullable=True),
+    sa.Column("updated_at", sa.Double(), nullable=False),
+    sa.Column("revoked_at", sa.Double(), nullable=True),
+    sa.Column("attempts", sa.Integer(), nullable=False),
+    sa.Column("last_error", sa.Text(), nullable=True),
+    sa.Index(None, "task_id"),
+    sa.Index(None, "state"),
+    sa.Index(None, "kid", "expires_at"),
+)
+
+signing_keys = sa.Table(
+    "signing_keys",
+    metadata,
+    sa.Column("kid", sa.String(), primary_key=True),
+    sa.Column("generation", sa.Integer(), nullable=False),
+    sa.Column("algorithm", sa.String(), nullable=False),
+    sa.Column("public_jwk", sa.Text(), nullable=False),
+    sa.Column("sealed_private", sa.Text(), nullable=True),
+    sa.Column("created_at", sa.Double(), nullable=False),
+    sa.Column("superseded_at", sa.Double(), nullable=True),
+    sa.Column("retired_at", sa.Double(), nullable=True),
+    sa.UniqueConstraint("generation"),
+)
+
+replicas = sa.Table(
+    "replicas",
+    metadata,
+    sa.Column("id", sa.String(), primary_key=True),
+    sa.Column("url", sa.String(), nullable=False),
+    sa.Column("started_at", sa.Double(), nullable=False),
+    sa.Column("last_seen", sa.Double(), nullable=False),
+)
+
+# Changes announced between replicas where there is no LISTEN/NOTIFY (SQLite): polled by seq.
+change_log = sa.Table(
+    "change_log",
+    metadata,
+    sa.Column("seq", SeqType, primary_key=True, autoincrement=True),
+    sa.Column("ts", sa.Double(), nullable=False),
+    sa.Column("origin", sa.String(), nullable=False),
+    sa.Column("kind", sa.String(), nullable=False),
+    sa.Column("data", sa.Text(), nullable=False),
+    sa.Index(None, "ts"),
 )

@@ -1,0 +1,228 @@
+"""Replicas acting as one: changes made on one replica reach every other replica's hot state.
+
+Every Warden process over the same database is a replica with its own ``HotState``. A change
+(task end with its revoked credentials, a single revocation, an agent's status, a policy reload,
+a key rotation, an enforcement-mode change) is committed to the database first, then announced
+on the change channel (PostgreSQL NOTIFY, or the polled ``change_log`` on SQLite). Each replica
+applies what others announce; its own announcements come back to it and are skipped.
+
+Safety nets, because a notification can be lost (listener connection dropped, replica paused):
+
+* after the listener (re)connects, and every ``resync_interval`` seconds, a full resync rebuilds
+  the hot state from the database (``HotState`` journals changes made during the read);
+* the decision path looks up tasks and agents it does not know in the database (a replica never
+  needs to hear about a task start), and the database stays the authority for ending tasks.
+
+Every replica also records a heartbeat (``replicas`` table) with the URL it serves on, so an
+operator (``warden agents suspend``) can check that a change reached all of them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from warden.core.clock import Clock
+from warden.core.ids import new_id
+from warden.core.model import Change, Replica
+from warden.core.ports import Store
+from warden.errors import NotFoundError, WardenError
+from warden.service.state import HotState, read_snapshot
+from warden.storage.sql.changes import NOTIFY_LIMIT, ChangeChannel
+
+log = logging.getLogger("warden.replication")
+
+# What other replicas do on changes that are not about hot state: name -> callback
+Handlers = dict[str, Callable[[dict[str, Any]], None]]
+
+
+@dataclass
+class ReplicationStats:
+    started_at: float
+    changes_sent: int = 0
+    changes_applied: int = 0
+    publish_failures: int = 0
+    resyncs: int = 0
+    last_resync_at: float | None = None
+    last_change_at: float | None = None
+    resync_failures: int = 0
+    by_kind: dict[str, int] = field(default_factory=dict)
+
+
+class Replication:
+    def __init__(
+        self,
+        store: Store,
+        state: HotState,
+        channel: ChangeChannel,
+        clock: Clock,
+        *,
+        url: str,
+        resync_interval: float = 30.0,
+        heartbeat_interval: float = 5.0,
+        handlers: Handlers | None = None,
+    ) -> None:
+        self.replica_id = new_id("replica")
+        self._store = store
+        self._state = state
+        self._channel = channel
+        self._clock = clock
+        self._url = url
+        self._resync_interval = resync_interval
+        self._heartbeat_interval = heartbeat_interval
+        self._handlers: Handlers = dict(handlers or {})
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._resync_lock = threading.Lock()
+        self.stats = ReplicationStats(started_at=clock.now())
+        state.announce = self.announce
+
+    @property
+    def channel(self) -> ChangeChannel:
+        return self._channel
+
+    def on(self, kind: str, handler: Callable[[dict[str, Any]], None]) -> None:
+        self._handlers[kind] = handler
+
+    # -- sending ------------------------------------------------------------------------------
+    def announce(self, kind: str, data: dict[str, Any]) -> None:
+        """Tell the other replicas (after the change is committed). Never raises: a lost
+        announcement is repaired by their next resync."""
+        for part_kind, part in _split(kind, data):
+            try:
+                self._channel.publish(Change(kind=part_kind, data=part, origin=self.replica_id))
+                self.stats.changes_sent += 1
+            except WardenError as exc:
+                self.stats.publish_failures += 1
+                log.warning("could not announce `%s` to other replicas: %s", kind, exc.message)
+
+    # -- receiving ----------------------------------------------------------------------------
+    def apply(self, change: Change) -> None:
+        if change.origin == self.replica_id:
+            return
+        data = change.data
+        if change.kind == "task.ended":
+            tasks = {str(k): _number(v) for k, v in (data.get("tasks") or {}).items()}
+            revoked = {str(k): float(v) for k, v in (data.get("revoked") or {}).items()}
+            self._state.end_tasks(tasks, revoked, announce=False)
+        elif change.kind == "credential.revoked":
+            self._state.revoke(str(data["jti"]), float(data["expires_at"]), announce=False)
+        elif change.kind == "agent.changed":
+            try:
+                agent = self._store.fetch_agent(str(data["name"]))
+            except NotFoundError:
+                return
+            self._state.put_agent(agent, announce=False)
+        elif change.kind == "resync":
+            self.resync()
+        else:
+            handler = self._handlers.get(change.kind)
+            if handler is None:
+                log.debug("ignoring unknown change `%s`", change.kind)
+                return
+            handler(data)
+        self.stats.changes_applied += 1
+        self.stats.last_change_at = self._clock.now()
+        self.stats.by_kind[change.kind] = self.stats.by_kind.get(change.kind, 0) + 1
+
+    def resync(self) -> None:
+        """Rebuild the hot state from the database (and let handlers refresh what they hold)."""
+        with self._resync_lock:
+            self._state.begin_resync()
+            try:
+                snapshot = read_snapshot(self._store, now=self._clock.now())
+            except BaseException:
+                self._state.abandon_resync()
+                self.stats.resync_failures += 1
+                raise
+            self._state.install(snapshot)
+            refresh = self._handlers.get("resync")
+            if refresh is not None:
+                refresh({})
+            self.stats.resyncs += 1
+            self.stats.last_resync_at = self._clock.now()
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> None:
+        listener = threading.Thread(
+            target=self._channel.run,
+            args=(self.apply, self._gap, self._stop),
+            name="warden-changes",
+            daemon=True,
+        )
+        periodic = threading.Thread(target=self._loop, name="warden-resync", daemon=True)
+        self._threads = [listener, periodic]
+        for thread in self._threads:
+            thread.start()
+
+    def _gap(self) -> None:
+        log.info("change channel (re)connected: resyncing hot state from the database")
+        self.resync()
+
+    def _loop(self) -> None:
+        next_resync = time.monotonic() + self._resync_interval
+        while True:
+            self._heartbeat()
+            if self._stop.wait(self._heartbeat_interval):
+                return
+            if time.monotonic() >= next_resync:
+                next_resync = time.monotonic() + self._resync_interval
+                try:
+                    self.resync()
+                except Exception:  # the loop must survive a database outage
+                    log.exception("periodic resync failed")
+
+    def _heartbeat(self) -> None:
+        now = self._clock.now()
+        try:
+            self._store.upsert_replica(
+                Replica(self.replica_id, self._url, self.stats.started_at, now)
+            )
+        except WardenError as exc:
+            log.warning("replica heartbeat failed: %s", exc.message)
+
+    def replicas(self) -> list[Replica]:
+        since = self._clock.now() - 3 * self._heartbeat_interval
+        return self._store.list_replicas(seen_since=since)
+
+    def close(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(5)
+        self._channel.close()
+        try:
+            self._store.delete_replica(self.replica_id)
+        except WardenError:
+            pass
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _split(kind: str, data: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Keep each notification under the payload limit.
+
+    An oversized ``task.ended`` is sent in parts by task, without the revoked credential ids
+    (ending a task denies every credential of it; the next resync fills in the revocation
+    set). Any other oversized change becomes a request to resync.
+    """
+    if len(json.dumps(data, separators=(",", ":"))) <= NOTIFY_LIMIT - 200:
+        return [(kind, data)]
+    if kind != "task.ended":
+        return [("resync", {})]
+    parts: list[tuple[str, dict[str, Any]]] = []
+    tasks: dict[str, Any] = {}
+    for task_id, expiry in (data.get("tasks") or {}).items():
+        tasks[task_id] = expiry
+        if len(json.dumps(tasks)) > NOTIFY_LIMIT // 2:
+            parts.append((kind, {"tasks": tasks, "revoked": {}}))
+            tasks = {}
+    if tasks:
+        parts.append((kind, {"tasks": tasks, "revoked": {}}))
+    return parts
