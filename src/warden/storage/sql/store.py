@@ -53,6 +53,7 @@ from warden.errors import (
     StorageError,
     WardenError,
 )
+from warden.storage.sql.governance import GovernanceSQL
 from warden.storage.sql.tables import (
     agents,
     audit_events,
@@ -362,7 +363,7 @@ def _limit(limit: int) -> int:
 # --- the store ----------------------------------------------------------------------------
 
 
-class SQLStore:
+class SQLStore(GovernanceSQL):
     """The system of record on SQLite or PostgreSQL. Create with ``open_store(url)``."""
 
     def __init__(self, url: str | URL, *, echo: bool = False) -> None:
@@ -836,7 +837,10 @@ class SQLStore:
         if until is not None:
             query = query.where(c.ts < float(until))
         with self._tx(write=False) as conn:
-            return [_audit(m) for m in conn.execute(query.limit(_limit(limit))).mappings()]
+            return self._audit_rows(conn, query.limit(_limit(limit)))
+
+    def _audit_rows(self, conn: Connection, query: sa.Select[Any]) -> list[AuditRecord]:
+        return [_audit(m) for m in conn.execute(query).mappings()]
 
     def iter_audit(self, *, batch: int = 1000) -> Iterator[AuditRecord]:
         size = max(1, batch)
