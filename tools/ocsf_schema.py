@@ -14,7 +14,7 @@ The input is the OCSF schema *source* (``dictionary.json``, ``events/``, ``objec
   type; anything else is an object, referenced as ``$defs/<object>``), ``is_array`` makes arrays;
 - integer attributes with an ``enum`` (``activity_id``, ``class_uid``, ``type_id`` …) only take
   the listed values; a class pins ``class_uid``/``category_uid`` to its own and ``type_uid`` to
-  ``class_uid * 100 + activity_id``;
+  ``class_uid * 100 + activity_id`` (one if/then per activity);
 - ``requirement: required`` attributes are required (those a profile brings only when the
   event applies the profile, so they are allowed but not required here); object
   ``constraints`` (``at_least_one``, ``just_one``) become ``anyOf``/``oneOf`` of required sets;
@@ -188,7 +188,17 @@ class Source:
             "properties": props,
             "required": required,
             "additionalProperties": False,
-            "x-type-uid-rule": "type_uid = class_uid * 100 + activity_id",
+            # type_uid = class_uid * 100 + activity_id, spelt out per activity
+            "allOf": [
+                {
+                    "if": {
+                        "properties": {"activity_id": {"const": a}},
+                        "required": ["activity_id"],
+                    },
+                    "then": {"properties": {"type_uid": {"const": class_uid * 100 + a}}},
+                }
+                for a in activities
+            ],
         }
 
 
