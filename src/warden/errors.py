@@ -27,6 +27,7 @@ code to status. Callers outside the trust boundary get opaque codes for credenti
     ├── AttestationError             attestation_failed
     ├── PolicyError                  policy_invalid
     ├── PolicyEvaluationError        authz_evaluation_error
+    ├── ExportError                  export_failed
     └── OAuthError                   (carries an RFC 6749 §5.2 error such as invalid_grant)
 """
 
@@ -132,6 +133,12 @@ class PolicyEvaluationError(WardenError):
     """The PDP could not evaluate a request; callers turn this into a deny."""
 
     code = "authz_evaluation_error"
+
+
+class ExportError(WardenError):
+    """A sink (file or HTTP endpoint) did not take a batch; it is retried from its cursor."""
+
+    code = "export_failed"
 
 
 class OAuthError(WardenError):

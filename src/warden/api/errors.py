@@ -31,6 +31,7 @@ STATUS_BY_CODE = {
     "policy_invalid": 422,
     "authz_evaluation_error": 500,
     "storage_error": 503,
+    "export_failed": 502,
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from warden.attestation.base import AttestorRegistry
@@ -14,13 +15,21 @@ from warden.authz.policy_set import LoadedPolicySet, load_policy_dir
 from warden.authz.watcher import PolicyWatcher
 from warden.config import Settings
 from warden.core.clock import Clock, SystemClock
+from warden.core.governance import TimeoutAction
 from warden.core.ports import Store
 from warden.errors import PolicyError
+from warden.evidence.controls import Thresholds
 from warden.service.agents import AgentService
+from warden.service.attribution import AttributionService
 from warden.service.auditing import Auditor
+from warden.service.certification import CertificationService
+from warden.service.checkpoints import CheckpointService
 from warden.service.decisions import DecisionService
+from warden.service.export import ExportService
 from warden.service.modes import ModeService
 from warden.service.operators import OperatorService
+from warden.service.ownership import LifecyclePolicy, OwnershipService
+from warden.service.sinks import make_sink
 from warden.service.state import HotState
 from warden.service.tasks import TaskLimits, TaskService
 from warden.storage.sql import open_store, sqlite_url_for
@@ -98,9 +107,58 @@ class Warden:
         self.decisions = DecisionService(
             self.pdp, self.tasks, self.state, self.modes, self.auditor, self.clock
         )
+        self._build_governance(settings, issuer)
         self._watcher: PolicyWatcher | None = None
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None
+        self._loops: list[threading.Thread] = []
+
+    def _build_governance(self, settings: Settings, issuer: str) -> None:
+        """Owners and lifecycle, certification, checkpoints, export, attribution (issue 7)."""
+        self.ownership = OwnershipService(
+            self.store,
+            self.state,
+            self.agents,
+            self.auditor,
+            self.clock,
+            LifecyclePolicy(
+                orphan_grace=settings.orphan_grace,
+                unused_after=settings.unused_after,
+                flag_grace=settings.flag_grace,
+            ),
+        )
+        self.certification = CertificationService(
+            self.store,
+            self.agents,
+            self.auditor,
+            self.clock,
+            window=settings.certification_window,
+            on_timeout=TimeoutAction(settings.certification_on_timeout),
+        )
+        self.checkpoints = CheckpointService(
+            self.store,
+            self.keys,
+            self.writer,
+            self.clock,
+            issuer=issuer,
+            sinks=[
+                make_sink(t, self.store, self.clock, name=f"checkpoints:{t}")
+                for t in settings.checkpoint_sinks
+            ],
+        )
+        self.export = ExportService(
+            self.store,
+            [
+                (make_sink(t, self.store, self.clock, name=f"{fmt}:{t}"), fmt)
+                for t, fmt in settings.export_sinks
+            ],
+        )
+        self.attribution = AttributionService(self.store)
+        self.thresholds = Thresholds(checkpoint_interval=settings.checkpoint_interval)
+
+    def governance_tick(self) -> None:
+        self.ownership.tick()
+        self.certification.tick()
 
     # -- policies -----------------------------------------------------------------------------
     def _policies_loaded(self, lps: LoadedPolicySet) -> None:
@@ -148,6 +206,24 @@ class Warden:
             self._watcher.start()
         self._sweeper = threading.Thread(target=self._sweep_loop, name="warden-expiry", daemon=True)
         self._sweeper.start()
+        self._every("warden-governance", self.settings.governance_interval, self.governance_tick)
+        self._every("warden-checkpoints", self.settings.checkpoint_interval, self.checkpoints.tick)
+        if self.export.sinks:
+            self._every("warden-export", self.settings.export_interval, self.export.tick)
+
+    def _every(self, name: str, interval: float, work: Callable[[], object]) -> None:
+        """Run ``work`` every ``interval`` seconds until ``close()``; errors are retried."""
+
+        def loop() -> None:
+            while not self._stop.wait(interval):
+                try:
+                    work()
+                except Exception:  # a database hiccup must not end the loop
+                    log.exception("%s failed; retrying next tick", name)
+
+        thread = threading.Thread(target=loop, name=name, daemon=True)
+        thread.start()
+        self._loops.append(thread)
 
     def _sweep_loop(self) -> None:
         while not self._stop.wait(self.settings.expiry_sweep_interval):
@@ -158,10 +234,16 @@ class Warden:
 
     def close(self) -> None:
         self._stop.set()
+        try:  # anchor the tail of the log before going away
+            self.checkpoints.create()
+        except Exception:
+            log.exception("final audit checkpoint failed")
         if self._watcher is not None:
             self._watcher.stop()
         if self._sweeper is not None:
             self._sweeper.join(5)
+        for thread in self._loops:
+            thread.join(5)
         self.writer.close()
         self.store.close()
 
