@@ -6,6 +6,7 @@ import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from warden.attestation.base import AttestorRegistry
 from warden.attestation.spiffe_jwt import JWTSVIDAttestor
@@ -29,6 +30,7 @@ from warden.service.export import ExportService
 from warden.service.modes import ModeService
 from warden.service.operators import OperatorService
 from warden.service.ownership import LifecyclePolicy, OwnershipService
+from warden.service.reports import controls_report
 from warden.service.sinks import make_sink
 from warden.service.state import HotState
 from warden.service.tasks import TaskLimits, TaskService
@@ -154,7 +156,26 @@ class Warden:
             ],
         )
         self.attribution = AttributionService(self.store)
-        self.thresholds = Thresholds(checkpoint_interval=settings.checkpoint_interval)
+        self.thresholds = Thresholds(
+            orphan_grace=settings.orphan_grace,
+            flag_grace=settings.flag_grace,
+            checkpoint_interval=settings.checkpoint_interval,
+        )
+
+    def controls_report(
+        self, start: float, end: float, progress: Callable[[int], object] | None = None
+    ) -> dict[str, Any]:
+        self.writer.flush()
+        return controls_report(
+            self.store,
+            self.keys.jwks(),
+            start=start,
+            end=end,
+            now=self.clock.now(),
+            thresholds=self.thresholds,
+            progress=progress,
+            checkpoint_sinks=len(self.checkpoints.sinks),
+        )
 
     def governance_tick(self) -> None:
         self.ownership.tick()
