@@ -73,7 +73,7 @@ class OwnershipService:
     def list_owners(self, **filters: Any) -> list[Human]:
         return self._store.list_humans(**filters)
 
-    def add_owner(self, human_id: str, display_name: str, actor: str) -> Human:
+    def add_owner(self, human_id: Any, display_name: str, actor: str) -> Human:
         hid = _human_id(human_id, "id")
         try:
             return self._store.fetch_human(hid)
