@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 import warden
-from warden.cli import agents, audit, demo, dev, policies, reports, serve, tasks
+from warden.cli import agents, audit, certify, demo, dev, owners, policies, reports, serve, tasks
 
 app = typer.Typer(
     name="warden",
@@ -22,6 +22,9 @@ app.add_typer(tasks.app, name="tasks")
 app.add_typer(policies.app, name="policies")
 app.add_typer(audit.app, name="audit")
 app.add_typer(reports.app, name="reports")
+app.add_typer(reports.app, name="report", hidden=True)  # `warden report controls` reads well too
+app.add_typer(owners.app, name="owners")
+app.add_typer(certify.app, name="certify")
 app.add_typer(dev.app, name="dev")
 app.command("demo")(demo.demo)
 
