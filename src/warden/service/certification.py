@@ -75,10 +75,8 @@ class CertificationService:
         if every is not None and window > every:
             raise InvalidParameterError("the review window must not be longer than `every`")
         previous = next(iter(self._store.list_campaigns(limit=1)), None)
-        lookback = every or (previous.every if previous else None) or DEFAULT_EVERY
-        period_start = now - lookback
-        if previous is not None:
-            period_start = max(period_start, previous.started_at)
+        # usage since the previous campaign opened; the first looks back one cycle
+        period_start = previous.started_at if previous else now - (every or DEFAULT_EVERY)
         campaign = Campaign(
             id=new_id("cmp"),
             started_at=now,
@@ -95,7 +93,7 @@ class CertificationService:
                 agent_name=agent.name,
                 owner=agent.owner,
                 entitlements=agent.entitlements,
-                used=self.used(agent, period_start, now),
+                used=self.used(agent, period_start),
                 deadline=campaign.deadline,
             )
             for agent in self._active_agents()
@@ -139,15 +137,14 @@ class CertificationService:
                 return found
             after = page[-1].name
 
-    def used(self, agent: Agent, since: float, until: float) -> tuple[str, ...]:
-        """Entitlements the agent exercised: actions of its allowed decisions in the period."""
+    def used(self, agent: Agent, since: float) -> tuple[str, ...]:
+        """Entitlements the agent exercised: actions of its allowed decisions since ``since``."""
         actions: set[str] = set()
         query = AuditQuery(
             type_prefix="authz.decision",
             agent=agent.name,
             decision="allow",
             since=since,
-            until=until,
         )
         after = 0
         while True:
