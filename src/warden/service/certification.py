@@ -16,6 +16,7 @@ record: ``certification.started``, ``.review_opened``, ``.kept``, ``.reduced``, 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -53,6 +54,7 @@ class CertificationService:
         *,
         window: float = DEFAULT_WINDOW,
         on_timeout: TimeoutAction = TimeoutAction.REDUCE,
+        flush_audit: Callable[[], object] = lambda: None,
     ) -> None:
         self._store = store
         self._agents = agents
@@ -60,6 +62,7 @@ class CertificationService:
         self._clock = clock
         self.window = window
         self.on_timeout = on_timeout
+        self._flush = flush_audit  # usage is read from the audit log: see every record first
 
     # -- starting ------------------------------------------------------------------------------
     def start(
@@ -75,6 +78,7 @@ class CertificationService:
         if every is not None and window > every:
             raise InvalidParameterError("the review window must not be longer than `every`")
         previous = next(iter(self._store.list_campaigns(limit=1)), None)
+        self._flush()
         # usage since the previous campaign opened; the first looks back one cycle
         period_start = previous.started_at if previous else now - (every or DEFAULT_EVERY)
         campaign = Campaign(

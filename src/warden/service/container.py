@@ -136,6 +136,7 @@ class Warden:
             self.clock,
             window=settings.certification_window,
             on_timeout=TimeoutAction(settings.certification_on_timeout),
+            flush_audit=self.writer.flush,
         )
         self.checkpoints = CheckpointService(
             self.store,
