@@ -366,6 +366,7 @@ def _print_story(node: dict[str, Any], depth: int) -> None:
             f"{pad}  attested by {att.get('method')} as {att.get('spiffe_id')}", markup=False
         )
     for section in (
+        "start",
         "credentials",
         "decisions",
         "approvals",

@@ -20,7 +20,7 @@ from warden.errors import InvalidParameterError, NotFoundError
 from warden.service.tasks import task_view
 
 SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("attestation", ("task.started", "task.refused")),
+    ("start", ("task.started", "task.refused")),
     ("credentials", ("credential.",)),
     ("decisions", ("authz.decision",)),
     ("approvals", ("approval.",)),
