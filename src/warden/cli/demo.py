@@ -355,8 +355,17 @@ FINAL_STEPS: list[Step] = [("Verify the tamper-evident audit trail", verify_audi
 
 def all_steps() -> list[Step]:
     """Core steps, then each feature's chapter (modules ``demo_<feature>.py`` with ``STEPS``)."""
+    from warden.cli import demo_governance
+
     chapters: list[list[Step]] = []  # features append their chapter here, one import each
-    return [*STEPS, *(step for chapter in chapters for step in chapter), *FINAL_STEPS]
+    chapters.append(demo_governance.STEPS)
+    # the story ends with the evidence: the controls report over everything above
+    return [
+        *STEPS,
+        *(step for chapter in chapters for step in chapter),
+        *FINAL_STEPS,
+        *demo_governance.CLOSING,
+    ]
 
 
 def run_steps(d: Demo, steps: list[Step]) -> bool:
