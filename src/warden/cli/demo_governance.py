@@ -189,7 +189,8 @@ def ocsf_export(d: Demo) -> None:
 
 def controls_report(d: Demo) -> None:
     d.call("POST", "/v1/audit/checkpoints", admin=True, show=())  # anchor the story's tail
-    params: dict[str, Any] = {"from": time.time() - 3600, "to": time.time() + 5}
+    # the period: the minutes this demo ran (charts bucket it into 48 slices)
+    params: dict[str, Any] = {"from": time.time() - 90, "to": time.time() + 5}
     status, report = d.call(
         "GET", "/v1/reports/controls", admin=True, params={**params, "format": "json"}, show=()
     )

@@ -164,11 +164,14 @@ def decisions_chart(series: dict[str, Any]) -> str:
             )
     starts = series["bucket_starts"]
     if starts:
-        for idx in (0, n // 2, n - 1):
-            x = left + idx * bar_w
-            label = datetime.fromtimestamp(starts[idx], tz=UTC).strftime("%m-%d %H:%M")
-            body.append(f'<text x="{x:.1f}" y="{height - 8}" font-size="11">{label}</text>')
-    legend_x = width - 230
+        for idx, anchor in ((0, "start"), (n // 2, "middle"), (n - 1, "end")):
+            x = left + (idx + (1 if anchor == "end" else 0)) * bar_w
+            label = datetime.fromtimestamp(starts[idx], tz=UTC).strftime("%m-%d %H:%M:%S")
+            body.append(
+                f'<text x="{x:.1f}" y="{height - 8}" font-size="11" '
+                f'text-anchor="{anchor}">{label}</text>'
+            )
+    legend_x = left + 12
     for j, (name, colour) in enumerate(
         (
             ("allow", COLOURS["allow"]),
@@ -186,7 +189,7 @@ def decisions_chart(series: dict[str, Any]) -> str:
 
 
 def bar_chart(values: dict[str, int], label: str, colour: str = COLOURS["bar"]) -> str:
-    rows = list(values.items())
+    rows = list(values.items()) if any(values.values()) else []
     width, row_h, left = 720, 22, 230
     height = max(len(rows), 1) * row_h + 10
     peak = max((v for _, v in rows), default=0) or 1
