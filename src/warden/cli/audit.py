@@ -236,10 +236,11 @@ def verify(
     if as_json:
         print_json(result.as_dict())
     elif result.ok:
+        signed = (
+            f", {result.checkpoints} signed checkpoint(s) verified" if stored or external else ""
+        )
         console.print(
-            f"ok: {result.records} records, head {result.head_hash}, "
-            f"{result.checkpoints} signed checkpoint(s) verified",
-            markup=False,
+            f"ok: {result.records} records, head {result.head_hash}{signed}", markup=False
         )
     else:
         console.print(
