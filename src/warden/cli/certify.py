@@ -66,7 +66,10 @@ def start(
         body = client.post(
             "/v1/certifications", {"every": every, "window": window, "on_timeout": on_timeout}
         )
-    print_json(body) if as_json else _reviews(body)
+    if as_json:
+        print_json(body)
+        return
+    _reviews(body)
 
 
 @app.command("list")
@@ -108,7 +111,10 @@ def show(
     """A campaign and its reviews."""
     with WardenClient(url, data_dir) as client:
         body = client.get(f"/v1/certifications/{seg(campaign)}")
-    print_json(body) if as_json else _reviews(body)
+    if as_json:
+        print_json(body)
+        return
+    _reviews(body)
 
 
 @app.command("decide")

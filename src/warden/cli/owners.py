@@ -195,7 +195,10 @@ def transfer(
     """Give an agent new owners (the first is primary); each must be a known, active human."""
     with WardenClient(url, data_dir) as client:
         body = client.post(f"/v1/agents/{seg(agent)}/owners", {"owners": to, "reason": reason})
-    print_json(body) if as_json else _governance(body)
+    if as_json:
+        print_json(body)
+        return
+    _governance(body)
 
 
 @app.command("end-date")
@@ -227,4 +230,7 @@ def status(
     """An agent's owners and lifecycle state."""
     with WardenClient(url, data_dir) as client:
         body = client.get(f"/v1/agents/{seg(agent)}/governance")
-    print_json(body) if as_json else _governance(body)
+    if as_json:
+        print_json(body)
+        return
+    _governance(body)

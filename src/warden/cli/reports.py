@@ -90,10 +90,9 @@ def controls(
     data_dir: DataDirOption = DEFAULT_DATA_DIR,
     database_url: DatabaseUrlOption = None,
 ) -> None:
-    """Evaluate the control catalogue over the audit log for a period, with integrity proof.
+    """Evaluate the control catalogue over a period of the audit log, with integrity proof.
 
-    Reads the database directly and streams the log once (progress on stderr), so a period
-    of any size fits in memory.
+    Reads the database directly and streams the log once (progress on stderr): any period fits.
     """
     import time
 
