@@ -7,7 +7,19 @@ from typing import Annotated
 import typer
 
 import warden
-from warden.cli import agents, audit, certify, demo, dev, owners, policies, reports, serve, tasks
+from warden.cli import (
+    agents,
+    audit,
+    certify,
+    demo,
+    dev,
+    identity,
+    owners,
+    policies,
+    reports,
+    serve,
+    tasks,
+)
 
 app = typer.Typer(
     name="warden",
@@ -27,6 +39,7 @@ app.add_typer(owners.app, name="owners")
 app.add_typer(certify.app, name="certify")
 app.add_typer(dev.app, name="dev")
 app.command("demo")(demo.demo)
+app.command("agent-identity")(identity.agent_identity)
 
 
 def _version(value: bool) -> None:

@@ -8,8 +8,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from warden.attestation.base import AttestorRegistry
-from warden.attestation.spiffe_jwt import JWTSVIDAttestor
 from warden.audit.writer import AuditWriter
 from warden.authz.pdp import PolicyDecisionPoint
 from warden.authz.policy_set import LoadedPolicySet, load_policy_dir
@@ -21,12 +19,15 @@ from warden.core.ports import Store
 from warden.errors import PolicyError
 from warden.evidence.controls import Thresholds
 from warden.service.agents import AgentService
+from warden.service.attestation import build_attestation
 from warden.service.attribution import AttributionService
 from warden.service.auditing import Auditor
 from warden.service.certification import CertificationService
 from warden.service.checkpoints import CheckpointService
 from warden.service.decisions import DecisionService
+from warden.service.entries import EntryService
 from warden.service.export import ExportService
+from warden.service.join_tokens import JoinTokenService
 from warden.service.modes import ModeService
 from warden.service.operators import OperatorService
 from warden.service.ownership import LifecyclePolicy, OwnershipService
@@ -34,6 +35,7 @@ from warden.service.reports import controls_report
 from warden.service.sinks import make_sink
 from warden.service.state import HotState
 from warden.service.tasks import TaskLimits, TaskService
+from warden.service.workload import WorkloadService
 from warden.storage.sql import open_store, sqlite_url_for
 from warden.tokens.issuer import TaskCredentialIssuer
 from warden.tokens.keys import DiskKeyManager
@@ -63,16 +65,18 @@ class Warden:
         self.verifier = TaskCredentialVerifier(
             self.keys, issuer=issuer, audiences=settings.accepted_audiences, clock=self.clock
         )
-        self.attestors = AttestorRegistry()
-        if settings.trust_domains:
-            self.attestors.register(
-                JWTSVIDAttestor(
-                    {td.name: td.bundle_file for td in settings.trust_domains},
-                    settings.svid_audience,
-                )
-            )
         self.state = HotState()
         self.state.load(self.store, now=self.clock.now())
+        self.entries = EntryService(self.store, self.state, self.auditor, self.clock)
+        self.join_tokens = JoinTokenService(self.store, self.auditor, self.clock)
+        self.attestation = build_attestation(settings, self.store, self.clock)
+        self.attestors = self.attestation.registry
+        self.workload = WorkloadService(
+            self.entries,
+            self.attestation.own,
+            self.auditor,
+            svid_ttl=settings.workload_svid_ttl,
+        )
         self.pdp = PolicyDecisionPoint()
         self.policy_error: str | None = None
         if settings.policies_dir is not None:
@@ -96,6 +100,7 @@ class Warden:
                 issuer=issuer,
                 accepted_audiences=settings.accepted_audiences,
             ),
+            entries=self.entries,
         )
         default_td = settings.trust_domains[0].name if settings.trust_domains else "warden.local"
         self.agents = AgentService(
@@ -253,6 +258,7 @@ class Warden:
                 self.tasks.sweep_expired()
             except Exception:  # the loop must survive a database hiccup; it retries next tick
                 log.exception("expiry sweep failed")
+            self.attestation.refresh_due()  # bundle endpoints past their refresh hint
 
     def close(self) -> None:
         self._stop.set()

@@ -2,7 +2,7 @@
 audit checkpoints, export cursors, and task indexes for attribution queries.
 
 Revision ID: 0007
-Revises: 0001
+Revises: 0003
 Create Date: 2026-11-28
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007"
-down_revision: str | Sequence[str] | None = "0001"
+down_revision: str | Sequence[str] | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
