@@ -37,6 +37,9 @@ def test_demo_runs_the_whole_story() -> None:
         "✔ decision false, reason invalid_credential",
         "✔ the audit hash chain verifies",
         f"✔ all {len(all_steps())} steps behaved as expected",
+        # the MCP chapter (issue 6)
+        "✔ denied with -32001 by policy `no-external-email`",
+        "✔ denied with -32001: payments.refund is outside the task's scope",
         # the story ends with the evidence
         f"{len(all_steps())}. Evidence: the controls report over the whole story",
         "✔ one self-contained HTML file with charts",

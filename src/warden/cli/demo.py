@@ -355,9 +355,9 @@ FINAL_STEPS: list[Step] = [("Verify the tamper-evident audit trail", verify_audi
 
 def all_steps() -> list[Step]:
     """Core steps, then each feature's chapter (modules ``demo_<feature>.py`` with ``STEPS``)."""
-    from warden.cli import demo_attestation, demo_governance
+    from warden.cli import demo_attestation, demo_enforcement, demo_governance
 
-    chapters: list[list[Step]] = [demo_attestation.STEPS]
+    chapters: list[list[Step]] = [demo_attestation.STEPS, demo_enforcement.STEPS]
     chapters.append(demo_governance.STEPS)
     # the story ends with the evidence: the controls report over everything above
     return [

@@ -14,6 +14,7 @@ from warden.cli import (
     demo,
     dev,
     identity,
+    mcp_proxy,
     owners,
     policies,
     reports,
@@ -40,6 +41,7 @@ app.add_typer(certify.app, name="certify")
 app.add_typer(dev.app, name="dev")
 app.command("demo")(demo.demo)
 app.command("agent-identity")(identity.agent_identity)
+app.command("mcp-proxy")(mcp_proxy.mcp_proxy)
 
 
 def _version(value: bool) -> None:
