@@ -87,6 +87,17 @@ class Settings:
     lease_postgres: dict[str, dict[str, Any]] = field(default_factory=dict)
     lease_services: dict[str, dict[str, Any]] = field(default_factory=dict)
     lease_reaper_interval: float = 30.0
+    # governance (issue 7): lifecycle checks, certification, checkpoints, export
+    orphan_grace: float = 86400.0
+    unused_after: float = 30 * 86400.0
+    flag_grace: float = 7 * 86400.0
+    governance_interval: float = 60.0
+    certification_window: float = 14 * 86400.0
+    certification_on_timeout: str = "reduce"
+    checkpoint_interval: float = 300.0
+    checkpoint_sinks: tuple[str, ...] = ()
+    export_sinks: tuple[tuple[str, str], ...] = ()  # (file path or http(s) url, ocsf | jsonl)
+    export_interval: float = 5.0
 
     @property
     def effective_issuer(self) -> str:
@@ -259,7 +270,56 @@ def _from_yaml(settings: Settings, path: Path) -> Settings:
     if tiers:
         out["tier_modes"] = {str(k): str(v) for k, v in tiers.items()}
     out.update(_lifecycle(raw, rel))
+    out.update(_governance_yaml(raw, rel))
     return replace(settings, **out)
+
+
+def _governance_yaml(raw: dict[str, Any], rel: Any) -> dict[str, Any]:
+    """``governance:`` and ``audit:`` sections (see docs/governance.md)."""
+    out: dict[str, Any] = {}
+    gov = raw.get("governance") or {}
+    for key, attr in (
+        ("orphan_grace", "orphan_grace"),
+        ("unused_after", "unused_after"),
+        ("flag_grace", "flag_grace"),
+        ("interval", "governance_interval"),
+    ):
+        if key in gov:
+            out[attr] = _duration(gov[key], f"governance.{key}")
+    cert = gov.get("certification") or {}
+    if "window" in cert:
+        out["certification_window"] = _duration(cert["window"], "governance.certification.window")
+    if "on_timeout" in cert:
+        if cert["on_timeout"] not in ("reduce", "suspend"):
+            raise InvalidParameterError(
+                "config `governance.certification.on_timeout` must be reduce or suspend"
+            )
+        out["certification_on_timeout"] = str(cert["on_timeout"])
+    audit = raw.get("audit") or {}
+    if "checkpoint_interval" in audit:
+        out["checkpoint_interval"] = _duration(
+            audit["checkpoint_interval"], "audit.checkpoint_interval"
+        )
+    if "export_interval" in audit:
+        out["export_interval"] = _duration(audit["export_interval"], "audit.export_interval")
+
+    def target(value: Any) -> str:
+        text = str(value)
+        return text if text.startswith(("http://", "https://")) else str(rel(text))
+
+    if "checkpoint_sinks" in audit:
+        out["checkpoint_sinks"] = tuple(target(t) for t in audit["checkpoint_sinks"] or [])
+    sinks = []
+    for entry in audit.get("export") or []:
+        if not isinstance(entry, dict) or "target" not in entry:
+            raise InvalidParameterError("config `audit.export` entries need a `target`")
+        fmt = str(entry.get("format", "ocsf"))
+        if fmt not in ("ocsf", "jsonl"):
+            raise InvalidParameterError("config `audit.export` format must be ocsf or jsonl")
+        sinks.append((target(entry["target"]), fmt))
+    if sinks:
+        out["export_sinks"] = tuple(sinks)
+    return out
 
 
 def _oidc_issuer(item: Any, key: str, rel: Any) -> OIDCIssuer:

@@ -36,6 +36,7 @@ code to status. Callers outside the trust boundary get opaque codes for credenti
     ├── DPoPProofError               invalid_dpop_proof
     ├── LeaseError                   lease_failed
     ├── KeySealError                 key_seal_failed
+    ├── ExportError                  export_failed
     └── OAuthError                   (carries an RFC 6749 §5.2 error such as invalid_grant)
 """
 
@@ -141,6 +142,12 @@ class PolicyEvaluationError(WardenError):
     """The PDP could not evaluate a request; callers turn this into a deny."""
 
     code = "authz_evaluation_error"
+
+
+class ExportError(WardenError):
+    """A sink (file or HTTP endpoint) did not take a batch; it is retried from its cursor."""
+
+    code = "export_failed"
 
 
 class OAuthError(WardenError):

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from warden.cli.demo import Demo, StepError, run_steps
+from warden.cli.demo import Demo, StepError, all_steps, run_steps
 
 pytestmark = pytest.mark.slow
 
@@ -39,6 +39,9 @@ def test_demo_runs_the_whole_story() -> None:
         # the MCP chapter (issue 6)
         "✔ denied with -32001 by policy `no-external-email`",
         "✔ denied with -32001: payments.refund is outside the task's scope",
+        # the story ends with the evidence
+        f"{len(all_steps())}. Evidence: the controls report over the whole story",
+        "✔ one self-contained HTML file with charts",
     ]:
         assert line in out, f"missing {line!r} in:\n{out}"
     # feature chapters add steps: the count is not this test's business

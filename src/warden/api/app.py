@@ -18,6 +18,7 @@ from warden.api.routes import (
     audit,
     authzen,
     forward_auth,
+    governance,
     health,
     keys,
     oauth,
@@ -57,7 +58,17 @@ def create_app(w: Warden, *, manage_lifecycle: bool = True) -> FastAPI:
     app.add_exception_handler(WardenError, on_error)
     app.add_exception_handler(Exception, on_error)
     for module in (
-        health, oauth, authzen, agents, tasks, audit, policies, forward_auth, keys, replicas
+        health,
+        oauth,
+        authzen,
+        agents,
+        tasks,
+        audit,
+        policies,
+        forward_auth,
+        keys,
+        replicas,
+        governance,
     ):
         app.include_router(module.router)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=w.settings.max_body_bytes)

@@ -39,6 +39,7 @@ STATUS_BY_CODE = {
     "invalid_dpop_proof": 401,
     "lease_failed": 502,
     "key_seal_failed": 500,
+    "export_failed": 502,
 }
 
 

@@ -356,14 +356,21 @@ FINAL_STEPS: list[Step] = [("Verify the tamper-evident audit trail", verify_audi
 
 def all_steps() -> list[Step]:
     """Core steps, then each feature's chapter (modules ``demo_<feature>.py`` with ``STEPS``)."""
-    from warden.cli import demo_attestation, demo_enforcement, demo_lifecycle
+    from warden.cli import demo_attestation, demo_enforcement, demo_governance, demo_lifecycle
 
     chapters: list[list[Step]] = [
         demo_attestation.STEPS,
         demo_lifecycle.STEPS,
         demo_enforcement.STEPS,
+        demo_governance.STEPS,
     ]
-    return [*STEPS, *(step for chapter in chapters for step in chapter), *FINAL_STEPS]
+    # the story ends with the evidence: the controls report over everything above
+    return [
+        *STEPS,
+        *(step for chapter in chapters for step in chapter),
+        *FINAL_STEPS,
+        *demo_governance.CLOSING,
+    ]
 
 
 def run_steps(d: Demo, steps: list[Step]) -> bool:

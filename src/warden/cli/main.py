@@ -10,11 +10,13 @@ import warden
 from warden.cli import (
     agents,
     audit,
+    certify,
     demo,
     dev,
     identity,
     keys,
     mcp_proxy,
+    owners,
     policies,
     reports,
     serve,
@@ -35,6 +37,9 @@ app.add_typer(policies.app, name="policies")
 app.add_typer(audit.app, name="audit")
 app.add_typer(keys.app, name="keys")
 app.add_typer(reports.app, name="reports")
+app.add_typer(reports.app, name="report", hidden=True)  # `warden report controls` reads well too
+app.add_typer(owners.app, name="owners")
+app.add_typer(certify.app, name="certify")
 app.add_typer(dev.app, name="dev")
 app.command("demo")(demo.demo)
 app.command("agent-identity")(identity.agent_identity)

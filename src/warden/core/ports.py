@@ -11,6 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Protocol
 
+from warden.core.governance import (
+    AgentGovernance,
+    AuditQuery,
+    Campaign,
+    Checkpoint,
+    Review,
+    ReviewStatus,
+)
 from warden.core.model import (
     Agent,
     AgentStatus,
@@ -19,6 +27,7 @@ from warden.core.model import (
     Change,
     Credential,
     Human,
+    HumanStatus,
     JoinToken,
     Lease,
     LeaseState,
@@ -32,7 +41,100 @@ from warden.core.model import (
 )
 
 
-class Store(Protocol):
+class GovernanceStore(Protocol):
+    """Persistence for governance and evidence (issue 7). ``SQLStore`` implements both."""
+
+    # -- owners and lifecycle ------------------------------------------------------------------
+    def list_humans(
+        self, *, status: HumanStatus | None = None, after: str | None = None, limit: int = 100
+    ) -> list[Human]:
+        """Ordered by id; ``after`` is the last id of the previous page."""
+        ...
+
+    def fetch_governance(self, agent_name: str) -> AgentGovernance:
+        """The agent's governance state; an empty one when nothing was stored yet."""
+        ...
+
+    def put_governance(self, governance: AgentGovernance) -> None:
+        """Insert or replace the agent's governance state and its co-owner list."""
+        ...
+
+    def agents_owned_by(self, human_id: str) -> list[str]:
+        """Names of agents whose primary owner or co-owner is ``human_id``."""
+        ...
+
+    def last_activity(self) -> dict[str, float]:
+        """Per agent name, the start time of its newest task (agents never used are absent)."""
+        ...
+
+    # -- certification ---------------------------------------------------------------------
+    def create_campaign(self, campaign: Campaign, reviews: Sequence[Review]) -> None:
+        """Insert an open campaign with its reviews; ConflictError if one is already open."""
+        ...
+
+    def fetch_campaign(self, campaign_id: str) -> Campaign: ...
+
+    def list_campaigns(self, *, limit: int = 100) -> list[Campaign]:
+        """Newest first."""
+        ...
+
+    def close_campaign(self, campaign_id: str, *, closed_at: float) -> Campaign:
+        """Mark an open campaign closed; ConflictError if it is not open."""
+        ...
+
+    def fetch_review(self, review_id: str) -> Review: ...
+
+    def list_reviews(
+        self,
+        *,
+        campaign_id: str | None = None,
+        status: ReviewStatus | None = None,
+        agent: str | None = None,
+        due_before: float | None = None,
+    ) -> list[Review]:
+        """Ordered by deadline, then agent name."""
+        ...
+
+    def decide_review(self, review: Review) -> None:
+        """Store a decided review; ConflictError unless the stored one is still pending."""
+        ...
+
+    # -- audit checkpoints and export ---------------------------------------------------------
+    def create_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """ConflictError if a checkpoint at that seq exists."""
+        ...
+
+    def list_checkpoints(self, *, after_seq: int = 0, limit: int = 1000) -> list[Checkpoint]:
+        """Ascending by seq."""
+        ...
+
+    def latest_checkpoint(self) -> Checkpoint | None: ...
+
+    def iter_checkpoints(self, *, batch: int = 1000) -> Iterator[Checkpoint]:
+        """Every checkpoint in seq order, fetched in batches."""
+        ...
+
+    def fetch_export_cursor(self, name: str) -> int:
+        """The last exported seq for the named sink (0 when it never exported)."""
+        ...
+
+    def advance_export_cursor(self, name: str, *, expected: int, to: int, at: float) -> None:
+        """Move the cursor from ``expected`` to ``to`` (ConflictError if it is elsewhere)."""
+        ...
+
+    # -- attribution ---------------------------------------------------------------------------
+    def search_audit(
+        self, query: AuditQuery, *, after_seq: int = 0, limit: int = 100
+    ) -> list[AuditRecord]:
+        """Records matching every filter of ``query``, ascending by seq after ``after_seq``."""
+        ...
+
+    def task_subtree(self, task_id: str) -> list[Task]:
+        """The task and its delegated subtasks, recursively, oldest first (NotFoundError)."""
+        ...
+
+
+class Store(GovernanceStore, Protocol):
     # -- lifecycle -------------------------------------------------------------------------
     def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision (idempotent)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,20 +16,29 @@ from warden.authz.watcher import PolicyWatcher
 from warden.broker.templates import parse_service, parse_target
 from warden.config import Settings
 from warden.core.clock import Clock, SystemClock
+from warden.core.governance import TimeoutAction
 from warden.core.ports import Store
 from warden.errors import InvalidParameterError, PolicyError
+from warden.evidence.controls import Thresholds
 from warden.service.agents import AgentService
 from warden.service.attestation import build_attestation
+from warden.service.attribution import AttributionService
 from warden.service.auditing import Auditor
+from warden.service.certification import CertificationService
+from warden.service.checkpoints import CheckpointService
 from warden.service.decisions import DecisionService
 from warden.service.entries import EntryService
+from warden.service.export import ExportService
 from warden.service.introspection import IntrospectionService
 from warden.service.join_tokens import JoinTokenService
 from warden.service.keys import KeyService
 from warden.service.leases import LeaseService
 from warden.service.modes import ModeService
 from warden.service.operators import OperatorService
+from warden.service.ownership import LifecyclePolicy, OwnershipService
 from warden.service.replication import Replication
+from warden.service.reports import controls_report
+from warden.service.sinks import make_sink
 from warden.service.state import HotState
 from warden.service.tasks import TaskLimits, TaskService
 from warden.service.workload import WorkloadService
@@ -37,7 +47,7 @@ from warden.storage.sql.changes import open_change_channel
 from warden.tokens.downstream import DownstreamTokenIssuer
 from warden.tokens.dpop import DPoPVerifier
 from warden.tokens.issuer import TaskCredentialIssuer
-from warden.tokens.sealed import KeyEncryptionKey, SealedKeyManager
+from warden.tokens.sealed import KeyEncryptionKey, SealedKeyManager, historical_jwks
 from warden.tokens.verifier import TaskCredentialVerifier
 
 log = logging.getLogger("warden")
@@ -159,9 +169,82 @@ class Warden:
         )
         self.key_service.announce = self.replication.announce
         self.modes.on_change = lambda: self.replication.announce("modes.changed", {})
+        self._build_governance(settings, issuer)
         self._watcher: PolicyWatcher | None = None
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None
+        self._loops: list[threading.Thread] = []
+
+    def _build_governance(self, settings: Settings, issuer: str) -> None:
+        """Owners and lifecycle, certification, checkpoints, export, attribution (issue 7)."""
+        self.ownership = OwnershipService(
+            self.store,
+            self.state,
+            self.agents,
+            self.auditor,
+            self.clock,
+            LifecyclePolicy(
+                orphan_grace=settings.orphan_grace,
+                unused_after=settings.unused_after,
+                flag_grace=settings.flag_grace,
+            ),
+        )
+        self.certification = CertificationService(
+            self.store,
+            self.agents,
+            self.auditor,
+            self.clock,
+            window=settings.certification_window,
+            on_timeout=TimeoutAction(settings.certification_on_timeout),
+            flush_audit=self.writer.flush,
+        )
+        self.checkpoints = CheckpointService(
+            self.store,
+            self.keys,
+            self.writer,
+            self.clock,
+            issuer=issuer,
+            sinks=[
+                make_sink(t, self.store, self.clock, name=f"checkpoints:{t}")
+                for t in settings.checkpoint_sinks
+            ],
+        )
+        self.export = ExportService(
+            self.store,
+            [
+                (make_sink(t, self.store, self.clock, name=f"{fmt}:{t}"), fmt)
+                for t, fmt in settings.export_sinks
+            ],
+        )
+        self.attribution = AttributionService(self.store)
+        self.thresholds = Thresholds(
+            orphan_grace=settings.orphan_grace,
+            flag_grace=settings.flag_grace,
+            checkpoint_interval=settings.checkpoint_interval,
+        )
+
+    def evidence_jwks(self) -> dict[str, Any]:
+        """Every public key that ever signed (retired ones too): what verifies checkpoints."""
+        return historical_jwks(self.store.list_signing_keys())
+
+    def controls_report(
+        self, start: float, end: float, progress: Callable[[int], object] | None = None
+    ) -> dict[str, Any]:
+        self.writer.flush()
+        return controls_report(
+            self.store,
+            self.evidence_jwks(),
+            start=start,
+            end=end,
+            now=self.clock.now(),
+            thresholds=self.thresholds,
+            progress=progress,
+            checkpoint_sinks=len(self.checkpoints.sinks),
+        )
+
+    def governance_tick(self) -> None:
+        self.ownership.tick()
+        self.certification.tick()
 
     # -- policies -----------------------------------------------------------------------------
     def _policies_loaded(self, lps: LoadedPolicySet) -> None:
@@ -225,6 +308,24 @@ class Warden:
         self._sweeper.start()
         self.replication.start()
         self.leases.start()
+        self._every("warden-governance", self.settings.governance_interval, self.governance_tick)
+        self._every("warden-checkpoints", self.settings.checkpoint_interval, self.checkpoints.tick)
+        if self.export.sinks:
+            self._every("warden-export", self.settings.export_interval, self.export.tick)
+
+    def _every(self, name: str, interval: float, work: Callable[[], object]) -> None:
+        """Run ``work`` every ``interval`` seconds until ``close()``; errors are retried."""
+
+        def loop() -> None:
+            while not self._stop.wait(interval):
+                try:
+                    work()
+                except Exception:  # a database hiccup must not end the loop
+                    log.exception("%s failed; retrying next tick", name)
+
+        thread = threading.Thread(target=loop, name=name, daemon=True)
+        thread.start()
+        self._loops.append(thread)
 
     def _sweep_loop(self) -> None:
         next_housekeeping = time.monotonic()
@@ -253,12 +354,18 @@ class Warden:
 
     def close(self) -> None:
         self._stop.set()
+        try:  # anchor the tail of the log before going away
+            self.checkpoints.create()
+        except Exception:
+            log.exception("final audit checkpoint failed")
         self.leases.close()
         self.replication.close()
         if self._watcher is not None:
             self._watcher.stop()
         if self._sweeper is not None:
             self._sweeper.join(5)
+        for thread in self._loops:
+            thread.join(5)
         self.writer.close()
         self.store.close()
 

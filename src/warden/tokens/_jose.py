@@ -40,6 +40,7 @@ __all__ = [
     "b64url_encode",
     "decode_json_segment",
     "ec_public_jwk",
+    "ed25519_key_from_jwk",
     "ed25519_public_jwk",
     "encode",
     "jose_failure_reason",
@@ -151,6 +152,19 @@ def ed25519_public_jwk(key: ed25519.Ed25519PublicKey) -> dict[str, str]:
     """The RFC 8037 public JWK (``kty``, ``crv``, ``x``) of an Ed25519 key."""
     raw = key.public_bytes(Encoding.Raw, PublicFormat.Raw)
     return {"kty": "OKP", "crv": "Ed25519", "x": b64url_encode(raw)}
+
+
+def ed25519_key_from_jwk(jwk: Mapping[str, Any]) -> ed25519.Ed25519PublicKey:
+    """The Ed25519 public key of an RFC 8037 OKP JWK (ValueError for anything else)."""
+    if jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519" or not isinstance(jwk.get("x"), str):
+        raise ValueError("not an Ed25519 public jwk")
+    try:
+        raw = b64url_decode(jwk["x"])
+    except TokenInvalidError:
+        raise ValueError("jwk `x` is not base64url") from None
+    if len(raw) != 32:
+        raise ValueError("jwk `x` is not a 32-byte Ed25519 key")
+    return ed25519.Ed25519PublicKey.from_public_bytes(raw)
 
 
 def ec_public_jwk(key: ec.EllipticCurvePublicKey) -> dict[str, str]:

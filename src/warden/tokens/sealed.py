@@ -18,7 +18,8 @@ import os
 import secrets
 from dataclasses import replace
 from pathlib import Path
-from typing import Protocol
+from collections.abc import Iterable
+from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -193,3 +194,16 @@ class SealedKeyManager(_KeyRing):
             )
         self._install(keys)
         self._records = tuple(records)
+
+
+def historical_jwks(records: Iterable[StoredKey]) -> dict[str, Any]:
+    """A JWK Set of every public key Warden ever signed with, retired ones included.
+
+    The published JWKS drops retired keys (nothing live they signed remains), but evidence signed
+    long ago — audit checkpoints — must stay verifiable: verifiers of history use this set.
+    """
+    return {
+        "keys": [
+            {**r.public_jwk, "kid": r.kid, "alg": r.algorithm, "use": "sig"} for r in records
+        ]
+    }

@@ -58,6 +58,7 @@ from warden.errors import (
 )
 from warden.storage.sql.codec import dump as _dump
 from warden.storage.sql.codec import load_tuple as _load_tuple
+from warden.storage.sql.governance import GovernanceSQL
 from warden.storage.sql.lifecycle import LifecycleStoreMixin
 from warden.storage.sql.tables import (
     agents,
@@ -454,7 +455,7 @@ def _end_one(
 # --- the store ----------------------------------------------------------------------------
 
 
-class SQLStore(LifecycleStoreMixin):
+class SQLStore(LifecycleStoreMixin, GovernanceSQL):
     """The system of record on SQLite or PostgreSQL. Create with ``open_store(url)``."""
 
     def __init__(self, url: str | URL, *, echo: bool = False) -> None:
@@ -1019,7 +1020,10 @@ class SQLStore(LifecycleStoreMixin):
         if until is not None:
             query = query.where(c.ts < float(until))
         with self._tx(write=False) as conn:
-            return [_audit(m) for m in conn.execute(query.limit(_limit(limit))).mappings()]
+            return self._audit_rows(conn, query.limit(_limit(limit)))
+
+    def _audit_rows(self, conn: Connection, query: sa.Select[Any]) -> list[AuditRecord]:
+        return [_audit(m) for m in conn.execute(query).mappings()]
 
     def iter_audit(self, *, batch: int = 1000) -> Iterator[AuditRecord]:
         size = max(1, batch)

@@ -237,3 +237,84 @@ change_log = sa.Table(
     sa.Column("data", sa.Text(), nullable=False),
     sa.Index(None, "ts"),
 )
+
+# -- governance (issue 7) ----------------------------------------------------------------------
+
+agent_governance = sa.Table(
+    "agent_governance",
+    metadata,
+    sa.Column("agent_name", sa.String(), primary_key=True),
+    sa.Column("end_date", sa.Double(), nullable=True),
+    sa.Column("orphaned_at", sa.Double(), nullable=True),
+    sa.Column("flagged_at", sa.Double(), nullable=True),
+    sa.Column("flag_reason", sa.String(), nullable=True),
+    sa.Column("last_certified_at", sa.Double(), nullable=True),
+)
+
+agent_co_owners = sa.Table(
+    "agent_co_owners",
+    metadata,
+    sa.Column("agent_name", sa.String(), primary_key=True),
+    sa.Column("human_id", sa.String(), primary_key=True),
+    sa.Column("position", sa.Integer(), nullable=False),
+    sa.Index(None, "human_id"),
+)
+
+cert_campaigns = sa.Table(
+    "cert_campaigns",
+    metadata,
+    sa.Column("id", sa.String(), primary_key=True),
+    sa.Column("started_at", sa.Double(), nullable=False),
+    sa.Column("started_by", sa.String(), nullable=False),
+    sa.Column("period_start", sa.Double(), nullable=False),
+    sa.Column("deadline", sa.Double(), nullable=False),
+    sa.Column("on_timeout", sa.String(), nullable=False),
+    sa.Column("every", sa.Double(), nullable=True),
+    sa.Column("status", sa.String(), nullable=False),
+    sa.Column("closed_at", sa.Double(), nullable=True),
+    # 1 while open, NULL once closed: the unique constraint allows one open campaign at a time,
+    # across replicas, without a lock (NULLs never collide)
+    sa.Column("open_slot", sa.Integer(), nullable=True),
+    sa.UniqueConstraint("open_slot"),
+    sa.Index(None, "started_at"),
+)
+
+cert_reviews = sa.Table(
+    "cert_reviews",
+    metadata,
+    sa.Column("id", sa.String(), primary_key=True),
+    sa.Column("campaign_id", sa.String(), sa.ForeignKey("cert_campaigns.id"), nullable=False),
+    sa.Column("agent_name", sa.String(), nullable=False),
+    sa.Column("owner", sa.String(), nullable=False),
+    sa.Column("entitlements", sa.Text(), nullable=False),
+    sa.Column("used", sa.Text(), nullable=False),
+    sa.Column("deadline", sa.Double(), nullable=False),
+    sa.Column("status", sa.String(), nullable=False),
+    sa.Column("decided_at", sa.Double(), nullable=True),
+    sa.Column("decided_by", sa.String(), nullable=True),
+    sa.Column("result", sa.Text(), nullable=True),
+    sa.UniqueConstraint("campaign_id", "agent_name"),
+    sa.Index(None, "status", "deadline"),
+    sa.Index(None, "agent_name"),
+)
+
+audit_checkpoints = sa.Table(
+    "audit_checkpoints",
+    metadata,
+    sa.Column("seq", SeqType, primary_key=True, autoincrement=False),
+    sa.Column("head_hash", sa.String(64), nullable=False),
+    sa.Column("ts", sa.Double(), nullable=False),
+    sa.Column("kid", sa.String(), nullable=False),
+    sa.Column("jws", sa.Text(), nullable=False),
+)
+
+export_cursors = sa.Table(
+    "export_cursors",
+    metadata,
+    sa.Column("name", sa.String(), primary_key=True),
+    sa.Column("last_seq", SeqType, nullable=False),
+    sa.Column("updated_at", sa.Double(), nullable=False),
+)
+
+# attribution queries find a human's tasks (delegation subtrees use ix_tasks_parent_id above)
+sa.Index("ix_tasks_on_behalf_of", tasks.c.on_behalf_of)

@@ -1,0 +1,210 @@
+"""Signed checkpoints of the audit chain, their export, and verification of log + checkpoints.
+
+Every ``checkpoint_interval`` the composition root calls ``CheckpointService.tick()``: when the
+chain grew since the last checkpoint, Warden signs ``{seq, head, ts}`` with its current key
+(``tokens.checkpoint``) and stores it, then copies new checkpoints to the configured sinks (a
+file, an HTTP endpoint) — outside Warden's own database, so whoever can write the database
+still cannot rewrite history unnoticed: the chain they rebuild no longer ends in the signed
+heads held elsewhere.
+
+``verify_log`` streams the records once: each record must chain (``core.audit``), each signed
+checkpoint must verify against the JWKS and name the hash the chain really has at its seq, and
+no checkpoint may point past the end of the log (truncation). It reports the first break.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from warden.audit.writer import AuditWriter
+from warden.core.audit import verify_chain
+from warden.core.clock import Clock
+from warden.core.governance import Checkpoint
+from warden.core.model import AuditRecord
+from warden.core.ports import Store
+from warden.errors import ConflictError, TokenInvalidError, WardenError
+from warden.service.sinks import Exporter, Sink
+from warden.tokens.checkpoint import sign_checkpoint, verify_checkpoint
+from warden.tokens.keys import KeyManager
+
+log = logging.getLogger("warden.checkpoints")
+
+
+def checkpoint_line(cp: Checkpoint) -> str:
+    return json.dumps(
+        {"seq": cp.seq, "head_hash": cp.head_hash, "ts": cp.ts, "kid": cp.kid, "jws": cp.jws},
+        separators=(",", ":"),
+    )
+
+
+def parse_checkpoint_line(line: str) -> Checkpoint:
+    obj = json.loads(line)
+    return Checkpoint(
+        seq=int(obj["seq"]),
+        head_hash=str(obj["head_hash"]),
+        ts=float(obj["ts"]),
+        kid=str(obj.get("kid", "")),
+        jws=str(obj["jws"]),
+    )
+
+
+class CheckpointService:
+    def __init__(
+        self,
+        store: Store,
+        keys: KeyManager,
+        writer: AuditWriter,
+        clock: Clock,
+        *,
+        issuer: str,
+        sinks: Sequence[Sink] = (),
+    ) -> None:
+        self._store = store
+        self._keys = keys
+        self._writer = writer
+        self._clock = clock
+        self._issuer = issuer
+        self.sinks = list(sinks)
+
+    def create(self) -> Checkpoint | None:
+        """Sign the current head if the chain grew since the last checkpoint."""
+        self._writer.flush()
+        seq, head = self._store.audit_head()
+        latest = self._store.latest_checkpoint()
+        if seq == 0 or (latest is not None and latest.seq >= seq):
+            return None
+        now = self._clock.now()
+        key = self._keys.current()
+        jws = sign_checkpoint(key, issuer=self._issuer, seq=seq, head=head, ts=now)
+        cp = Checkpoint(seq=seq, head_hash=head, ts=now, kid=key.kid, jws=jws)
+        try:
+            self._store.create_checkpoint(cp)
+        except ConflictError:
+            return None  # another replica signed the same head first
+        return cp
+
+    def export(self) -> int:
+        sent = 0
+        for sink in self.sinks:
+            exporter = Exporter(
+                sink=sink,
+                fetch=lambda after, limit: self._store.list_checkpoints(
+                    after_seq=after, limit=limit
+                ),
+                seq_of=lambda cp: cp.seq,
+                encode=checkpoint_line,
+            )
+            try:
+                sent += exporter.drain()
+            except WardenError as exc:  # the sink is down: retried from its position next tick
+                log.warning("checkpoint export to %s failed: %s", sink.name, exc.message)
+        return sent
+
+    def tick(self) -> Checkpoint | None:
+        cp = self.create()
+        self.export()
+        return cp
+
+
+@dataclass
+class IntegrityResult:
+    ok: bool
+    records: int
+    head_hash: str
+    checkpoints: int  # signed checkpoints that verified and matched the log
+    first_bad_seq: int | None = None
+    problem: str | None = None
+    kind: str | None = None  # record | checkpoint | truncated
+    checkpoint_times: list[float] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "records": self.records,
+            "head_hash": self.head_hash,
+            "checkpoints": self.checkpoints,
+            "first_bad_seq": self.first_bad_seq,
+            "problem": self.problem,
+            "kind": self.kind,
+        }
+
+
+def _signed_heads(
+    checkpoints: Iterable[Checkpoint], jwks: Mapping[str, Any]
+) -> tuple[dict[int, Checkpoint], list[tuple[int, str]]]:
+    """Checkpoints whose signature verifies and whose stored values match the signed claims."""
+    good: dict[int, Checkpoint] = {}
+    bad: list[tuple[int, str]] = []
+    for cp in checkpoints:
+        try:
+            claims = verify_checkpoint(cp.jws, jwks)
+        except TokenInvalidError as exc:
+            bad.append((cp.seq, f"checkpoint at seq {cp.seq} does not verify: {exc.message}"))
+            continue
+        if claims["seq"] != cp.seq or claims["head"] != cp.head_hash:
+            bad.append(
+                (cp.seq, f"checkpoint at seq {cp.seq} was altered: it differs from what was signed")
+            )
+            continue
+        good[cp.seq] = cp
+    return good, bad
+
+
+def verify_log(
+    records: Iterable[AuditRecord],
+    checkpoints: Iterable[Checkpoint],
+    jwks: Mapping[str, Any],
+) -> IntegrityResult:
+    """One streaming pass over the log; the first break (lowest seq) wins."""
+    signed, problems = _signed_heads(checkpoints, jwks)
+    matched: list[Checkpoint] = []
+    mismatch: list[tuple[int, str]] = []
+
+    def watched() -> Iterator[AuditRecord]:
+        for rec in records:
+            yield rec
+            cp = signed.get(rec.seq)
+            if cp is None:
+                continue
+            if cp.head_hash != rec.hash:
+                mismatch.append(
+                    (
+                        rec.seq,
+                        f"history was rewritten: checkpoint at seq {rec.seq} signed head "
+                        f"{cp.head_hash[:16]}…, the log has {rec.hash[:16]}…",
+                    )
+                )
+                return
+            matched.append(cp)
+
+    chain = verify_chain(watched())
+    breaks: list[tuple[int, str, str]] = [(s, p, "checkpoint") for s, p in problems + mismatch]
+    if not chain.ok and chain.first_bad_seq is not None:
+        breaks.append((chain.first_bad_seq, str(chain.problem), "record"))
+    if chain.ok and not mismatch:
+        for seq in sorted(signed):
+            if seq > chain.records:
+                breaks.append(
+                    (
+                        chain.records + 1,
+                        f"log truncated: checkpoint at seq {seq} signed {seq} records, "
+                        f"only {chain.records} remain",
+                        "truncated",
+                    )
+                )
+                break
+    result = IntegrityResult(
+        ok=not breaks,
+        records=chain.records,
+        head_hash=chain.head_hash,
+        checkpoints=len(matched),
+        checkpoint_times=[cp.ts for cp in matched],
+    )
+    if breaks:
+        seq, problem, kind = min(breaks, key=lambda b: b[0])
+        result.first_bad_seq, result.problem, result.kind = seq, problem, kind
+    return result
