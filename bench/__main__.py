@@ -1,4 +1,4 @@
-"""Run the benchmarks: ``python -m bench [--quick] [p1 p2 p3 p4 p8]`` (default: all)."""
+"""Run the benchmarks: ``python -m bench [--quick] [--profile] [p1 p2 …]`` (default: all)."""
 
 from __future__ import annotations
 
@@ -15,17 +15,27 @@ BENCHMARKS = {
     "p2": "bench.p2_fresh_credential",
     "p3": "bench.p3_policy_scale",
     "p4": "bench.p4_http",
+    "p5": "bench.p5_replicas",
+    "p7": "bench.p7_mcp_proxy",
     "p8": "bench.p8_memory",
 }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("names", nargs="*", choices=[*BENCHMARKS, []], metavar="NAME",
-                        help=f"benchmarks to run (default: all): {' '.join(BENCHMARKS)}")
+    parser.add_argument(
+        "names", nargs="*", metavar="NAME", help=f"benchmarks to run: {' '.join(BENCHMARKS)}"
+    )
     parser.add_argument("--quick", action="store_true", help="fewer iterations, smaller sizes")
+    parser.add_argument(
+        "--profile", action="store_true", help="also cProfile the Warden side of p1, p2, p3"
+    )
     args = parser.parse_args(argv)
+    unknown = [n for n in args.names if n not in BENCHMARKS]
+    if unknown:
+        parser.error(f"unknown benchmark {unknown[0]!r}: choose from {' '.join(BENCHMARKS)}")
     _common.QUICK = args.quick
+    _common.PROFILE = args.profile
     names = args.names or list(BENCHMARKS)
     print(_common.machine_line())
     print(f"mode: {'quick' if args.quick else 'full'}; benchmarks: {' '.join(names)}")
@@ -43,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  ({name} took {time.perf_counter() - t0:.1f} s)")
         sys.stdout.flush()
     print()
-    print(f"total: {time.perf_counter() - started:.1f} s" + (f"; failed: {failed}" if failed else ""))
+    note = f"; failed: {' '.join(failed)}" if failed else ""
+    print(f"total: {time.perf_counter() - started:.1f} s{note}")
     return 1 if failed else 0
 
 

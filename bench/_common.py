@@ -25,11 +25,12 @@ from pathlib import Path
 from typing import Any
 
 QUICK = False  # set by bench.__main__ (--quick)
+PROFILE = False  # set by bench.__main__ (--profile)
 
 TRUST_DOMAIN = "example.org"
 SVID_AUDIENCE = "warden"
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105 - a URN
-JWT_TYPE = "urn:ietf:params:oauth:token-type:jwt"  # noqa: S105 - a URN
+JWT_TYPE = "urn:ietf:params:oauth:token-type:jwt"
 
 
 # =========================================================================== machine
@@ -140,6 +141,28 @@ def interleave(
                 i += 1
             counters[name] = i
     return samples
+
+
+def profile(label: str, fn: Op, n: int, *, top: int = 25) -> None:
+    """With ``--profile``: run ``fn`` ``n`` times under cProfile and print the top functions
+    by own time (cProfile inflates pure-Python calls; read it for where, not how much)."""
+    if not PROFILE:
+        return
+    import cProfile
+    import io
+    import pstats
+
+    prof = cProfile.Profile()
+    prof.enable()
+    for i in range(n):
+        fn(i)
+    prof.disable()
+    out = io.StringIO()
+    pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(top)
+    print(f"  --profile: {label}, {n} calls, top {top} by own time")
+    for line in out.getvalue().splitlines():
+        if line.strip():
+            print(f"    {line}")
 
 
 def sizes(full: tuple[int, int, int], quick: tuple[int, int, int]) -> tuple[int, int, int]:
@@ -341,18 +364,6 @@ class AgentWorld:
             context=PEP_CONTEXT,
         )
 
-    def evaluation_json(self) -> dict[str, Any]:
-        return {
-            "subject": {
-                "type": "agent",
-                "id": self.agent.spiffe_id,
-                "properties": {"token": self.token},
-            },
-            "action": {"name": "tools/call"},
-            "resource": {"type": "tool", "id": TOOL},
-            "context": PEP_CONTEXT,
-        }
-
     def issue_tokens(self, n: int) -> list[str]:
         """``n`` fresh credentials for the same task (same claims shape as the exchange's)."""
         w = self.warden
@@ -467,6 +478,22 @@ def bare_cedar_for(req: Any, policy_text: str, base_entities: list[dict[str, Any
     ents = cedarpy.Entities.from_json_str(json.dumps(entities))
     n = len(orjson.loads(cedarpy.policies_to_json_str(policy_text))["staticPolicies"])
     return BareCedar(request, ps, ents, n)
+
+
+def slice_size(lps: Any, req: Any) -> str:
+    """``"<slice> of <all>"``: policies Warden evaluates for ``req`` (informational)."""
+    try:
+        sl = lps.slice_for(
+            req.principal.type,
+            req.principal.id,
+            req.principal_parents,
+            req.action,
+            req.resource.type,
+            req.resource.id,
+        )
+        return f"{len(sl.ids)} of {len(lps.policy_ids)}"
+    except Exception as exc:  # the slicing API is internal and may change
+        return f"? of {len(getattr(lps, 'policy_ids', ()))} (slice not inspectable: {exc!r:.60})"
 
 
 def print_header(title: str) -> None:

@@ -1,0 +1,252 @@
+"""P8: peak RSS of one ``warden serve`` process at scale (target ≤ 300 MB).
+
+The SQLite data dir is seeded directly (bulk ``executemany`` through ``store.engine``, rows from
+the store's own row encoders) with N agents (one owner each shared by 100 agents),
+10 live tasks per agent (active, expiring in a day) and one credential per task. The server is
+``warden serve`` in a subprocess with ``--policies`` pointing at a generated policy folder (the
+P3 recipe, spread over every agent) and a config file naming a dev SPIFFE trust domain. Once
+/readyz answers, one agent exchanges an SVID for a credential and a few decisions are made
+(through several agents' slices), then VmHWM/VmRSS are read from /proc/<pid>/status.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench import _common as c
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _insert(conn: Any, table: Any, rows: list[dict[str, Any]]) -> None:
+    """Bulk insert through the driver: SQLAlchemy's own INSERT for SQLite, executemany."""
+    from sqlalchemy.dialects import sqlite
+
+    compiled = table.insert().compile(dialect=sqlite.dialect())
+    columns = list(compiled.positiontup or [])
+    conn.exec_driver_sql(str(compiled), [tuple(row[col] for col in columns) for row in rows])
+
+
+def _seed(data_dir: Path, n_agents: int, tasks_per_agent: int) -> dict[str, float]:
+    """Seed the SQLite store in bulk. Rows come from the store's own row encoders
+    (``warden.storage.sql.store._*_row``: same columns, same encodings as ``SQLStore``), so the
+    seed follows schema changes; only the inserts are batched."""
+    from warden.core.ids import new_id
+    from warden.core.model import Agent, Credential, Human, RiskTier, Task
+    from warden.storage.sql import open_store, sqlite_url_for
+    from warden.storage.sql import store as sql
+    from warden.storage.sql.tables import agents, credentials, humans, tasks
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    store = open_store(sqlite_url_for(data_dir))
+    try:
+        store.migrate()
+        now = time.time()
+        owners = [f"owner{k}@example.com" for k in range(max(1, n_agents // 100))]
+        entitlements = tuple(sorted(c.tool_name(j) for j in range(10)))
+        t0 = time.perf_counter()
+        with store.engine.begin() as conn:
+            _insert(conn, humans, [sql._human_row(Human(id=o, created_at=now)) for o in owners])
+            _insert(
+                conn,
+                agents,
+                [
+                    sql._agent_row(
+                        Agent(
+                            name=c.agent_name(i),
+                            spiffe_id=c.agent_spiffe(i),
+                            owner=owners[i % len(owners)],
+                            purpose="bench agent",
+                            risk_tier=RiskTier.MEDIUM,
+                            entitlements=entitlements,
+                            groups=(c.group_name(i % c.N_GROUPS),),
+                            created_at=now,
+                            updated_at=now,
+                        )
+                    )
+                    for i in range(n_agents)
+                ],
+            )
+        t_agents = time.perf_counter() - t0
+        chunk = 20_000
+        total = n_agents * tasks_per_agent
+        t0 = time.perf_counter()
+        for start in range(0, total, chunk):
+            task_rows = []
+            cred_rows = []
+            for n in range(start, min(total, start + chunk)):
+                i = n % n_agents
+                task = Task(
+                    id=new_id("task"),
+                    agent_name=c.agent_name(i),
+                    spiffe_id=c.agent_spiffe(i),
+                    purpose="bench task",
+                    category="support",
+                    requested_scope=(c.tool_name(i % 10),),
+                    granted_scope=(c.tool_name(i % 10),),
+                    audience=("http://127.0.0.1",),
+                    created_at=now,
+                    expires_at=now + 86_400,
+                    attestation={"method": "bench"},
+                )
+                task_rows.append(sql._task_row(task))
+                cred = Credential(
+                    jti=new_id("cred"),
+                    task_id=task.id,
+                    agent_name=task.agent_name,
+                    issued_at=now,
+                    expires_at=now + 300,
+                    kid="bench",
+                )
+                cred_rows.append(sql._credential_row(cred))
+            with store.engine.begin() as conn:
+                _insert(conn, tasks, task_rows)
+                _insert(conn, credentials, cred_rows)
+        t_tasks = time.perf_counter() - t0
+    finally:
+        store.close()
+    return {"agents": t_agents, "tasks": t_tasks}
+
+
+def run() -> None:
+    from warden.tokens.svid import DevTrustDomain
+
+    c.print_header("P8 peak RSS of one `warden serve` at scale")
+    n_agents, n_policies, tasks_per_agent = 10_000, 10_000, 10
+    if c.QUICK:
+        print("  quick mode: same sizes as the full run (P8 is a single measurement)")
+    with c.temp_dir("p8") as root:
+        t0 = time.perf_counter()
+        info = c.write_scale_policies(root / "policies", n_policies, n_agents=n_agents)
+        t_pol = time.perf_counter() - t0
+        seeded = _seed(root / "data", n_agents, tasks_per_agent)
+        print(
+            f"  generated {info['policies']} policies over {info['agents']} agents in "
+            f"{t_pol:.1f} s; seeded {n_agents} agents in {seeded['agents']:.1f} s and "
+            f"{n_agents * tasks_per_agent} live tasks (+1 credential each) in "
+            f"{seeded['tasks']:.1f} s"
+        )
+        trust = DevTrustDomain.create(c.TRUST_DOMAIN, root / "trust")
+        port = c.free_port()
+        config = root / "warden.yaml"
+        config.write_text(
+            json.dumps(  # JSON is YAML
+                {
+                    "server": {
+                        "host": "127.0.0.1",
+                        "port": port,
+                        "data_dir": str(root / "data"),
+                        "policies": str(root / "policies"),
+                    },
+                    "spiffe": {
+                        "audience": c.SVID_AUDIENCE,
+                        "trust_domains": {c.TRUST_DOMAIN: {"bundle_file": str(trust.bundle_path)}},
+                    },
+                }
+            )
+        )
+        warden_bin = Path(sys.executable).with_name("warden")
+        cmd = (
+            [str(warden_bin)]
+            if warden_bin.exists()
+            else [sys.executable, "-c", "from warden.cli.main import main; main()"]
+        )
+        log = (root / "server.log").open("wb")
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(
+            [*cmd, "serve", "--config", str(config)],
+            cwd=root,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            _measure(proc, port, trust, t0, root / "server.log")
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(5)
+            log.close()
+
+
+def _measure(proc: subprocess.Popen[bytes], port: int, trust: Any, t0: float, log: Path) -> None:
+    base = f"http://127.0.0.1:{port}"
+    with httpx.Client(base_url=base, timeout=30) as client:
+        deadline = time.monotonic() + 240
+        ready = False
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                if client.get("/readyz").status_code == 200:
+                    ready = True
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        if not ready:
+            print("  the server did not become ready; its log:")
+            print(log.read_text(errors="replace")[-3000:])
+            print("P8: rss=nan target=300")
+            return
+        startup = time.perf_counter() - t0
+        status = c.proc_status(proc.pid)
+        print(
+            f"  ready after {startup:.1f} s: VmHWM={c.kib(status.get('VmHWM', '')):.1f} MB "
+            f"VmRSS={c.kib(status.get('VmRSS', '')):.1f} MB"
+        )
+        decisions = allowed = 0
+        for i in (0, 1, 2, 3, 4):
+            spiffe = c.agent_spiffe(i)
+            tool = c.tool_name(i % 10)
+            svid = trust.mint(spiffe, c.SVID_AUDIENCE)
+            r = client.post(
+                "/oauth2/token",
+                data={
+                    "grant_type": c.TOKEN_EXCHANGE,
+                    "subject_token": svid,
+                    "subject_token_type": c.JWT_TYPE,
+                    "scope": tool,
+                    "authorization_details": json.dumps(
+                        [{"type": "agent_task", "purpose": "bench", "category": "support"}]
+                    ),
+                },
+            )
+            if r.status_code != 200:
+                print(f"  token exchange for {c.agent_name(i)} failed: {r.status_code} {r.text}")
+                continue
+            token = r.json()["access_token"]
+            for _ in range(5):
+                r = client.post(
+                    "/access/v1/evaluation",
+                    json={
+                        "subject": {"type": "agent", "id": spiffe, "properties": {"token": token}},
+                        "action": {"name": "tools/call"},
+                        "resource": {"type": "tool", "id": tool},
+                        "context": {"arguments": {"amount": 10}},
+                    },
+                )
+                decisions += 1
+                allowed += bool(r.status_code == 200 and r.json().get("decision"))
+        ready_body = client.get("/readyz").json()
+        time.sleep(0.5)  # let the audit writer drain
+        status = c.proc_status(proc.pid)
+    hwm = c.kib(status.get("VmHWM", ""))
+    print(
+        f"  {decisions} decisions ({allowed} allowed) for 5 agents; readyz checks "
+        f"{ready_body.get('checks')}"
+    )
+    print(
+        f"  after decisions: VmHWM={hwm:.1f} MB VmRSS={c.kib(status.get('VmRSS', '')):.1f} MB "
+        f"(MB = MiB; peak over the whole process life: startup, policy load, state load)"
+    )
+    print(f"P8: rss={hwm:.0f} target=300")
