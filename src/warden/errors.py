@@ -10,9 +10,14 @@ code to status. Callers outside the trust boundary get opaque codes for credenti
     │   └── UnsupportedMediaTypeError    unsupported_media_type
     ├── NotFoundError                not_found
     ├── ConflictError                conflict
+    │   ├── ApprovalClosedError          approval_closed
+    │   └── ApprovalDigestMismatchError  approval_digest_mismatch
     ├── StorageError                 storage_error
     ├── AuthenticationError          unauthenticated
     ├── PermissionDeniedError        forbidden
+    │   ├── ApprovalNotPermittedError    approval_not_permitted
+    │   └── AgentCannotApproveError      agent_cannot_approve
+    ├── RateLimitedError             rate_limited
     ├── PayloadTooLargeError         payload_too_large
     ├── TokenInvalidError            token_invalid
     │   ├── TokenExpiredError            token_expired
@@ -155,3 +160,31 @@ class MalformedRequestError(InvalidParameterError):
 
 class UnsupportedMediaTypeError(InvalidParameterError):
     code = "unsupported_media_type"
+
+
+class ApprovalClosedError(ConflictError):
+    """The approval request is no longer pending (decided, expired, cancelled or used)."""
+
+    code = "approval_closed"
+
+
+class ApprovalDigestMismatchError(ConflictError):
+    """The approver confirmed a different action than the one the request is bound to."""
+
+    code = "approval_digest_mismatch"
+
+
+class ApprovalNotPermittedError(PermissionDeniedError):
+    """This caller may not decide this approval request (not an eligible approver)."""
+
+    code = "approval_not_permitted"
+
+
+class AgentCannotApproveError(PermissionDeniedError):
+    """An agent credential was presented to decide an approval: agents never approve."""
+
+    code = "agent_cannot_approve"
+
+
+class RateLimitedError(WardenError):
+    code = "rate_limited"
