@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from pathlib import Path
 
 from warden.attestation.base import AttestorRegistry
@@ -12,14 +13,18 @@ from warden.audit.writer import AuditWriter
 from warden.authz.pdp import PolicyDecisionPoint
 from warden.authz.policy_set import LoadedPolicySet, load_policy_dir
 from warden.authz.watcher import PolicyWatcher
+from warden.behaviour import BehaviourMonitor
 from warden.config import Settings
 from warden.core.clock import Clock, SystemClock
 from warden.core.ports import Store
 from warden.errors import PolicyError
 from warden.service.agents import AgentService
+from warden.service.approvals import ApprovalService
 from warden.service.auditing import Auditor
+from warden.service.behaviour import BehaviourService
 from warden.service.decisions import DecisionService
 from warden.service.modes import ModeService
+from warden.service.notifications import Notifier
 from warden.service.operators import OperatorService
 from warden.service.state import HotState
 from warden.service.tasks import TaskLimits, TaskService
@@ -27,6 +32,7 @@ from warden.storage.sql import open_store, sqlite_url_for
 from warden.tokens.issuer import TaskCredentialIssuer
 from warden.tokens.keys import DiskKeyManager
 from warden.tokens.verifier import TaskCredentialVerifier
+from warden.webhooks import WebhookDispatcher
 
 log = logging.getLogger("warden")
 
@@ -95,12 +101,48 @@ class Warden:
             default_trust_domain=default_td,
             end_tasks=self.tasks.end_all_for_agent,
         )
+        self.webhooks = WebhookDispatcher(
+            settings.webhooks,
+            max_attempts=settings.webhook_max_attempts,
+            base_delay=settings.webhook_base_delay,
+            timeout=settings.webhook_timeout,
+            on_result=lambda d, ok, final: self.notifier.delivered(d, ok, final),
+        )
+        self.notifier = Notifier(
+            self.webhooks if settings.webhooks else None,
+            self.auditor,
+            self.clock,
+            settings.approvals.groups,
+        )
+        self.approvals = ApprovalService(
+            self.store,
+            self.state,
+            self.auditor,
+            self.clock,
+            settings.approvals,
+            self.notifier,
+            issuer,
+        )
+        self.approvals.load()
+        self.monitor = BehaviourMonitor(settings.behaviour)
+        self.behaviour = BehaviourService(
+            self.store, self.monitor, self.auditor, self.clock, self.notifier, self.agents.suspend
+        )
+        self.behaviour.load()
         self.decisions = DecisionService(
-            self.pdp, self.tasks, self.state, self.modes, self.auditor, self.clock
+            self.pdp,
+            self.tasks,
+            self.state,
+            self.modes,
+            self.auditor,
+            self.clock,
+            self.approvals,
+            self.monitor,
         )
         self._watcher: PolicyWatcher | None = None
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None
+        self._governor: threading.Thread | None = None
 
     # -- policies -----------------------------------------------------------------------------
     def _policies_loaded(self, lps: LoadedPolicySet) -> None:
@@ -148,6 +190,11 @@ class Warden:
             self._watcher.start()
         self._sweeper = threading.Thread(target=self._sweep_loop, name="warden-expiry", daemon=True)
         self._sweeper.start()
+        self.webhooks.start()
+        self._governor = threading.Thread(
+            target=self._governance_loop, name="warden-governance", daemon=True
+        )
+        self._governor.start()
 
     def _sweep_loop(self) -> None:
         while not self._stop.wait(self.settings.expiry_sweep_interval):
@@ -156,12 +203,45 @@ class Warden:
             except Exception:  # the loop must survive a database hiccup; it retries next tick
                 log.exception("expiry sweep failed")
 
+    def govern(self) -> None:
+        """One pass of the governance work: findings and escalations, then approvals."""
+        self.behaviour.drain()
+        self.approvals.sweep()
+
+    def _governance_loop(self) -> None:
+        """Findings as they come (woken by the monitor), approval sweeps, baseline writes."""
+        interval = self.settings.approvals.sweep_interval
+        last_sweep = last_persist = 0.0
+        while not self._stop.is_set():
+            self.monitor.wake.wait(min(0.25, interval))
+            self.monitor.wake.clear()
+            try:
+                self.behaviour.drain()
+                tick = time.monotonic()
+                if tick - last_sweep >= interval:
+                    last_sweep = tick
+                    self.approvals.sweep()
+                if tick - last_persist >= 5.0:
+                    last_persist = tick
+                    self.behaviour.persist()
+            except Exception:  # the loop must survive a database hiccup; it retries next tick
+                log.exception("governance loop failed")
+
     def close(self) -> None:
         self._stop.set()
         if self._watcher is not None:
             self._watcher.stop()
         if self._sweeper is not None:
             self._sweeper.join(5)
+        if self._governor is not None:
+            self.monitor.wake.set()
+            self._governor.join(5)
+        try:
+            self.behaviour.drain()
+            self.behaviour.persist()
+        except Exception:
+            log.exception("could not flush behaviour state at shutdown")
+        self.webhooks.close()
         self.writer.close()
         self.store.close()
 
