@@ -13,7 +13,18 @@ import warden
 from warden.api.errors import render, request_id_of
 from warden.api.metrics import Metrics
 from warden.api.middleware import RequestContextMiddleware
-from warden.api.routes import agents, audit, authzen, health, oauth, policies, tasks
+from warden.api.routes import (
+    agents,
+    approvals,
+    audit,
+    authzen,
+    behaviour,
+    health,
+    oauth,
+    operators,
+    policies,
+    tasks,
+)
 from warden.errors import WardenError
 from warden.service.container import Warden
 
@@ -45,7 +56,8 @@ def create_app(w: Warden, *, manage_lifecycle: bool = True) -> FastAPI:
 
     app.add_exception_handler(WardenError, on_error)
     app.add_exception_handler(Exception, on_error)
-    for module in (health, oauth, authzen, agents, tasks, audit, policies):
+    routers = (health, oauth, authzen, agents, tasks, audit, policies)
+    for module in (*routers, approvals, behaviour, operators):
         app.include_router(module.router)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=w.settings.max_body_bytes)
     return app
