@@ -1,4 +1,4 @@
-"""Behavioural baselines, detectors, budgets and escalation (record → notify → step-up → suspend)."""
+"""Behavioural baselines, detectors, budgets and escalation (notify, step-up, suspend)."""
 
 from __future__ import annotations
 
