@@ -7,7 +7,19 @@ from typing import Annotated
 import typer
 
 import warden
-from warden.cli import agents, audit, demo, dev, policies, reports, serve, tasks
+from warden.cli import (
+    agents,
+    approvals,
+    audit,
+    demo,
+    dev,
+    findings,
+    operators,
+    policies,
+    reports,
+    serve,
+    tasks,
+)
 
 app = typer.Typer(
     name="warden",
@@ -23,6 +35,9 @@ app.add_typer(policies.app, name="policies")
 app.add_typer(audit.app, name="audit")
 app.add_typer(reports.app, name="reports")
 app.add_typer(dev.app, name="dev")
+app.add_typer(approvals.app, name="approvals")
+app.add_typer(operators.app, name="operators")
+app.add_typer(findings.app, name="findings")
 app.command("demo")(demo.demo)
 
 

@@ -1,0 +1,1 @@
+"""Warden's Python SDK. ``warden.sdk.approvals`` waits for step-up approvals."""
