@@ -40,10 +40,7 @@ class Declared:
     max_fan_out: int | None = None
     budget: Budget = field(default_factory=Budget)
     tool_budgets: Mapping[str, Budget] = field(default_factory=dict)
-
-    @property
-    def has_budget(self) -> bool:
-        return self.budget != Budget() or bool(self.tool_budgets)
+    has_budget: bool = False  # any budget at all (precomputed: checked on every call)
 
 
 def _bad(message: str, where: str) -> InvalidParameterError:
@@ -126,4 +123,5 @@ def parse_declared(body: Any) -> Declared:
         else None,
         budget=budget,
         tool_budgets=tool_budgets,
+        has_budget=budget != Budget() or bool(tool_budgets),
     )

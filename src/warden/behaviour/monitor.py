@@ -27,11 +27,12 @@ from warden.behaviour.baseline import Budget, Declared, parse_declared
 from warden.behaviour.settings import POINTS, BehaviourSettings
 from warden.behaviour.window import SlidingCounter
 from warden.core.ids import new_id
-from warden.core.model import Agent, AgentStatus, Baseline, Finding, Severity
+from warden.core.model import Agent, AgentStatus, Baseline, Finding, RiskTier, Severity
 from warden.errors import InvalidParameterError
 
 _EWMA = 0.3
 _CALM_BREAKERS = {Severity.MEDIUM, Severity.HIGH, Severity.CRITICAL}
+_HIGH_TIERS = frozenset({RiskTier.HIGH, RiskTier.CRITICAL})
 
 
 @dataclass(slots=True)
@@ -207,13 +208,17 @@ class BehaviourMonitor:
         st.window_hours.add(hour)
         d = st.declared
         mature = st.windows >= s.min_history
-        ev: _Emitter = _Emitter(self, st, agent, now, task_id, decision_id)
 
         new_tool, known = _novel(action, st.learned_tools, d.tools, mature, st.windows)
         if action not in st.window_tools:
             st.window_tools.add(action)
             if new_tool:
-                ev.emit(
+                self._emit(
+                    st,
+                    agent,
+                    now,
+                    task_id,
+                    decision_id,
                     "first_tool",
                     Severity.MEDIUM if known else Severity.LOW,
                     f"agent `{agent.name}` used tool `{action}` for the first time"
@@ -228,7 +233,12 @@ class BehaviourMonitor:
             if destination not in st.window_destinations:
                 st.window_destinations.add(destination)
                 if new_destination:
-                    ev.emit(
+                    self._emit(
+                        st,
+                        agent,
+                        now,
+                        task_id,
+                        decision_id,
                         "first_destination",
                         Severity.MEDIUM if known else Severity.LOW,
                         f"agent `{agent.name}` reached destination `{destination}` for the "
@@ -243,7 +253,12 @@ class BehaviourMonitor:
             if level > st.spike_level:
                 st.spike_level = level
                 base = f"{rate:.0f} calls per {s.window:.0f} s" if rate else "no baseline"
-                ev.emit(
+                self._emit(
+                    st,
+                    agent,
+                    now,
+                    task_id,
+                    decision_id,
                     "rate_spike",
                     Severity.CRITICAL if level == 2 else Severity.HIGH,
                     f"agent `{agent.name}` made {int(calls)} calls in {s.window:.0f} s, "
@@ -260,7 +275,12 @@ class BehaviourMonitor:
         off_hours = hours is not None and hour not in hours
         if off_hours and f"hours:{int(now // 3600)}" not in st.fired:
             st.fired.add(f"hours:{int(now // 3600)}")
-            ev.emit(
+            self._emit(
+                st,
+                agent,
+                now,
+                task_id,
+                decision_id,
                 "off_hours",
                 Severity.MEDIUM if d.active_hours is not None else Severity.LOW,
                 f"agent `{agent.name}` acted at {hour:02d}:00 UTC, outside its active hours",
@@ -274,7 +294,12 @@ class BehaviourMonitor:
             drift = intent != category and intent not in allowed
             if drift and f"intent:{task_id}:{intent}" not in st.fired:
                 st.fired.add(f"intent:{task_id}:{intent}")
-                ev.emit(
+                self._emit(
+                    st,
+                    agent,
+                    now,
+                    task_id,
+                    decision_id,
                     "intent_drift",
                     Severity.MEDIUM,
                     f"agent `{agent.name}` declared intent `{intent}`, outside its task's "
@@ -287,7 +312,12 @@ class BehaviourMonitor:
             limit = d.max_fan_out if d.max_fan_out is not None else s.fan_out
             if len(st.window_tasks) > limit and "fan_out" not in st.fired:
                 st.fired.add("fan_out")
-                ev.emit(
+                self._emit(
+                    st,
+                    agent,
+                    now,
+                    task_id,
+                    decision_id,
                     "fan_out",
                     Severity.MEDIUM,
                     f"agent `{agent.name}` worked on {len(st.window_tasks)} tasks in "
@@ -300,7 +330,9 @@ class BehaviourMonitor:
         refusal = None
         detail = ""
         if d.has_budget:
-            refusal, detail = self._over_budget(st, ev, agent, action, _cost(ctx), now)
+            refusal, detail = self._over_budget(
+                st, agent, action, _cost(ctx), now, task_id, decision_id
+            )
 
         self._prune(st, now)
         step_up = st.step_up_until > now
@@ -308,7 +340,7 @@ class BehaviourMonitor:
             new_tool
             or new_destination
             or action in s.high_risk_actions
-            or agent.risk_tier.value in ("high", "critical")
+            or agent.risk_tier in _HIGH_TIERS
         )
         facts = {
             "calls_in_window": int(calls),
@@ -377,7 +409,12 @@ class BehaviourMonitor:
             count = int(st.out_of_scope.add(now))
             n = self.settings.scope_creep
             if count in (n, 2 * n):
-                _Emitter(self, st, agent, now, task_id, decision_id).emit(
+                self._emit(
+                    st,
+                    agent,
+                    now,
+                    task_id,
+                    decision_id,
                     "scope_creep",
                     Severity.HIGH if count >= 2 * n else Severity.MEDIUM,
                     f"agent `{agent.name}` asked {count} times in {self.settings.window:.0f} s "
@@ -398,7 +435,12 @@ class BehaviourMonitor:
         st.deny_streak += 1
         n = self.settings.deny_streak
         if n and st.deny_streak % n == 0:
-            _Emitter(self, st, agent, now, task_id, decision_id).emit(
+            self._emit(
+                st,
+                agent,
+                now,
+                task_id,
+                decision_id,
                 "deny_streak",
                 Severity.MEDIUM,
                 f"agent `{agent.name}` was denied {st.deny_streak} times in a row",
@@ -413,52 +455,46 @@ class BehaviourMonitor:
     def _over_budget(
         self,
         st: _AgentState,
-        ev: _Emitter,
         agent: Agent,
         action: str,
         cost: float,
         now: float,
+        task_id: str,
+        decision_id: str | None,
     ) -> tuple[str | None, str]:
         d = st.declared
-        checks: list[tuple[str, Budget, SlidingCounter | None, SlidingCounter | None]] = [
-            ("agent", d.budget, st.budget_calls, st.budget_cost)
-        ]
-        tool_budget = d.tool_budgets.get(action)
-        if tool_budget is not None:
-            checks.append(
-                (
-                    f"tool `{action}`",
+        window = self.settings.budget_window
+        scope = "agent"
+        over = _exceeded(d.budget, st.budget_calls, st.budget_cost, cost, now)
+        if over is None:
+            tool_budget = d.tool_budgets.get(action)
+            if tool_budget is not None:
+                scope = f"tool `{action}`"
+                over = _exceeded(
                     tool_budget,
                     _counter(st.tool_calls, action, self.settings),
                     _counter(st.tool_cost, action, self.settings),
+                    cost,
+                    now,
                 )
+        if over is None:
+            return None, ""
+        message = f"{scope} {over} per {window:.0f} s"
+        key = f"budget:{scope}"
+        if key not in st.fired:
+            st.fired.add(key)
+            self._emit(
+                st,
+                agent,
+                now,
+                task_id,
+                decision_id,
+                "budget_exceeded",
+                Severity.MEDIUM,
+                f"agent `{agent.name}`: {message}",
+                {"scope": scope},
             )
-        window = self.settings.budget_window
-        for scope, budget, calls, spent in checks:
-            over = None
-            if budget.calls is not None and calls is not None:
-                used = calls.total(now)
-                if used + 1 > budget.calls:
-                    over = f"{scope} call budget of {budget.calls} per {window:.0f} s is used up"
-            if over is None and budget.cost is not None and spent is not None:
-                used_cost = spent.total(now)
-                if used_cost + cost > budget.cost:
-                    over = (
-                        f"{scope} cost budget of {budget.cost:g} per {window:.0f} s would be "
-                        f"exceeded ({used_cost:g} spent, this call {cost:g})"
-                    )
-            if over is not None:
-                key = f"budget:{scope}"
-                if key not in st.fired:
-                    st.fired.add(key)
-                    ev.emit(
-                        "budget_exceeded",
-                        Severity.MEDIUM,
-                        f"agent `{agent.name}`: {over}",
-                        {"scope": scope},
-                    )
-                return "budget_exceeded", over
-        return None, ""
+        return "budget_exceeded", message
 
     def _delegated(self, parent: tuple[Agent, str], child_task: str, now: float) -> None:
         parent_agent, parent_task = parent
@@ -470,7 +506,12 @@ class BehaviourMonitor:
         key = f"delegation:{parent_task}"
         if len(children) > limit and key not in pst.fired:
             pst.fired.add(key)
-            _Emitter(self, pst, parent_agent, now, parent_task, None).emit(
+            self._emit(
+                pst,
+                parent_agent,
+                now,
+                parent_task,
+                None,
                 "delegation_fan_out",
                 Severity.MEDIUM,
                 f"task `{parent_task}` of agent `{parent_agent.name}` delegated to "
@@ -509,6 +550,20 @@ class BehaviourMonitor:
         events = st.events
         while events and events[0][0] < horizon:
             st.score -= events.popleft()[1]
+
+    def _emit(
+        self,
+        st: _AgentState,
+        agent: Agent,
+        now: float,
+        task_id: str | None,
+        decision_id: str | None,
+        detector: str,
+        severity: Severity,
+        summary: str,
+        facts: dict[str, Any],
+    ) -> None:
+        self._raise(st, agent, detector, severity, summary, facts, now, task_id, decision_id)
 
     def _raise(
         self,
@@ -560,31 +615,6 @@ class BehaviourMonitor:
         self.wake.set()
 
 
-@dataclass(slots=True)
-class _Emitter:
-    """Binds the context of one call so detectors only say what they found."""
-
-    monitor: BehaviourMonitor
-    st: _AgentState
-    agent: Agent
-    now: float
-    task_id: str | None
-    decision_id: str | None
-
-    def emit(self, detector: str, severity: Severity, summary: str, facts: dict[str, Any]) -> None:
-        self.monitor._raise(
-            self.st,
-            self.agent,
-            detector,
-            severity,
-            summary,
-            facts,
-            self.now,
-            self.task_id,
-            self.decision_id,
-        )
-
-
 def _novel(
     name: str, learned: set[str], declared: frozenset[str] | None, mature: bool, windows: int
 ) -> tuple[bool, bool]:
@@ -594,6 +624,22 @@ def _novel(
     if mature or windows > 0:
         return name not in learned, mature
     return False, False
+
+
+def _exceeded(
+    budget: Budget, calls: SlidingCounter, spent: SlidingCounter, cost: float, now: float
+) -> str | None:
+    """What this call would exceed of ``budget``, or None."""
+    if budget.calls is not None and calls.total(now) + 1 > budget.calls:
+        return f"call budget of {budget.calls} is used up"
+    if budget.cost is not None:
+        used = spent.total(now)
+        if used + cost > budget.cost:
+            return (
+                f"cost budget of {budget.cost:g} would be exceeded "
+                f"({used:g} spent, this call {cost:g})"
+            )
+    return None
 
 
 def _cost(ctx: Mapping[str, Any]) -> float:

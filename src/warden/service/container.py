@@ -139,6 +139,8 @@ class Warden:
             self.approvals,
             self.monitor,
         )
+        if self.pdp.policy_set is not None:
+            self.decisions.policies_loaded(self.pdp.policy_set)
         self._watcher: PolicyWatcher | None = None
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None
@@ -147,6 +149,7 @@ class Warden:
     # -- policies -----------------------------------------------------------------------------
     def _policies_loaded(self, lps: LoadedPolicySet) -> None:
         self.policy_error = None
+        self.decisions.policies_loaded(lps)
         self.auditor.record(
             "policy.loaded",
             "warden",

@@ -23,11 +23,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from warden.approvals import OWNER_LEVEL, Requirement, action_digest, requirement_from
 from warden.authz.authzen import EvaluationInput, SearchInput, run_search, to_cedar
 from warden.authz.pdp import PolicyDecisionPoint
+from warden.authz.policy_set import LoadedPolicySet
 from warden.authz.types import AuthzRequest, Decision, EntityRef
 from warden.behaviour import BehaviourMonitor, Observation
 from warden.core.clock import Clock
@@ -75,6 +77,13 @@ class DecisionService:
         self._clock = clock
         self._approvals = approvals
         self._behaviour = behaviour
+        # (policy revision, do its policies read context.warden.behaviour?) — facts are only
+        # encoded into the Cedar context when some policy reads them: they cost Cedar time
+        self._facts_for: tuple[str | None, bool] = (None, True)
+
+    def policies_loaded(self, lps: LoadedPolicySet) -> None:
+        """Note whether the new policy set reads behaviour facts (called off the hot path)."""
+        self._facts_for = (lps.revision, _mentions(lps, "behaviour"))
 
     def evaluate(self, ev: EvaluationInput, *, request_id: str | None = None) -> Outcome:
         decision_id = new_id("dec")
@@ -209,7 +218,9 @@ class DecisionService:
                 action=req.action,
             )
         # ``req.context["warden"]`` is this very dict: what is set below reaches Cedar
-        warden_ctx["behaviour"] = obs.facts
+        revision, wanted = self._facts_for
+        if wanted or revision != self._pdp.revision:
+            warden_ctx["behaviour"] = obs.facts
         digest: str | None = None
         grant: ApprovalRequest | None = None
         if self._approvals.has_grants(agent.name):
@@ -450,6 +461,19 @@ def _digest(agent: Agent, task: LiveTask, req: AuthzRequest, ev: EvaluationInput
         )
     except (TypeError, ValueError):
         return None
+
+
+def _mentions(lps: LoadedPolicySet, word: str) -> bool:
+    """Does any policy file of the set contain ``word``? (True when a file cannot be read.)"""
+    for name in lps.files:
+        if not name.endswith(".cedar"):
+            continue
+        try:
+            if word in (Path(lps.path) / name).read_text(errors="replace"):
+                return True
+        except OSError:
+            return True
+    return False
 
 
 def _agent_attrs(agent: Agent) -> Mapping[str, Any]:
