@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from warden.cli.demo import Demo, StepError, run_steps
+from warden.cli.demo import Demo, StepError, all_steps, run_steps
 
 pytestmark = pytest.mark.slow
 
@@ -36,7 +36,10 @@ def test_demo_runs_the_whole_story() -> None:
         "✔ the agent completed its own task with its task credential",
         "✔ decision false, reason invalid_credential",
         "✔ the audit hash chain verifies",
-        "✔ all 9 steps behaved as expected",
+        "✔ decision false, reason approval_required: policy `deletes-need-owner-approval`",
+        "✔ the retry of the same call is allowed",
+        "✔ a second retry is held again: the grant was for one call",
+        f"✔ all {len(all_steps())} steps behaved as expected",
     ]:
         assert line in out, f"missing {line!r} in:\n{out}"
     assert "✘" not in out

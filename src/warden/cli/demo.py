@@ -135,13 +135,19 @@ class Demo:
         admin: bool = False,
         params: dict[str, Any] | None = None,
         show: tuple[str, ...] | None = None,
+        as_who: str | None = None,
     ) -> tuple[int, Any]:
-        """Send one request and print it; ``show`` limits the response keys printed."""
+        """Send one request and print it; ``show`` limits the response keys printed.
+
+        ``as_who`` names the bearer in the transcript (default: a task credential).
+        """
         headers = {}
         token = self.admin_token if admin else bearer
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        auth = " (admin token)" if admin else (" (task credential)" if bearer else "")
+        auth = (
+            " (admin token)" if admin else (f" ({as_who or 'task credential'})" if bearer else "")
+        )
         query = ("?" + "&".join(f"{k}={v}" for k, v in params.items())) if params else ""
         console.print(Text.assemble("   → ", (f"{method} {path}{query}", "bold"), auth))
         sent = json_body if json_body is not None else form
@@ -355,7 +361,9 @@ FINAL_STEPS: list[Step] = [("Verify the tamper-evident audit trail", verify_audi
 
 def all_steps() -> list[Step]:
     """Core steps, then each feature's chapter (modules ``demo_<feature>.py`` with ``STEPS``)."""
-    chapters: list[list[Step]] = []  # features append their chapter here, one import each
+    from warden.cli import demo_approvals
+
+    chapters: list[list[Step]] = [demo_approvals.STEPS]  # one entry per feature chapter
     return [*STEPS, *(step for chapter in chapters for step in chapter), *FINAL_STEPS]
 
 
