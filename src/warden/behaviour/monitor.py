@@ -209,16 +209,14 @@ class BehaviourMonitor:
         d = st.declared
         mature = st.windows >= s.min_history
 
+        def emit(detector: str, severity: Severity, summary: str, facts: dict[str, Any]) -> None:
+            self._raise(st, agent, detector, severity, summary, facts, now, task_id, decision_id)
+
         new_tool, known = _novel(action, st.learned_tools, d.tools, mature, st.windows)
         if action not in st.window_tools:
             st.window_tools.add(action)
             if new_tool:
-                self._emit(
-                    st,
-                    agent,
-                    now,
-                    task_id,
-                    decision_id,
+                emit(
                     "first_tool",
                     Severity.MEDIUM if known else Severity.LOW,
                     f"agent `{agent.name}` used tool `{action}` for the first time"
@@ -233,12 +231,7 @@ class BehaviourMonitor:
             if destination not in st.window_destinations:
                 st.window_destinations.add(destination)
                 if new_destination:
-                    self._emit(
-                        st,
-                        agent,
-                        now,
-                        task_id,
-                        decision_id,
+                    emit(
                         "first_destination",
                         Severity.MEDIUM if known else Severity.LOW,
                         f"agent `{agent.name}` reached destination `{destination}` for the "
@@ -253,12 +246,7 @@ class BehaviourMonitor:
             if level > st.spike_level:
                 st.spike_level = level
                 base = f"{rate:.0f} calls per {s.window:.0f} s" if rate else "no baseline"
-                self._emit(
-                    st,
-                    agent,
-                    now,
-                    task_id,
-                    decision_id,
+                emit(
                     "rate_spike",
                     Severity.CRITICAL if level == 2 else Severity.HIGH,
                     f"agent `{agent.name}` made {int(calls)} calls in {s.window:.0f} s, "
@@ -275,12 +263,7 @@ class BehaviourMonitor:
         off_hours = hours is not None and hour not in hours
         if off_hours and f"hours:{int(now // 3600)}" not in st.fired:
             st.fired.add(f"hours:{int(now // 3600)}")
-            self._emit(
-                st,
-                agent,
-                now,
-                task_id,
-                decision_id,
+            emit(
                 "off_hours",
                 Severity.MEDIUM if d.active_hours is not None else Severity.LOW,
                 f"agent `{agent.name}` acted at {hour:02d}:00 UTC, outside its active hours",
@@ -294,12 +277,7 @@ class BehaviourMonitor:
             drift = intent != category and intent not in allowed
             if drift and f"intent:{task_id}:{intent}" not in st.fired:
                 st.fired.add(f"intent:{task_id}:{intent}")
-                self._emit(
-                    st,
-                    agent,
-                    now,
-                    task_id,
-                    decision_id,
+                emit(
                     "intent_drift",
                     Severity.MEDIUM,
                     f"agent `{agent.name}` declared intent `{intent}`, outside its task's "
@@ -312,12 +290,7 @@ class BehaviourMonitor:
             limit = d.max_fan_out if d.max_fan_out is not None else s.fan_out
             if len(st.window_tasks) > limit and "fan_out" not in st.fired:
                 st.fired.add("fan_out")
-                self._emit(
-                    st,
-                    agent,
-                    now,
-                    task_id,
-                    decision_id,
+                emit(
                     "fan_out",
                     Severity.MEDIUM,
                     f"agent `{agent.name}` worked on {len(st.window_tasks)} tasks in "

@@ -467,6 +467,18 @@ def _prepare_draft(draft: AuditDraft) -> tuple[AuditDraft, str]:
     return normalized, data_text
 
 
+def _before(conn: Connection, table: sa.Table, after: str) -> sa.ColumnElement[bool]:
+    """Keyset paging, newest first: rows strictly before the row ``after`` (by created_at, id)."""
+    cursor = (
+        conn.execute(sa.select(table.c.created_at).where(table.c.id == after)).scalars().first()
+    )
+    if cursor is None:
+        raise InvalidParameterError(f"unknown page cursor `{after}`")
+    return sa.tuple_(table.c.created_at, table.c.id) < sa.tuple_(
+        sa.literal(cursor, sa.Double()), sa.literal(after)
+    )
+
+
 def _limit(limit: int) -> int:
     # A negative LIMIT means "no limit" on SQLite and is an error on PostgreSQL.
     return max(0, int(limit))
@@ -930,17 +942,7 @@ class SQLStore:
             query = query.where(approvals.c.agent == agent)
         with self._tx(write=False) as conn:
             if after is not None:
-                cursor = (
-                    conn.execute(sa.select(approvals.c.created_at).where(approvals.c.id == after))
-                    .scalars()
-                    .first()
-                )
-                if cursor is None:
-                    raise InvalidParameterError(f"unknown page cursor `{after}`")
-                query = query.where(
-                    sa.tuple_(approvals.c.created_at, approvals.c.id)
-                    < sa.tuple_(sa.literal(cursor, sa.Double()), sa.literal(after))
-                )
+                query = query.where(_before(conn, approvals, after))
             return [_approval(m) for m in conn.execute(query).mappings()]
 
     # -- behaviour -------------------------------------------------------------------------
@@ -973,17 +975,7 @@ class SQLStore:
             query = query.where(findings.c.created_at >= float(since))
         with self._tx(write=False) as conn:
             if after is not None:
-                cursor = (
-                    conn.execute(sa.select(findings.c.created_at).where(findings.c.id == after))
-                    .scalars()
-                    .first()
-                )
-                if cursor is None:
-                    raise InvalidParameterError(f"unknown page cursor `{after}`")
-                query = query.where(
-                    sa.tuple_(findings.c.created_at, findings.c.id)
-                    < sa.tuple_(sa.literal(cursor, sa.Double()), sa.literal(after))
-                )
+                query = query.where(_before(conn, findings, after))
             return [_finding(m) for m in conn.execute(query).mappings()]
 
     def put_baseline(self, baseline: Baseline) -> None:
