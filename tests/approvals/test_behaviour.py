@@ -205,3 +205,24 @@ def test_reactivation_clears_the_behavioural_suspension(bw: Approvers) -> None:
     assert r.status_code == 200
     task = bw.start_task(scope="http.get")
     assert _get(bw, task, "api.example.com")["decision"] is True
+
+
+def test_failed_webhook_attempts_are_audited_and_retried(tmp_path: Path) -> None:
+    with WebhookReceiver(fail_first=2) as hooks:
+        endpoint = WebhookEndpoint(hooks.url, decode_secret(hooks.secret))
+        for aw in make_world(tmp_path, webhooks=(endpoint,), webhook_base_delay=0.05):
+            aw.warden.webhooks.start()
+            aw.agent()
+            task = aw.start_task(scope="tickets.delete")
+            aw.call(task, "tickets.delete", arguments={"ticket": "T-1"})
+            hooks.wait_for("approval.requested")
+            aw.warden.webhooks.close()
+            types = [r["type"] for r in aw.audit("webhook.")]
+            assert types == [
+                "webhook.queued",
+                "webhook.attempt_failed",
+                "webhook.attempt_failed",
+                "webhook.delivered",
+            ]
+            failed = aw.audit("webhook.attempt_failed")[0]["data"]
+            assert failed["status"] == 500 and failed["endpoint"].endswith("/hooks/warden")

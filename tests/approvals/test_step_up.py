@@ -201,6 +201,9 @@ def test_escalation_to_the_group_and_denial_when_nobody_answers(aw: Approvers) -
     assert "approval.escalated" in types and "approval.timed_out" in types
     body = aw.call(task, "payments.refund", arguments={"invoice": "INV-1", "amount": 90})
     assert body["context"]["reason"] == "approval_denied"
+    # approving a request that timed out is too late
+    late = aw.approve(request["id"], who="carol")
+    assert late.status_code == 409 and late.json()["error"]["code"] == "approval_closed"
 
 
 def test_after_escalation_the_group_may_approve(aw: Approvers) -> None:
