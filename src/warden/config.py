@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from warden.approvals import ApprovalSettings, parse_level
+from warden.attestation.oidc import OIDCIssuer
 from warden.behaviour import BehaviourSettings, Thresholds
 from warden.core.duration import parse_duration
 from warden.errors import InvalidParameterError
@@ -22,8 +23,21 @@ from warden.webhooks import WebhookEndpoint, decode_secret
 
 @dataclass(frozen=True)
 class TrustDomainConfig:
+    """One SPIFFE trust domain: a bundle file or a bundle endpoint, plus optional PEM roots."""
+
     name: str
-    bundle_file: Path
+    bundle_file: Path | None = None
+    x509_bundle_file: Path | None = None  # PEM roots for X.509-SVIDs (--tls-client-ca TD=PATH)
+    bundle_endpoint: str | None = None  # SPIFFE bundle endpoint URL (https_web profile)
+    bundle_endpoint_ca_file: Path | None = None  # private CA for that endpoint
+
+    @property
+    def source(self) -> str:
+        """Where the bundle comes from, for humans."""
+        parts = [str(p) for p in (self.bundle_file, self.x509_bundle_file) if p is not None]
+        if self.bundle_endpoint:
+            parts.append(self.bundle_endpoint)
+        return ", ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -43,6 +57,14 @@ class Settings:
     # workload identity
     svid_audience: str = "warden"
     trust_domains: tuple[TrustDomainConfig, ...] = ()
+    oidc_issuers: tuple[OIDCIssuer, ...] = ()
+    # the local workload API (a Unix socket) and Warden's own trust domain
+    workload_socket: Path | None = None
+    workload_trust_domain: str = "warden.local"
+    workload_svid_ttl: float = 300.0
+    # TLS for the HTTP listener (X.509-SVIDs are client certificates)
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
     # enforcement modes by risk tier (agent-level modes live in the database)
     tier_modes: dict[str, str] = field(default_factory=dict)
     # limits and loops
@@ -62,7 +84,8 @@ class Settings:
 
     @property
     def effective_issuer(self) -> str:
-        return self.issuer or f"http://{self.host}:{self.port}"
+        scheme = "https" if self.tls_cert_file is not None else "http"
+        return self.issuer or f"{scheme}://{self.host}:{self.port}"
 
     @property
     def accepted_audiences(self) -> tuple[str, ...]:
@@ -153,11 +176,51 @@ def _from_yaml(settings: Settings, path: Path) -> Settings:
         out["svid_audience"] = str(spiffe["audience"])
     domains = []
     for name, td in (spiffe.get("trust_domains") or {}).items():
-        if not isinstance(td, dict) or "bundle_file" not in td:
-            raise InvalidParameterError(f"config `spiffe.trust_domains.{name}` needs `bundle_file`")
-        domains.append(TrustDomainConfig(str(name), rel(str(td["bundle_file"]))))
+        key = f"spiffe.trust_domains.{name}"
+        known = {"bundle_file", "x509_bundle_file", "bundle_endpoint", "bundle_endpoint_ca_file"}
+        if not isinstance(td, dict) or not ({"bundle_file", "bundle_endpoint"} & set(td)):
+            raise InvalidParameterError(f"config `{key}` needs `bundle_file` or `bundle_endpoint`")
+        unknown = sorted(set(td) - known)
+        if unknown:
+            raise InvalidParameterError(f"config `{key}.{unknown[0]}` is not a known key")
+        if "bundle_file" in td and "bundle_endpoint" in td:
+            raise InvalidParameterError(
+                f"config `{key}`: give `bundle_file` or `bundle_endpoint`, not both"
+            )
+        domains.append(
+            TrustDomainConfig(
+                str(name),
+                bundle_file=rel(str(td["bundle_file"])) if "bundle_file" in td else None,
+                x509_bundle_file=rel(str(td["x509_bundle_file"]))
+                if "x509_bundle_file" in td
+                else None,
+                bundle_endpoint=str(td["bundle_endpoint"]) if "bundle_endpoint" in td else None,
+                bundle_endpoint_ca_file=rel(str(td["bundle_endpoint_ca_file"]))
+                if "bundle_endpoint_ca_file" in td
+                else None,
+            )
+        )
     if domains:
         out["trust_domains"] = tuple(domains)
+    oidc = raw.get("oidc") or {}
+    issuers = []
+    for index, item in enumerate(oidc.get("issuers") or []):
+        issuers.append(_oidc_issuer(item, f"oidc.issuers[{index}]", rel))
+    if issuers:
+        out["oidc_issuers"] = tuple(issuers)
+    workload = raw.get("workload_api") or {}
+    if "socket" in workload:
+        out["workload_socket"] = rel(str(workload["socket"]))
+    if "trust_domain" in workload:
+        out["workload_trust_domain"] = str(workload["trust_domain"])
+    if "svid_ttl" in workload:
+        out["workload_svid_ttl"] = _duration(workload["svid_ttl"], "workload_api.svid_ttl")
+    tls = server.get("tls") or {}
+    if tls:
+        if not isinstance(tls, dict) or "cert_file" not in tls or "key_file" not in tls:
+            raise InvalidParameterError("config `server.tls` needs `cert_file` and `key_file`")
+        out["tls_cert_file"] = rel(str(tls["cert_file"]))
+        out["tls_key_file"] = rel(str(tls["key_file"]))
     enforcement = raw.get("enforcement") or {}
     tiers = enforcement.get("risk_tiers") or {}
     for tier, mode in tiers.items():
@@ -359,3 +422,31 @@ def _webhook_secret(spec: dict[str, Any], where: str, rel: Any) -> str:
     if spec.get("secret"):
         return str(spec["secret"])
     raise InvalidParameterError(f"config `{where}` needs `secret_file`, `secret_env` or `secret`")
+
+
+def _oidc_issuer(item: Any, key: str, rel: Any) -> OIDCIssuer:
+    if not isinstance(item, dict):
+        raise InvalidParameterError(f"config `{key}` must be a mapping")
+    known = {
+        "issuer", "audience", "kind", "jwks_uri", "ca_file", "selectors", "jwks_refresh",
+        "jwks_ttl", "min_refresh_interval", "timeout",
+    }  # fmt: skip
+    unknown = sorted(set(item) - known)
+    if unknown:
+        raise InvalidParameterError(f"config `{key}.{unknown[0]}` is not a known key")
+    selectors = item.get("selectors") or {}
+    if not isinstance(selectors, dict):
+        raise InvalidParameterError(f"config `{key}.selectors` must map claims to selectors")
+    options: dict[str, Any] = {}
+    for name in ("jwks_refresh", "jwks_ttl", "min_refresh_interval", "timeout"):
+        if name in item:
+            options[name] = _duration(item[name], f"{key}.{name}")
+    return OIDCIssuer(
+        issuer=str(item.get("issuer", "")),
+        audience=str(item.get("audience", "")),
+        kind=str(item.get("kind", "oidc")),
+        jwks_uri=str(item["jwks_uri"]) if item.get("jwks_uri") else None,
+        ca_file=rel(str(item["ca_file"])) if item.get("ca_file") else None,
+        selectors={str(k): str(v) for k, v in selectors.items()},
+        **options,
+    )

@@ -197,3 +197,47 @@ def test_audit_chain_verifies_and_detects_tampering(world: World) -> None:
     broken = world.client.get("/v1/audit/verify", headers=world.admin).json()
     assert broken["ok"] is False
     assert broken["first_bad_seq"] == target
+
+
+def test_health_readiness_and_metrics(world: World) -> None:
+    c = world.client
+    assert c.get("/healthz").json() == {"status": "ok"}
+    ready = c.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["policy_revision"] == world.warden.pdp.revision
+    world.register()
+    t = world.start_task()
+    world.decide(t["access_token"], t["spiffe_id"], "tickets.read")
+    world.decide(t["access_token"], t["spiffe_id"], "payments.refund")
+    text_ = c.get("/metrics").text
+    assert 'warden_decisions_total{decision="allow"} 1.0' in text_
+    assert 'warden_decisions_total{decision="deny"} 1.0' in text_
+    assert 'warden_token_requests_total{outcome="issued"} 1.0' in text_
+    assert "warden_active_tasks 1.0" in text_
+    assert c.get("/openapi.json").json()["info"]["title"] == "Warden"
+
+
+def test_pdp_requires_authenticated_peps_off_loopback(world: World) -> None:
+    from dataclasses import replace
+
+    world.warden.settings = replace(
+        world.warden.settings, host="0.0.0.0", pep_api_keys=("pep-key-1",)
+    )
+    body = {
+        "subject": {"type": "user", "id": "alice"},
+        "action": {"name": "read"},
+        "resource": {"type": "record", "id": "record-1"},
+    }
+    anon = world.client.post("/access/v1/evaluation", json=body)
+    assert anon.status_code == 401 and anon.headers["www-authenticate"].startswith("Bearer")
+    wrong = world.client.post(
+        "/access/v1/evaluation", json=body, headers={"Authorization": "Bearer nope"}
+    )
+    assert wrong.status_code == 401
+    ok = world.client.post(
+        "/access/v1/evaluation", json=body, headers={"Authorization": "Bearer pep-key-1"}
+    )
+    assert ok.status_code == 200 and ok.json()["decision"] is True
+    assert (
+        world.client.post("/access/v1/evaluation", json=body, headers=world.admin).status_code
+        == 200
+    )

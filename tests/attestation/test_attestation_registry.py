@@ -12,6 +12,7 @@ from warden.attestation import (
     TOKEN_TYPE_JWT_SVID,
     Attestor,
     AttestorRegistry,
+    Channel,
     JWTSVIDAttestor,
     WorkloadIdentity,
     from_config,
@@ -30,7 +31,9 @@ class JoinTokenAttestor:
     method = "join_token"
     token_types = frozenset({JOIN})
 
-    def attest(self, token: str, token_type: str) -> WorkloadIdentity:
+    def attest(
+        self, token: str, token_type: str, channel: Channel | None = None
+    ) -> WorkloadIdentity:
         if token != "let-me-in":
             raise AttestationError("join token is unknown", detail={"reason": "unknown_token"})
         return WorkloadIdentity(
@@ -47,7 +50,9 @@ class BrokenAttestor:
     method = "broken"
     token_types = frozenset({"urn:test:broken"})
 
-    def attest(self, token: str, token_type: str) -> WorkloadIdentity:
+    def attest(
+        self, token: str, token_type: str, channel: Channel | None = None
+    ) -> WorkloadIdentity:
         raise RuntimeError("bug")
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +48,8 @@ def load(folder: Path) -> LoadedPolicySet:
 
 
 def entity(
-    t: str, i: str, attrs: dict[str, Any] | None = None, parents: list[tuple[str, str]] = ()
-) -> dict[str, Any]:  # type: ignore[assignment]
+    t: str, i: str, attrs: dict[str, Any] | None = None, parents: Sequence[tuple[str, str]] = ()
+) -> dict[str, Any]:
     return {
         "uid": {"type": t, "id": i},
         "attrs": attrs or {},

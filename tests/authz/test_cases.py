@@ -63,6 +63,13 @@ cases:
       context: {amount: 1}
     expect: allow
     reasons: [nope]
+  - name: float amount
+    request:
+      subject: {type: User, id: alice}
+      action: {name: read}
+      resource: {type: Doc, id: d1}
+      context: {amount: 1.5}
+    expect: allow
   - name: broken request
     request: {subject: {type: User}}
     expect: deny
@@ -88,7 +95,10 @@ def test_run_cases_yaml(folder: object, tmp_path: object, write_dir: WriteDir) -
     cases = write_dir({"cases.yaml": CASES_YAML}, name="cases") / "cases.yaml"
     results = run_cases(folder, cases)  # type: ignore[arg-type]
     by_name = {r.name: r for r in results}
-    assert [r.passed for r in results] == [True, True, True, False, False, False, False]
+    assert [r.passed for r in results] == [True, True, True, False, False, False, False, False]
+    assert by_name["float amount"].message.startswith(
+        "expected allow, got deny; errors: unsupported"
+    )
     assert by_name["reader reads"] == CaseResult(
         "reader reads", True, "allow", "allow", ("readers",), ""
     )
@@ -96,7 +106,7 @@ def test_run_cases_yaml(folder: object, tmp_path: object, write_dir: WriteDir) -
     assert by_name["wrong reason"].message == "reasons missing `nope`"
     assert by_name["broken request"].actual == "error"
     assert "subject.id" in by_name["broken request"].message
-    assert by_name["case 6"].message == "`expect` must be `allow` or `deny`"
+    assert by_name["case 7"].message == "`expect` must be `allow` or `deny`"
 
 
 def test_run_cases_json(folder: object, write_dir: WriteDir) -> None:

@@ -49,14 +49,17 @@ def test_cedar_reasons_are_warden_ids(write_dir: WriteDir) -> None:
 
     folder = write_dir(
         {
-            "p.cedar": 'permit(principal, action, resource);\n@id("x y `z`") permit(principal, action, resource);'
+            "p.cedar": (
+                "permit(principal, action, resource);\n"
+                '@id("x y \\"z\\" :: \\n") permit(principal, action, resource);'
+            )
         }
     )
     pdp = PolicyDecisionPoint(load_policy_dir(folder))
     d = pdp.evaluate(
         AuthzRequest(principal=EntityRef("U", "u"), action="a", resource=EntityRef("R", "r"))
     )
-    assert set(d.reasons) == {"p:0", "x y `z`"}
+    assert set(d.reasons) == {"p:0", 'x y "z" :: \n'}
 
 
 def test_parse_error_names_the_file(write_dir: WriteDir) -> None:
@@ -84,13 +87,20 @@ def test_parse_error_names_the_file(write_dir: WriteDir) -> None:
         ),
         (
             {
-                "a.cedar": '@id("a:1") permit(principal, action, resource);\npermit(principal, action, resource);'
+                "a.cedar": (
+                    '@id("a:1") permit(principal, action, resource);\n'
+                    "permit(principal, action, resource);"
+                )
             },
             "`a.cedar`: duplicate policy id `a:1`",
         ),
         (
             {"a.cedar": '@id("") permit(principal, action, resource);'},
             "`a.cedar`: policy 0 has an empty `@id`",
+        ),
+        (
+            {"a.cedar": '@id("x`y") permit(principal, action, resource);'},
+            "`a.cedar`: policy 0: policy ids cannot contain a backtick",
         ),
         (
             {"a.cedar": '@id("p") @mode("monitor") permit(principal, action, resource);'},
@@ -123,7 +133,7 @@ def test_invalid_folders(write_dir: WriteDir, files: dict[str, object], needle: 
 def test_not_utf8(write_dir: WriteDir) -> None:
     folder = write_dir({})
     (folder / "a.cedar").write_bytes(b"permit(principal, action, resource); // \xff")
-    with pytest.raises(PolicyError, match="`a.cedar`: the file is not valid UTF-8"):
+    with pytest.raises(PolicyError, match=r"`a\.cedar`: the file is not valid UTF-8"):
         load_policy_dir(folder)
 
 
@@ -136,8 +146,14 @@ def test_schema_validation_failure_rejects_the_set(write_dir: WriteDir) -> None:
     folder = write_dir(
         {
             "schema.cedarschema": SCHEMA,
-            "ok.cedar": 'permit(principal, action == Action::"read", resource) when { resource.owner == principal };',
-            "bad.cedar": '@id("typo") permit(principal, action == Action::"read", resource) when { principal.nmae == "x" };',
+            "ok.cedar": (
+                'permit(principal, action == Action::"read", resource)\n'
+                "when { resource.owner == principal };"
+            ),
+            "bad.cedar": (
+                '@id("typo") permit(principal, action == Action::"read", resource)\n'
+                'when { principal.nmae == "x" };'
+            ),
         }
     )
     with pytest.raises(PolicyError) as err:
@@ -152,7 +168,9 @@ def test_schema_passes_and_adds_action_entities(write_dir: WriteDir) -> None:
     folder = write_dir(
         {
             "schema.cedarschema": SCHEMA,
-            "ok.cedar": 'permit(principal, action == Action::"read", resource) when { context.n > 1 };',
+            "ok.cedar": (
+                'permit(principal, action == Action::"read", resource)\nwhen { context.n > 1 };'
+            ),
             "entities.json": [
                 entity("User", "u", {"name": "u"}, [("Group", "g")]),
                 entity("Group", "g"),

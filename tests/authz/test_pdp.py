@@ -46,7 +46,8 @@ def test_store_wins_on_conflicting_attributes(make_pdp: MakePdp) -> None:
 
 def test_request_properties_add_new_attributes(make_pdp: MakePdp) -> None:
     pdp = make_pdp(
-        'permit(principal, action, resource) when { principal.role == "viewer" && principal.dept == "x" '
+        'permit(principal, action, resource) when { principal.role == "viewer" '
+        '&& principal.dept == "x" '
         '&& resource.status == "active" && resource.size == 3 };',
         STORE,
     )
@@ -74,7 +75,8 @@ def test_unknown_entities_take_request_properties(make_pdp: MakePdp) -> None:
 
 def test_same_entity_as_principal_and_resource(make_pdp: MakePdp) -> None:
     pdp = make_pdp(
-        "permit(principal, action, resource) when { principal.a == 1 && resource.b == 2 && principal == resource };"
+        "permit(principal, action, resource) when "
+        "{ principal.a == 1 && resource.b == 2 && principal == resource };"
     )
     r = AuthzRequest(
         principal=U("User", "x"),
@@ -183,7 +185,8 @@ def test_nesting_limit(make_pdp: MakePdp) -> None:
 
 def test_good_values_reach_cedar(make_pdp: MakePdp) -> None:
     pdp = make_pdp(
-        "permit(principal, action, resource) when { context.n == -9223372036854775808 && context.s.contains(2) "
+        "permit(principal, action, resource) when { context.n == -9223372036854775808 "
+        "&& context.s.contains(2) "
         '&& context.r.k == "v" && context.b && context.e == Doc::"d" && context.ip.isLoopback() };'
     )
     ctx = {
@@ -382,9 +385,11 @@ def test_activate_swaps_the_set(make_pdp: MakePdp) -> None:
 
 MONITORED = """
 @id("allow") permit(principal, action, resource);
-@id("watch") @mode("monitor") @approval("owner") forbid(principal, action == Action::"delete", resource);
+@id("watch") @mode("monitor") @approval("owner")
+forbid(principal, action == Action::"delete", resource);
 @id("guard") forbid(principal, action, resource) when { context has hard && context.hard };
-@id("watch-error") @mode("monitor") forbid(principal, action == Action::"share", resource) when { context.missing };
+@id("watch-error") @mode("monitor")
+forbid(principal, action == Action::"share", resource) when { context.missing };
 """
 
 
@@ -408,7 +413,8 @@ def test_monitor_with_enforced_forbid_still_denies(make_pdp: MakePdp) -> None:
 
 def test_monitor_without_permit_is_a_default_deny(make_pdp: MakePdp) -> None:
     pdp = make_pdp(
-        '@id("w") @mode("monitor") forbid(principal, action, resource);\n@id("p") permit(principal, action == Action::"x", resource);'
+        '@id("w") @mode("monitor") forbid(principal, action, resource);\n'
+        '@id("p") permit(principal, action == Action::"x", resource);'
     )
     decision = pdp.evaluate(req())
     assert not decision.allowed and decision.reasons == () and decision.monitored == ("w",)
@@ -476,3 +482,42 @@ def test_public_cedarpy_path_gives_the_same_answers(
     monkeypatch.setattr(_cedar, "_BATCH", None)
     public = [pdp.evaluate(r) for r in requests] + pdp.evaluate_batch(requests)
     assert fast == public
+
+
+def test_enum_values_are_accepted(make_pdp: MakePdp) -> None:
+    from enum import IntEnum, StrEnum
+
+    class Tier(StrEnum):
+        LOW = "low"
+
+    class Level(IntEnum):
+        TWO = 2
+
+    pdp = make_pdp(
+        'permit(principal, action, resource) when { principal.tier == "low" && context.l == 2 };'
+    )
+    assert pdp.evaluate(
+        req("x", principal_attrs={"tier": Tier.LOW}, context={"l": Level.TWO})
+    ).allowed
+    ctx = {"l": 2, "t": [Tier.LOW], "r": {"t": Tier.LOW}}
+    assert pdp.evaluate(req("x", principal_attrs={"tier": "low"}, context=ctx)).allowed
+
+
+def test_malformed_request_objects_deny(make_pdp: MakePdp) -> None:
+    pdp = make_pdp(ALLOW_ALL)
+    weird = [
+        AuthzRequest(principal=U(["User"], "x"), action="a", resource=U("R", "r")),  # type: ignore[arg-type]
+        AuthzRequest(principal=U("User", {"x": 1}), action="a", resource=U("R", "r")),  # type: ignore[arg-type]
+        AuthzRequest(principal=None, action="a", resource=U("R", "r")),  # type: ignore[arg-type]
+        AuthzRequest(principal=U("User", "x"), action="a", resource=U("R", "r"), context=None),  # type: ignore[arg-type]
+    ]
+    for r in weird:
+        assert not pdp.evaluate(r).allowed
+    assert [d.allowed for d in pdp.evaluate_batch(weird)] == [False] * len(weird)
+    listed = AuthzRequest(
+        principal=U("User", "x"),
+        principal_parents=[U("G", "g")],  # type: ignore[arg-type]
+        action="a",
+        resource=U("R", "r"),
+    )
+    assert pdp.evaluate(listed).allowed

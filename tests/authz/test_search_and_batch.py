@@ -22,9 +22,12 @@ U = EntityRef
 
 POLICIES = """
 @id("read") permit(principal in Team::"eng", action == Action::"read", resource is Doc);
-@id("write-own") permit(principal, action == Action::"write", resource is Doc) when { resource.owner == principal };
-@id("archive") permit(principal is User, action in Action::"admin", resource) when { principal.role == "admin" };
-@id("no-secret") forbid(principal, action, resource) when { resource has secret && resource.secret };
+@id("write-own") permit(principal, action == Action::"write", resource is Doc)
+when { resource.owner == principal };
+@id("archive") permit(principal is User, action in Action::"admin", resource)
+when { principal.role == "admin" };
+@id("no-secret") forbid(principal, action, resource)
+when { resource has secret && resource.secret };
 """
 STORE = [
     entity("Team", "eng"),

@@ -186,7 +186,8 @@ def test_slices_are_small_and_shared(write_dir: WriteDir) -> None:
 def test_monitor_variant_is_cached(write_dir: WriteDir) -> None:
     folder = write_dir(
         {
-            "p.cedar": '@id("a") permit(principal, action, resource);\n@id("m") @mode("monitor") forbid(principal, action, resource);'
+            "p.cedar": '@id("a") permit(principal, action, resource);\n'
+            '@id("m") @mode("monitor") forbid(principal, action, resource);'
         }
     )
     lps = load_policy_dir(folder)
@@ -194,3 +195,37 @@ def test_monitor_variant_is_cached(write_dir: WriteDir) -> None:
     assert sl.monitor_ids == {"m"}
     quiet = sl.without_monitor()
     assert quiet.ids == {"a"} and sl.without_monitor() is quiet
+
+
+def test_slice_cache_is_bounded_by_policies_held(
+    write_dir: WriteDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import warden.authz.policy_set as ps
+
+    monkeypatch.setattr(ps, "SLICE_CACHE_POLICIES", 12)
+    lines = [f'@id("p{i}") permit(principal == User::"u{i}", action, resource);' for i in range(20)]
+    lines.append('@id("all") forbid(principal, action, resource) when { context has stop };')
+    lps = load_policy_dir(write_dir({"p.cedar": "\n".join(lines)}))
+    for i in range(20):
+        assert lps.slice_for("User", f"u{i}", (), "a", "Doc", "d").ids == {f"p{i}", "all"}
+    assert len(lps._slices) == 4  # 3 per entry (2 policies + 1): 4 entries fit in 12
+    # the most recent entries survive, an evicted shape is rebuilt on demand
+    assert lps._slices.get(("User", "u19", (), "a", "Doc", "d")) is not None
+    assert lps._slices.get(("User", "u0", (), "a", "Doc", "d")) is None
+    assert lps.slice_for("User", "u0", (), "a", "Doc", "d").ids == {"p0", "all"}
+
+
+def test_full_set_is_built_lazily_and_shared(write_dir: WriteDir) -> None:
+    lps = load_policy_dir(write_dir({"p.cedar": '@id("a") permit(principal, action, resource);'}))
+    assert lps._full is None
+    sl = lps.slice_for("User", "u", (), "a", "Doc", "d")
+    assert sl is lps.full and lps._full is sl
+
+
+def test_entity_cache_shrinks_with_the_store(write_dir: WriteDir) -> None:
+    small = load_policy_dir(write_dir({"entities.json": [entity("G", "g")]}))
+    big = load_policy_dir(
+        write_dir({"entities.json": [entity("G", f"g{i}") for i in range(20000)]})
+    )
+    assert small.entity_cache_size == 4096
+    assert 16 <= big.entity_cache_size < 100

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hmac
+import ssl
 from typing import Any
 from urllib.parse import parse_qs
 
 import orjson
 from starlette.requests import Request
 
+from warden.attestation.base import Channel
 from warden.core.model import Operator, OperatorRole
 from warden.errors import (
     AuthenticationError,
@@ -102,3 +104,22 @@ def require_pep(request: Request) -> None:
     raise AuthenticationError(
         "policy enforcement points must authenticate (api key or operator token)"
     )
+
+
+def channel_of(request: Request) -> Channel:
+    """What the transport proved: the verified TLS client chain from the ASGI ``tls`` extension.
+
+    ``warden serve`` puts it there (``api/tls.py``); the certificates are PEM per the ASGI TLS
+    extension. Without TLS, or without a client certificate, the channel is empty.
+    """
+    tls = (request.scope.get("extensions") or {}).get("tls") or {}
+    chain = tls.get("client_cert_chain") or []
+    ders: list[bytes] = []
+    for pem in chain:
+        if isinstance(pem, str):
+            ders.append(pem_to_der(pem))
+    return Channel(tls_client_chain=tuple(ders))
+
+
+def pem_to_der(pem: str) -> bytes:
+    return ssl.PEM_cert_to_DER_cert(pem)

@@ -16,6 +16,9 @@ class Metrics:
             ["decision"],
             registry=self.registry,
         )
+        # pre-bound children: a label lookup per decision would cost more than the increment
+        self.allowed = self.decisions.labels(decision="allow")
+        self.denied = self.decisions.labels(decision="deny")
         self.tokens = Counter(
             "warden_token_requests_total",
             "Token endpoint requests",
@@ -31,6 +34,9 @@ class Metrics:
             "Revoked, unexpired credentials in memory",
             registry=self.registry,
         )
+
+    def count(self, allowed: bool) -> None:
+        (self.allowed if allowed else self.denied).inc()
 
     def refresh(self, w: Warden) -> None:
         self.audit_backlog.set(w.writer.backlog)

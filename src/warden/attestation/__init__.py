@@ -10,6 +10,7 @@ from __future__ import annotations
 from warden.attestation.base import (
     Attestor,
     AttestorRegistry,
+    Channel,
     WorkloadIdentity,
     attestation_error,
     evidence_hash,
@@ -26,6 +27,7 @@ __all__ = [
     "TOKEN_TYPE_JWT_SVID",
     "Attestor",
     "AttestorRegistry",
+    "Channel",
     "JWTSVIDAttestor",
     "WorkloadIdentity",
     "attestation_error",

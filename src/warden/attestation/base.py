@@ -5,15 +5,22 @@ An ``Attestor`` verifies one kind of evidence. The token endpoint receives evide
 attestor that declared that type. Adding a method is writing one class with ``method``,
 ``token_types`` and ``attest`` and registering it:
 
-    method        token types (RFC 8693 ``subject_token_type``)               module
-    jwt_svid      urn:ietf:params:oauth:token-type:jwt, …:jwt-svid              spiffe_jwt.py
-    (later) x509_svid  the mTLS peer certificate, not a token type              —
-    (later) oidc / k8s_sa  urn:ietf:params:oauth:token-type:id_token, …:jwt     —
-    (later) unix  peer credentials from the local workload API socket           —
-    (later) join_token  a one-time join token                                    —
+    method      token types (RFC 8693 ``subject_token_type``)                  module
+    jwt_svid    urn:ietf:params:oauth:token-type:jwt, …:jwt-svid                 spiffe_jwt.py
+    oidc, k8s   urn:ietf:params:oauth:token-type:id_token, …:jwt                 oidc.py
+    x509_svid   urn:warden:params:oauth:token-type:tls-client-certificate        x509_svid.py
+                (the mTLS peer certificate of the request, from ``Channel``)
+    unix        (the local workload API socket; ends in a Warden JWT-SVID)       unix.py
+    join_token  urn:warden:params:oauth:token-type:join-token                    join_token.py
 
-Two attestors cannot claim the same token type; a method that shares ``…:jwt`` with another
-(OIDC) will need a dispatcher that looks at the unverified ``iss``/``sub`` first.
+Two attestors cannot claim the same token type. ``…:jwt`` is shared by JWT-SVIDs and OIDC
+tokens: ``jwt_router.JWTRouter`` owns it and routes on the unverified ``iss`` (a configured OIDC
+issuer) before the chosen attestor verifies everything.
+
+Every identity carries ``selectors`` (``warden.core.selectors``): what registration entries are
+matched against. An identity may instead be *bound* to one agent (``agent``): a join token
+names its agent, and a JWT-SVID of Warden's own trust domain was issued to one agent after its
+entries matched on the workload socket.
 
 Failures raise ``AttestationError`` whose ``detail["reason"]`` is a stable snake_case string
 (for the audit log and metrics; callers outside get one opaque error). Reasons used so far:
@@ -30,12 +37,19 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from warden.errors import AttestationError, InvalidParameterError
 
-__all__ = ["Attestor", "AttestorRegistry", "WorkloadIdentity", "attestation_error", "evidence_hash"]
+__all__ = [
+    "Attestor",
+    "AttestorRegistry",
+    "Channel",
+    "WorkloadIdentity",
+    "attestation_error",
+    "evidence_hash",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,14 +58,42 @@ class WorkloadIdentity:
 
     ``claims`` are the verified claims of the evidence (for audit and policy); never the evidence
     itself. ``expires_at`` is when the evidence stops being valid (None when it has no expiry).
+    ``spiffe_id``/``trust_domain`` are None for evidence that names no SPIFFE ID (OIDC, join
+    tokens). ``selectors`` are matched against registration entries; ``agent`` binds the
+    identity to one agent instead (see the module docstring). ``details`` are extra facts for
+    the record (e.g. the attestation a Warden-issued SVID stands for).
     """
 
-    spiffe_id: str
+    spiffe_id: str | None
     method: str
     evidence_hash: str
-    trust_domain: str
+    trust_domain: str | None
     expires_at: float | None
     claims: dict[str, Any]
+    selectors: frozenset[str] = frozenset()
+    agent: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def subject(self) -> str:
+        """Who this is, for audit records: the SPIFFE ID, else ``<iss>#<sub>``, else the method."""
+        if self.spiffe_id:
+            return self.spiffe_id
+        iss, sub = self.claims.get("iss"), self.claims.get("sub")
+        if isinstance(iss, str) and isinstance(sub, str):
+            return f"{iss}#{sub}"[:300]
+        return f"{self.method}:{self.agent or 'unknown'}"
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    """What the transport proved about the caller, beside the token.
+
+    ``tls_client_chain``: the DER certificates of a TLS client that completed the handshake
+    (leaf first; it proved possession of the leaf's key). Empty when the request was not mTLS.
+    """
+
+    tls_client_chain: tuple[bytes, ...] = ()
 
 
 @runtime_checkable
@@ -68,7 +110,9 @@ class Attestor(Protocol):
         """The RFC 8693 token type URIs this attestor accepts."""
         ...
 
-    def attest(self, token: str, token_type: str) -> WorkloadIdentity:
+    def attest(
+        self, token: str, token_type: str, channel: Channel | None = None
+    ) -> WorkloadIdentity:
         """Verify ``token`` or raise ``AttestationError`` with ``detail={"reason": ...}``."""
         ...
 
@@ -115,7 +159,9 @@ class AttestorRegistry:
     def methods(self) -> frozenset[str]:
         return frozenset(attestor.method for attestor in self._by_type.values())
 
-    def attest(self, token: str, token_type: str) -> WorkloadIdentity:
+    def attest(
+        self, token: str, token_type: str, channel: Channel | None = None
+    ) -> WorkloadIdentity:
         """Verify ``token`` with the attestor for ``token_type``; fail closed on anything else.
 
         Unknown type → reason ``unsupported_token_type``. An attestor raising anything other
@@ -129,7 +175,7 @@ class AttestorRegistry:
                 f"token type `{str(token_type)[:100]}` is not accepted for attestation",
             )
         try:
-            return attestor.attest(token, token_type)
+            return attestor.attest(token, token_type, channel)
         except AttestationError:
             raise
         except Exception as exc:

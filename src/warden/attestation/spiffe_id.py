@@ -20,3 +20,8 @@ def validate_spiffe_id(value: str) -> str:
     if str(parsed) != value:
         raise InvalidParameterError(f"invalid spiffe id `{value}`: not in canonical form")
     return value
+
+
+def spiffe_selectors(spiffe_id: str, trust_domain: str) -> frozenset[str]:
+    """The selectors of a verified SVID: ``spiffe:id:<id>`` and ``spiffe:td:<trust domain>``."""
+    return frozenset({f"spiffe:id:{spiffe_id}", f"spiffe:td:{trust_domain}"})

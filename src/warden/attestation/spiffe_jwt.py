@@ -49,17 +49,17 @@ accepts nothing.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from spiffe import JwtBundle, JwtSvid, TrustDomain
+from spiffe import JwtBundle, JwtSvid
 
-from warden.attestation.base import WorkloadIdentity, attestation_error, evidence_hash
-from warden.attestation.spiffe_id import validate_spiffe_id
+from warden.attestation.base import Channel, WorkloadIdentity, attestation_error, evidence_hash
+from warden.attestation.bundles import BundleSource, FileBundleSource, canonical_trust_domain
+from warden.attestation.spiffe_id import spiffe_selectors, validate_spiffe_id
 from warden.core.clock import Clock, SystemClock
 from warden.errors import AttestationError, InvalidParameterError, TokenInvalidError
 from warden.tokens import jose_failure_reason, peek_header, peek_unverified
@@ -103,31 +103,6 @@ def _key_fits(key: object, alg: str) -> bool:
     return False
 
 
-def _load_bundle(trust_domain: str, path: Path) -> JwtBundle:
-    """Parse a SPIFFE bundle file, keeping only its ``use: jwt-svid`` keys."""
-    try:
-        document = json.loads(path.read_bytes())
-    except OSError as exc:
-        raise InvalidParameterError(
-            f"trust domain `{trust_domain}`: cannot read bundle file `{path}`: {exc.strerror}"
-        ) from exc
-    except ValueError as exc:
-        raise InvalidParameterError(
-            f"trust domain `{trust_domain}`: bundle file `{path}` is not json"
-        ) from exc
-    if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
-        raise InvalidParameterError(
-            f"trust domain `{trust_domain}`: bundle file `{path}` has no `keys` list"
-        )
-    keys = [k for k in document["keys"] if isinstance(k, dict) and k.get("use") == "jwt-svid"]
-    try:
-        return JwtBundle.parse(TrustDomain(trust_domain), json.dumps({"keys": keys}).encode())
-    except Exception as exc:  # py-spiffe's bundle errors
-        raise InvalidParameterError(
-            f"trust domain `{trust_domain}`: bundle file `{path}` is invalid: {exc}"
-        ) from exc
-
-
 class JWTSVIDAttestor:
     """Attests workloads by their JWT-SVID; see the module docstring."""
 
@@ -136,7 +111,7 @@ class JWTSVIDAttestor:
 
     def __init__(
         self,
-        bundles: Mapping[str, Path],
+        bundles: Mapping[str, Path | BundleSource],
         audience: str,
         *,
         max_token_bytes: int = 8192,
@@ -153,22 +128,17 @@ class JWTSVIDAttestor:
             or not (math.isfinite(leeway) and leeway >= 0)
         ):
             raise InvalidParameterError("spiffe `leeway` must be a non-negative number")
-        paths: dict[str, Path] = {}
-        for name, path in bundles.items():
-            try:
-                canonical = TrustDomain(name).name if isinstance(name, str) else None
-            except Exception:  # py-spiffe TrustDomainError
-                canonical = None
-            if canonical is None or canonical != name:
-                raise InvalidParameterError(f"invalid trust domain name `{name}`")
-            paths[name] = Path(path)
-        self._paths = paths
+        sources: dict[str, BundleSource] = {}
+        for name, source in bundles.items():
+            canonical_trust_domain(name)
+            if isinstance(source, str | Path):
+                source = FileBundleSource(name, Path(source))
+            sources[name] = source
+        self._sources = sources
         self._audience = audience
         self._max_bytes = max_token_bytes
         self._clock: Clock = clock or SystemClock()
         self._leeway = float(leeway)
-        self._bundles: dict[str, JwtBundle] = {}
-        self.reload()
 
     @property
     def audience(self) -> str:
@@ -176,14 +146,22 @@ class JWTSVIDAttestor:
 
     @property
     def trust_domains(self) -> frozenset[str]:
-        return frozenset(self._paths)
+        return frozenset(self._sources)
 
     def reload(self) -> None:
-        """Re-read every bundle file; on any error keep the current bundles and raise."""
-        bundles = {name: _load_bundle(name, path) for name, path in self._paths.items()}
-        self._bundles = bundles
+        """Re-read every bundle file; on any error keep that domain's current bundle and raise."""
+        for source in self._sources.values():
+            if isinstance(source, FileBundleSource):
+                source.reload()
 
-    def attest(self, token: str, token_type: str) -> WorkloadIdentity:
+    def _jwt_bundle(self, trust_domain: str) -> JwtBundle | None:
+        source = self._sources.get(trust_domain)
+        bundle = source.current() if source is not None else None
+        return bundle.jwt if bundle is not None else None
+
+    def attest(
+        self, token: str, token_type: str, channel: Channel | None = None
+    ) -> WorkloadIdentity:
         if token_type not in self.token_types:
             raise _fail("unsupported_token_type", "token type is not a jwt-svid type")
         if not isinstance(token, str) or not token:
@@ -221,11 +199,13 @@ class JWTSVIDAttestor:
         except InvalidParameterError:
             raise _fail("invalid_spiffe_id", "jwt-svid `sub` is not a valid spiffe id") from None
         trust_domain = spiffe_id[len("spiffe://") :].split("/", 1)[0]
-        bundle = self._bundles.get(trust_domain)
-        if bundle is None:
+        if trust_domain not in self._sources:
             raise _fail(
                 "unknown_trust_domain", f"trust domain `{trust_domain}` is not trusted here"
             )
+        bundle = self._jwt_bundle(trust_domain)
+        if bundle is None:
+            raise _fail("unknown_key", f"trust domain `{trust_domain}` has no usable bundle")
         key = bundle.get_jwt_authority(kid)
         if key is None:
             raise _fail("unknown_key", f"no jwt-svid key `{kid[:64]}` in trust domain bundle")
@@ -267,6 +247,7 @@ class JWTSVIDAttestor:
             trust_domain=trust_domain,
             expires_at=expires_at,
             claims=dict(claims),
+            selectors=spiffe_selectors(spiffe_id, trust_domain),
         )
 
 

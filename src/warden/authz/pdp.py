@@ -79,6 +79,8 @@ class PolicyDecisionPoint:
             sl, entities, cedar_request = self._prepare(lps, request)
         except PolicyEvaluationError as exc:
             return Decision(False, (), (exc.message,), lps.revision)
+        except (TypeError, ValueError, AttributeError) as exc:  # malformed request object
+            return Decision(False, (), (f"malformed request: {exc}",), lps.revision)
         try:
             raw = _cedar.authorize(cedar_request, sl.policy_set, entities)
         except _cedar.CedarError as exc:
@@ -107,6 +109,9 @@ class PolicyDecisionPoint:
             except PolicyEvaluationError as exc:
                 results[i] = Decision(False, (), (exc.message,), lps.revision)
                 continue
+            except (TypeError, ValueError, AttributeError) as exc:
+                results[i] = Decision(False, (), (f"malformed request: {exc}",), lps.revision)
+                continue
             cedar_requests[i] = cedar_request
             group = groups.setdefault((id(sl), id(entities)), (sl, entities, []))
             group[2].append(i)
@@ -128,6 +133,8 @@ class PolicyDecisionPoint:
         principal = request.principal
         resource = request.resource
         parents = request.principal_parents
+        if type(parents) is not tuple:
+            parents = tuple(parents)
         check_type_name(principal.type)
         check_type_name(resource.type)
         for parent in parents:
@@ -191,12 +198,12 @@ class PolicyDecisionPoint:
             final_reasons = []
         else:
             # Only monitor-mode forbids deny: decide again without them.
-            quiet = sl.without_monitor()
             try:
+                quiet = sl.without_monitor()
                 again, reasons2, errors2 = _cedar.authorize(
                     cedar_request, quiet.policy_set, entities
                 )
-            except _cedar.CedarError as exc:
+            except (_cedar.CedarError, PolicyEvaluationError) as exc:
                 return Decision(
                     False,
                     (),

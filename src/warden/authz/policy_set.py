@@ -21,17 +21,24 @@ candidate set is the intersection, over the three scopes, of the policies whose 
 match (the uid itself, its ancestors in the entity store plus the request's principal
 parents, its type, or unscoped). Any policy outside that set has a scope that cannot match
 the request, so it can neither permit nor forbid it: the sliced decision equals the
-unsliced one (tested on randomised sets). One Cedar policy-set handle is cached per request
-shape and per distinct candidate set (bounded LRU). Templates are never linked from files,
-so they authorize nothing; they are kept in the full set only.
+unsliced one (tested on randomised sets). Request shapes map to slices through an LRU bounded
+by entries and by the policies the cached slices hold; equal candidate sets share one Cedar
+handle. The full set is only built when needed (``slicing=False``, or a request every policy
+can match). Templates are never linked from files, so they authorize nothing; they are kept
+in the full set only.
+
+Loading processes one file at a time and keeps each policy as its EST JSON text plus its
+compacted scopes, so a large folder is never held as JSON objects all at once. Cedar's EST
+conversion holds the GIL while it parses one file; other threads run between files, so a
+large set hot-reloads best split over several files.
 
 Entities. One handle is parsed from ``entities.json`` per load. Per request, the AuthZEN
 ``properties`` of the principal and resource become attributes, merged with the stored
 entity (the store wins on conflict), and the request's principal parents are added. When a
 request adds nothing the base handle is used as is; a new entity is added with
 ``with_added_json_str`` (only the delta is parsed); only a stored entity that gains
-attributes or parents forces a rebuild. Deltas are cached (bounded LRU) so the same agent
-principal is parsed once.
+attributes or parents forces a rebuild. Deltas are cached (an LRU sized by the store, since
+every delta handle holds a clone of it) so the same agent principal is parsed once.
 """
 
 from __future__ import annotations
@@ -40,7 +47,10 @@ import functools
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -54,7 +64,10 @@ from . import _cedar
 from .types import EntityRef
 
 __all__ = [
+    "ENTITY_CACHE_BYTES",
+    "ENTITY_CACHE_SIZE",
     "MAX_NESTING",
+    "SLICE_CACHE_POLICIES",
     "SLICE_CACHE_SIZE",
     "LoadedPolicySet",
     "PolicyInfo",
@@ -66,8 +79,14 @@ __all__ = [
 ]
 
 MAX_NESTING = 32
-SLICE_CACHE_SIZE = 4096
-ENTITY_CACHE_SIZE = 4096
+# Cache bounds. A cached slice costs about 4 KB per policy in it (Cedar's parsed form) and a
+# cached entity delta about 200 bytes per stored entity (the base store is cloned), so the
+# caches are bounded by what they hold as well as by entry count.
+SLICE_CACHE_SIZE = 4096  # request shapes -> slice
+SLICE_CACHE_POLICIES = 16384  # policies held by cached slices, summed
+ENTITY_CACHE_SIZE = 4096  # entity deltas, at most
+ENTITY_CACHE_BYTES = 32_000_000  # approximate memory held by cached entity deltas
+_BYTES_PER_STORED_ENTITY = 220
 
 Uid = tuple[str, str]
 
@@ -128,6 +147,8 @@ def _check(value: Any, depth: int) -> None:
         raise _ValueProblemError("floating-point numbers are not supported")
     if value is None:
         raise _ValueProblemError("null is not supported")
+    if isinstance(value, str):  # str subclasses (StrEnum values)
+        return
     if isinstance(value, Mapping):
         _check(dict(value), depth)
         return
@@ -162,7 +183,7 @@ def _json_default(value: Any) -> Any:
         return dict(value)
     if isinstance(value, set | frozenset | tuple):
         return list(value)
-    raise TypeError
+    raise TypeError  # pragma: no cover - check_value rejects everything else first
 
 
 def encode_context(context: Mapping[str, Any]) -> str:
@@ -190,10 +211,10 @@ def check_type_name(name: str) -> None:
     A type is one or more identifiers joined by ``::`` (``Agent``, ``Acme::Doc``); Cedar's
     reserved words are not identifiers.
     """
-    if name in _VALID_TYPES:
-        return
     if type(name) is not str or not name:
         raise PolicyEvaluationError("an entity type must be a non-empty string")
+    if name in _VALID_TYPES:
+        return
     for part in name.split("::"):
         if not _IDENT.fullmatch(part) or part in _RESERVED:
             raise PolicyEvaluationError(
@@ -223,7 +244,7 @@ class PolicyInfo:
         return self.mode == "monitor"
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(slots=True, eq=False, weakref_slot=True)
 class Slice:
     """A subset of the policy set, with its Cedar handle."""
 
@@ -240,6 +261,73 @@ class Slice:
         return self._without_monitor
 
 
+class _SliceCache:
+    """LRU of request shape -> slice, bounded by entries and by policies held.
+
+    Reads take no lock (single dict operations are atomic under the GIL); inserts and
+    evictions do.
+    """
+
+    def __init__(self, max_entries: int, max_policies: int) -> None:
+        self._data: OrderedDict[Hashable, Slice] = OrderedDict()
+        self._max_entries = max_entries
+        self._max_policies = max_policies
+        self._policies = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> Slice | None:
+        found = self._data.get(key)
+        if found is not None:
+            try:
+                self._data.move_to_end(key)
+            except KeyError:  # pragma: no cover - evicted by another thread meanwhile
+                pass
+        return found
+
+    def put(self, key: Hashable, value: Slice) -> Slice:
+        with self._lock:
+            present = self._data.get(key)
+            if present is not None:
+                return present
+            self._data[key] = value
+            self._policies += len(value.ids) + 1
+            while len(self._data) > 1 and (
+                len(self._data) > self._max_entries or self._policies > self._max_policies
+            ):
+                _, old = self._data.popitem(last=False)
+                self._policies -= len(old.ids) + 1
+        return value
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+# A policy scope constraint, compacted at load time:
+#   ("any",) | ("eq", uid) | ("in", (uid, ...)) | ("is", entity type)
+# `is T in E` is indexed as ("in", (E,)): E decides membership, Cedar checks the type.
+Scope = tuple[Any, ...]
+_ANY: Scope = ("any",)
+
+
+def _scope_key(constraint: Any) -> Scope:
+    if not isinstance(constraint, Mapping):
+        return _ANY
+    op = constraint.get("op")
+    if op == "==" and isinstance(constraint.get("entity"), Mapping):
+        return ("eq", _uid(constraint["entity"]))
+    if op == "in" and isinstance(constraint.get("entity"), Mapping):
+        return ("in", (_uid(constraint["entity"]),))
+    if op == "in" and isinstance(constraint.get("entities"), list):
+        return ("in", tuple(_uid(e) for e in constraint["entities"]))
+    if op == "is":
+        inner = constraint.get("in")
+        if isinstance(inner, Mapping) and isinstance(inner.get("entity"), Mapping):
+            return ("in", (_uid(inner["entity"]),))
+        if inner is None and isinstance(constraint.get("entity_type"), str):
+            return ("is", constraint["entity_type"])
+    return _ANY  # "All", template slots, or anything unknown: may match anything
+
+
 class _ScopeIndex:
     """Policies by one scope (principal, action or resource)."""
 
@@ -251,25 +339,16 @@ class _ScopeIndex:
         self.member: dict[Uid, set[int]] = {}
         self.is_: dict[str, set[int]] = {}
 
-    def add(self, n: int, constraint: Mapping[str, Any]) -> None:
-        op = constraint.get("op")
-        if op == "==" and "entity" in constraint:
-            self.eq.setdefault(_uid(constraint["entity"]), set()).add(n)
-        elif op == "in" and "entity" in constraint:
-            self.member.setdefault(_uid(constraint["entity"]), set()).add(n)
-        elif op == "in" and "entities" in constraint:
-            for entity in constraint["entities"]:
-                self.member.setdefault(_uid(entity), set()).add(n)
-        elif (
-            op == "is"
-            and isinstance(constraint.get("in"), Mapping)
-            and "entity" in constraint["in"]
-        ):
-            # `is T in E`: E decides membership; Cedar checks the type.
-            self.member.setdefault(_uid(constraint["in"]["entity"]), set()).add(n)
-        elif op == "is" and "entity_type" in constraint and "in" not in constraint:
-            self.is_.setdefault(str(constraint["entity_type"]), set()).add(n)
-        else:  # "All", slots, or anything unknown: may match anything
+    def add(self, n: int, scope: Scope) -> None:
+        kind = scope[0]
+        if kind == "eq":
+            self.eq.setdefault(scope[1], set()).add(n)
+        elif kind == "in":
+            for uid in scope[1]:
+                self.member.setdefault(uid, set()).add(n)
+        elif kind == "is":
+            self.is_.setdefault(scope[1], set()).add(n)
+        else:
             self.any.add(n)
 
     def candidates(self, uid: Uid, ancestors: Iterable[Uid]) -> set[int]:
@@ -316,8 +395,9 @@ class LoadedPolicySet:
         revision: str,
         files: tuple[str, ...],
         policies: dict[str, PolicyInfo],
-        static_est: dict[str, Any],
-        template_est: dict[str, Any],
+        static_json: dict[str, str],
+        template_json: dict[str, str],
+        scopes: dict[str, tuple[Scope, Scope, Scope]],
         schema: _cedar.SchemaHandle | None,
         entities: _cedar.EntitiesHandle,
     ) -> None:
@@ -329,8 +409,9 @@ class LoadedPolicySet:
         self.schema = schema
         self.entities = entities
 
-        self._est_json = {pid: orjson.dumps(body).decode() for pid, body in static_est.items()}
-        self._static_ids: tuple[str, ...] = tuple(static_est)
+        self._est_json = static_json
+        self._template_json = template_json
+        self._static_ids: tuple[str, ...] = tuple(static_json)
         self._forbids = frozenset(p.id for p in policies.values() if p.effect == "forbid")
         self._monitor = frozenset(p.id for p in policies.values() if p.monitor)
 
@@ -357,37 +438,53 @@ class LoadedPolicySet:
         self._resource = _ScopeIndex()
         actions: dict[str, None] = {}
         for n, pid in enumerate(self._static_ids):
-            body = static_est[pid]
-            self._principal.add(n, body.get("principal") or {})
-            self._action.add(n, body.get("action") or {})
-            self._resource.add(n, body.get("resource") or {})
-        for body in [*static_est.values(), *template_est.values()]:
-            scope = body.get("action") or {}
-            for entity in [scope.get("entity"), *(scope.get("entities") or ())]:
-                if isinstance(entity, Mapping) and entity.get("type") == "Action":
-                    actions[str(entity["id"])] = None
+            principal, action, resource = scopes[pid]
+            self._principal.add(n, principal)
+            self._action.add(n, action)
+            self._resource.add(n, resource)
+        for pid in self.policy_ids:  # templates too
+            action = scopes[pid][1]
+            named = (action[1],) if action[0] == "eq" else action[1] if action[0] == "in" else ()
+            for uid in named:
+                if uid[0] == "Action":
+                    actions[uid[1]] = None
         for action_id in self._by_type.get("Action", ()):
             actions.setdefault(action_id, None)
         self._action_names = tuple(actions)
 
-        self.slice_of: Callable[[frozenset[str]], Slice] = functools.lru_cache(
-            maxsize=SLICE_CACHE_SIZE
-        )(self._build_slice)
-        self.slice_for: Callable[[str, str, tuple[EntityRef, ...], str, str, str], Slice] = (
-            functools.lru_cache(maxsize=SLICE_CACHE_SIZE)(self._compute_slice)
+        self._all_ids = frozenset(self._static_ids)
+        self._full: Slice | None = None
+        self._full_lock = threading.Lock()
+        self._slices = _SliceCache(SLICE_CACHE_SIZE, SLICE_CACHE_POLICIES)
+        self._by_ids: weakref.WeakValueDictionary[frozenset[str], Slice] = (
+            weakref.WeakValueDictionary()
         )
+        per_delta = _BYTES_PER_STORED_ENTITY * (len(self._store_list) + 8)
+        self.entity_cache_size = max(16, min(ENTITY_CACHE_SIZE, ENTITY_CACHE_BYTES // per_delta))
         self._delta_entities: Callable[[bytes], _cedar.EntitiesHandle] = functools.lru_cache(
-            maxsize=ENTITY_CACHE_SIZE
+            maxsize=self.entity_cache_size
         )(self._build_delta)
 
-        # The full set (static policies and templates): building it validates the whole.
-        try:
-            handle = _cedar.policy_set_from_est(static_est, template_est)
-        except _cedar.CedarError as exc:
-            raise PolicyError(
-                f"policy folder `{path}`: cannot build the policy set: {exc}"
-            ) from exc
-        self.full = Slice(frozenset(self._static_ids), handle, self._monitor, self)
+    @property
+    def full(self) -> Slice:
+        """The whole set (static policies and templates), built on first use.
+
+        Slicing never needs it unless every policy is a candidate; ``slicing=False`` PDPs
+        evaluate against it. Built lazily so that a large set is not held twice.
+        """
+        full = self._full
+        if full is None:
+            with self._full_lock:
+                full = self._full
+                if full is None:
+                    text = _est_document(self._static_ids, self._est_json, self._template_json)
+                    try:
+                        handle = _cedar.policy_set_from_est_json(text, release_gil=True)
+                    except _cedar.CedarError as exc:  # pragma: no cover - every policy parsed
+                        raise PolicyEvaluationError(f"cannot build the policy set: {exc}") from exc
+                    full = Slice(self._all_ids, handle, self._all_ids & self._monitor, self)
+                    self._full = full
+        return full
 
     # ------------------------------------------------------------------ queries
 
@@ -424,16 +521,37 @@ class LoadedPolicySet:
         """The id of the policy a Cedar evaluation error is about, or ``None``."""
         if not message.startswith(_EVAL_ERROR_PREFIX):
             return None
-        rest = message[len(_EVAL_ERROR_PREFIX) :]
-        candidate = rest.split("`: ", 1)[0]
-        if candidate in self.policies:
-            return candidate
-        for pid in self.policies:  # ids that themselves contain "`: "
-            if rest.startswith(pid + "`: "):
-                return pid
-        return None
+        # Policy ids cannot contain a backtick (checked at load), so the id ends at the first.
+        candidate = message[len(_EVAL_ERROR_PREFIX) :].split("`", 1)[0]
+        return candidate if candidate in self.policies else None
 
     # ------------------------------------------------------------------ slicing
+
+    def slice_for(
+        self,
+        principal_type: str,
+        principal_id: str,
+        principal_parents: tuple[EntityRef, ...],
+        action: str,
+        resource_type: str,
+        resource_id: str,
+    ) -> Slice:
+        """The slice that can decide a request of this shape (cached)."""
+        key = (principal_type, principal_id, principal_parents, action, resource_type, resource_id)
+        found = self._slices.get(key)
+        if found is None:
+            found = self._slices.put(key, self._compute_slice(*key))
+        return found
+
+    def slice_of(self, ids: frozenset[str]) -> Slice:
+        """The slice made of exactly ``ids`` (shared while any cache entry holds it)."""
+        if ids == self._all_ids:
+            return self.full
+        found = self._by_ids.get(ids)
+        if found is None:
+            found = self._build_slice(ids)
+            self._by_ids[ids] = found
+        return found
 
     def _compute_slice(
         self,
@@ -469,14 +587,11 @@ class LoadedPolicySet:
         return stored.ancestors if stored is not None else frozenset()
 
     def _build_slice(self, ids: frozenset[str]) -> Slice:
-        if ids == self.full.ids:
-            return self.full
         ordered = [pid for pid in self._static_ids if pid in ids] if len(ids) > 1 else list(ids)
-        body = ",".join(f"{json.dumps(pid)}:{self._est_json[pid]}" for pid in ordered)
-        text = '{"staticPolicies":{' + body + '},"templates":{},"templateLinks":[]}'
+        text = _est_document(ordered, self._est_json, {})
         try:
             handle = _cedar.policy_set_from_est_json(text, release_gil=len(ids) > 256)
-        except _cedar.CedarError as exc:  # pragma: no cover - the full set built fine
+        except _cedar.CedarError as exc:  # pragma: no cover - every policy parsed on its own
             raise PolicyEvaluationError(f"cannot build a policy slice: {exc}") from exc
         return Slice(ids, handle, ids & self._monitor, self)
 
@@ -510,7 +625,7 @@ class LoadedPolicySet:
                 check_value(principal_attrs, "principal")
             if need_r:
                 check_value(resource_attrs, "resource")
-            raise PolicyEvaluationError(
+            raise PolicyEvaluationError(  # pragma: no cover - check_value is stricter
                 "entity attributes cannot be represented in cedar"
             ) from None
         return self._delta_entities(key)
@@ -528,7 +643,7 @@ class LoadedPolicySet:
     def _build_delta(self, key: bytes) -> _cedar.EntitiesHandle:
         try:
             principal_part, resource_part = orjson.loads(key)
-        except orjson.JSONDecodeError as exc:
+        except orjson.JSONDecodeError as exc:  # pragma: no cover - orjson wrote it
             raise PolicyEvaluationError("entity attributes are nested too deeply") from exc
         merged: dict[Uid, tuple[dict[str, Any], set[Uid]]] = {}
         if resource_part is not None:
@@ -570,6 +685,13 @@ class LoadedPolicySet:
             raise PolicyEvaluationError(f"cannot build the request entities: {exc}") from exc
 
 
+def _est_document(ids: Iterable[str], est: Mapping[str, str], templates: Mapping[str, str]) -> str:
+    """A Cedar policy-set JSON document from per-policy EST JSON texts."""
+    static = ",".join(f"{json.dumps(pid)}:{est[pid]}" for pid in ids)
+    tpl = ",".join(f"{json.dumps(pid)}:{text}" for pid, text in templates.items())
+    return '{"staticPolicies":{' + static + '},"templates":{' + tpl + '},"templateLinks":[]}'
+
+
 def _transitive_closure(parents: Mapping[Uid, list[Uid]]) -> dict[Uid, frozenset[Uid]]:
     closure: dict[Uid, frozenset[Uid]] = {}
 
@@ -604,7 +726,7 @@ _SCHEMA_SUFFIXES = (".cedarschema", ".cedarschema.json")
 def _read(path: Path) -> tuple[bytes, str]:
     try:
         data = path.read_bytes()
-    except OSError as exc:
+    except OSError as exc:  # pragma: no cover - races with deletion, permissions
         raise PolicyError(f"`{path.name}`: cannot read the file: {exc.strerror}") from exc
     try:
         return data, data.decode("utf-8")
@@ -652,9 +774,10 @@ def load_policy_dir(path: Path | str) -> LoadedPolicySet:
             raise PolicyError(f"`{p.name}`: invalid schema: {exc}") from exc
 
     policies: dict[str, PolicyInfo] = {}
-    static_est: dict[str, Any] = {}
-    template_est: dict[str, Any] = {}
-    for p in cedar_files:
+    static_json: dict[str, str] = {}
+    template_json: dict[str, str] = {}
+    scopes: dict[str, tuple[Scope, Scope, Scope]] = {}
+    for p in cedar_files:  # one file at a time: only its EST is ever held as objects
         text = read(p)
         try:
             est = _cedar.policies_to_est(text)
@@ -678,6 +801,12 @@ def load_policy_dir(path: Path | str) -> LoadedPolicySet:
                     raise PolicyError(f"`{p.name}`: policy {index} has an empty `@id`")
             else:
                 policy_id = f"{p.stem}:{index}"
+            if "`" in policy_id:
+                # Cedar names a failing policy as `id` in its error messages; a backtick in
+                # an id would make "which forbid errored?" ambiguous (see pdp.py).
+                raise PolicyError(
+                    f"`{p.name}`: policy {index}: policy ids cannot contain a backtick"
+                )
             if policy_id in policies:
                 other = policies[policy_id].source
                 raise PolicyError(
@@ -700,7 +829,13 @@ def load_policy_dir(path: Path | str) -> LoadedPolicySet:
                 mode="monitor" if monitor else "enforce",
                 template=is_template,
             )
-            (template_est if is_template else static_est)[policy_id] = body
+            (template_json if is_template else static_json)[policy_id] = orjson.dumps(body).decode()
+            scopes[policy_id] = (
+                _scope_key(body.get("principal")),
+                _scope_key(body.get("action")),
+                _scope_key(body.get("resource")),
+            )
+        del est, bodies
         if schema is not None:
             try:
                 problems = _cedar.validate_policies(text, schema)
@@ -722,8 +857,9 @@ def load_policy_dir(path: Path | str) -> LoadedPolicySet:
         revision=digest.hexdigest(),
         files=tuple(files),
         policies=policies,
-        static_est=static_est,
-        template_est=template_est,
+        static_json=static_json,
+        template_json=template_json,
+        scopes=scopes,
         schema=schema,
         entities=entities,
     )

@@ -15,7 +15,18 @@ from warden.cli.client import (
     WardenClient,
     seg,
 )
-from warden.cli.output import console, emit, esc, fail, joined, print_json, show_record, table, when
+from warden.cli.output import (
+    console,
+    emit,
+    err_console,
+    esc,
+    fail,
+    joined,
+    print_json,
+    show_record,
+    table,
+    when,
+)
 
 app = typer.Typer(
     help="Register and manage agents (the inventory and the kill switch).", no_args_is_help=True
@@ -251,4 +262,116 @@ def decommission(
     console.print(
         f"decommissioned agent [bold]{esc(agent['name'])}[/] "
         f"({ended} task{'s' if ended != 1 else ''} ended) at {when(agent.get('updated_at'))}"
+    )
+
+
+# -- registration entries and join tokens -----------------------------------------------------
+
+entries_app = typer.Typer(
+    help="Registration entries: which workload identities may act as an agent.",
+    no_args_is_help=True,
+)
+app.add_typer(entries_app, name="entries")
+
+
+@entries_app.command("list")
+def list_entries(
+    name: NameArg,
+    as_json: JsonOption = False,
+    url: UrlOption = DEFAULT_URL,
+    data_dir: DataDirOption = DEFAULT_DATA_DIR,
+) -> None:
+    """List an agent's registration entries."""
+    with WardenClient(url, data_dir) as client:
+        page = client.get(f"/v1/agents/{seg(name)}/entries")
+    if as_json:
+        print_json(page)
+        return
+    entries = page.get("entries", [])
+    if not entries:
+        console.print(f"agent {esc(name)} has no entries (its own SPIFFE ID still matches)")
+        return
+    emit(
+        table(
+            ["id", "selectors", "description", "created"],
+            [
+                (e["id"], joined(e["selectors"]), e.get("description", ""), when(e["created_at"]))
+                for e in entries
+            ],
+        )
+    )
+
+
+@entries_app.command("add")
+def add_entry(
+    name: NameArg,
+    selector: Annotated[
+        list[str],
+        typer.Option(
+            "--selector",
+            "-s",
+            help="A selector such as k8s:ns:payments or unix:uid:1000 (repeat; all must match).",
+        ),
+    ],
+    description: Annotated[str, typer.Option("--description", help="What this is.")] = "",
+    as_json: JsonOption = False,
+    url: UrlOption = DEFAULT_URL,
+    data_dir: DataDirOption = DEFAULT_DATA_DIR,
+) -> None:
+    """Add an entry: a workload carrying every selector may act as the agent."""
+    body = {"selectors": selector, "description": description}
+    with WardenClient(url, data_dir) as client:
+        entry = client.post(f"/v1/agents/{seg(name)}/entries", body)
+    if as_json:
+        print_json(entry)
+        return
+    console.print(
+        f"added entry [bold]{esc(entry['id'])}[/] to agent {esc(name)}: "
+        f"{esc(' + '.join(entry['selectors']))}"
+    )
+
+
+@entries_app.command("remove")
+def remove_entry(
+    name: NameArg,
+    entry_id: Annotated[str, typer.Argument(help="The entry id (ent_…).")],
+    url: UrlOption = DEFAULT_URL,
+    data_dir: DataDirOption = DEFAULT_DATA_DIR,
+) -> None:
+    """Remove an entry (workloads matching only it can no longer act as the agent)."""
+    with WardenClient(url, data_dir) as client:
+        client.request("DELETE", f"/v1/agents/{seg(name)}/entries/{seg(entry_id)}")
+    console.print(f"removed entry {esc(entry_id)} from agent {esc(name)}")
+
+
+@app.command("join-token")
+def join_token(
+    name: NameArg,
+    ttl: Annotated[
+        str, typer.Option("--ttl", help="How long it stays usable: 90s, 10m, 1h (max 1d).")
+    ] = "10m",
+    as_json: JsonOption = False,
+    url: UrlOption = DEFAULT_URL,
+    data_dir: DataDirOption = DEFAULT_DATA_DIR,
+) -> None:
+    """Create a one-time join token for an agent on a host with no other attestation.
+
+    The token is printed once; Warden keeps only its hash. Exchange it at /oauth2/token with
+    subject_token_type=urn:warden:params:oauth:token-type:join-token.
+    """
+    from warden.cli.timeparse import parse_duration
+
+    try:
+        seconds = parse_duration(ttl)
+    except ValueError as exc:
+        fail(str(exc))
+    with WardenClient(url, data_dir) as client:
+        created = client.post(f"/v1/agents/{seg(name)}/join-tokens", {"ttl": seconds})
+    if as_json:
+        print_json(created)
+        return
+    typer.echo(created["token"])
+    err_console.print(
+        f"join token {esc(created['id'])} for agent {esc(name)}, usable once until "
+        f"{when(created['expires_at'])}"
     )

@@ -14,6 +14,7 @@ from warden.cli import (
     demo,
     dev,
     findings,
+    identity,
     operators,
     policies,
     reports,
@@ -39,6 +40,7 @@ app.add_typer(approvals.app, name="approvals")
 app.add_typer(operators.app, name="operators")
 app.add_typer(findings.app, name="findings")
 app.command("demo")(demo.demo)
+app.command("agent-identity")(identity.agent_identity)
 
 
 def _version(value: bool) -> None:

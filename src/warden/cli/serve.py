@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("warden.cli")
 
+WORKLOAD_SOCKET = "workload.sock"
+MAX_SOCKET_PATH = 104  # sun_path is 108 bytes on Linux, 104 on the BSDs
+
 EXAMPLE_AGENT: dict[str, Any] = {
     "name": "demo-agent",
     "owner": "alice@example.com",
@@ -58,6 +61,10 @@ def apply_dev_settings(settings: Settings) -> Settings:
         )
     if settings.policies_dir is None:
         settings = replace(settings, policies_dir=example_policies_dir())
+    if settings.workload_socket is None:
+        socket_path = settings.data_dir / WORKLOAD_SOCKET
+        if len(str(socket_path.absolute())) < MAX_SOCKET_PATH:
+            settings = replace(settings, workload_socket=socket_path)
     return settings
 
 
@@ -119,7 +126,16 @@ def banner(w: Warden, *, dev: bool, token_written: bool) -> None:
     else:
         say("  policies            none (every decision is deny); use --policies DIR")
     for td in s.trust_domains:
-        say(f"  trust domain        {esc(td.name)} (bundle {esc(td.bundle_file)})")
+        say(f"  trust domain        {esc(td.name)} (bundle {esc(td.source)})")
+    for issuer in s.oidc_issuers:
+        say(f"  oidc issuer         {esc(issuer.issuer)} ({esc(issuer.kind)})")
+    if s.workload_socket is not None:
+        sock, own = esc(s.workload_socket), esc(s.workload_trust_domain)
+        say(f"  workload socket     {sock} (trust domain {own})")
+        quoted = esc(shlex.quote(str(s.workload_socket)))
+        say(f"                      warden agent-identity --socket {quoted}")
+    if s.tls_cert_file is not None:
+        say(f"  tls                 {esc(s.tls_cert_file)} (client certificates: x509-svids)")
     if dev:
         dd = "" if data_dir == Path(".warden") else f" --data-dir {shlex.quote(str(data_dir))}"
         if url != DEFAULT_URL:
@@ -191,11 +207,32 @@ def serve(
         bool,
         typer.Option("--dev", help="Dev trust domain, example policies and an example agent."),
     ] = False,
+    workload_socket: Annotated[
+        Path | None,
+        typer.Option(
+            "--workload-socket",
+            help="Serve the local workload API on this Unix socket (process attestation).",
+        ),
+    ] = None,
+    tls_cert: Annotated[
+        Path | None, typer.Option("--tls-cert", help="Serve HTTPS with this certificate (PEM).")
+    ] = None,
+    tls_key: Annotated[
+        Path | None, typer.Option("--tls-key", help="The private key of --tls-cert (PEM).")
+    ] = None,
+    tls_client_ca: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--tls-client-ca",
+            help="TRUST_DOMAIN=PATH: PEM roots of that trust domain's X.509-SVIDs (repeat).",
+        ),
+    ] = None,
 ) -> None:
     """Run the Warden server."""
     import uvicorn
 
     from warden.api.app import create_app
+    from warden.api.transport import protocol_class
     from warden.config import load_settings
     from warden.errors import WardenError
     from warden.service.container import Warden
@@ -210,7 +247,13 @@ def serve(
             data_dir=data_dir,
             database_url=database_url,
             policies_dir=policies,
+            workload_socket=workload_socket,
+            tls_cert_file=tls_cert,
+            tls_key_file=tls_key,
         )
+        settings = with_client_cas(settings, tls_client_ca or [])
+        if (settings.tls_cert_file is None) != (settings.tls_key_file is None):
+            fail("give --tls-cert and --tls-key together")
         if dev:
             settings = apply_dev_settings(settings)
         if settings.policies_dir is not None and not settings.policies_dir.is_dir():
@@ -232,10 +275,13 @@ def serve(
             log_level="info",
             access_log=False,
             workers=1,
+            http=protocol_class(),
+            **tls_options(w),
         )
         server = _server_class()(
             uv_config, lambda: banner(w, dev=dev, token_written=token_file is not None)
         )
+        workload_server = start_workload_socket(w)
     except WardenError as exc:
         w.close()
         fail(f"{exc.code}: {exc.message}")
@@ -250,6 +296,8 @@ def serve(
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if workload_server is not None:
+            workload_server.stop()
     if server.started:
         console.print("Warden stopped.")
     else:
@@ -262,3 +310,90 @@ class _StoppedError(Exception):
 
 def _stopped(signum: int, frame: Any) -> None:
     raise _StoppedError()
+
+
+def with_client_cas(settings: Settings, values: list[str]) -> Settings:
+    """Apply ``--tls-client-ca TD=PATH``: PEM roots for that trust domain's X.509-SVIDs."""
+    from warden.config import TrustDomainConfig
+
+    domains = {td.name: td for td in settings.trust_domains}
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep or not name or not path:
+            fail(f"--tls-client-ca `{value}`: use TRUST_DOMAIN=PATH")
+        current = domains.get(name) or TrustDomainConfig(name)
+        domains[name] = replace(current, x509_bundle_file=Path(path))
+    return replace(settings, trust_domains=tuple(domains.values()))
+
+
+def tls_options(w: Warden) -> dict[str, Any]:
+    """uvicorn TLS options: the server pair, and every trust domain's X.509 roots as client CAs.
+
+    Client certificates are optional at the TLS layer (``CERT_OPTIONAL``) so clients using other
+    attestation methods still connect; a presented certificate must chain to one of the roots
+    (the handshake fails otherwise) and the token endpoint re-checks it against its own trust
+    domain. The roots are read at start: restart to pick up a root a bundle endpoint adds later.
+    """
+    import ssl
+
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    s = w.settings
+    if s.tls_cert_file is None or s.tls_key_file is None:
+        return {}
+    options: dict[str, Any] = {
+        "ssl_certfile": str(s.tls_cert_file),
+        "ssl_keyfile": str(s.tls_key_file),
+    }
+    roots = w.attestation.x509.roots() if w.attestation.x509 is not None else []
+    if roots:
+        ca_file = s.data_dir / "tls-client-ca.pem"
+        ca_file.write_bytes(b"".join(r.public_bytes(Encoding.PEM) for r in roots))
+        options.update(ssl_ca_certs=str(ca_file), ssl_cert_reqs=ssl.CERT_OPTIONAL)
+    return options
+
+
+class WorkloadSocketServer:
+    """The workload API on a Unix socket: uvicorn in a thread of its own (no signal handling)."""
+
+    def __init__(self, w: Warden, path: Path) -> None:
+        import threading
+
+        import uvicorn
+
+        from warden.api.transport import protocol_class
+        from warden.api.workload import create_workload_app
+
+        self.path = path
+        if path.is_socket():
+            path.unlink()  # a stale socket from a previous run
+        elif path.exists():
+            fail(f"--workload-socket `{path}` exists and is not a socket")
+        config = uvicorn.Config(
+            create_workload_app(w),
+            uds=str(path),
+            log_level="warning",
+            access_log=False,
+            http=protocol_class(),
+            lifespan="off",
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, name="warden-workload", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(10)
+        self.path.unlink(missing_ok=True)
+
+
+def start_workload_socket(w: Warden) -> WorkloadSocketServer | None:
+    path = w.settings.workload_socket
+    if path is None:
+        return None
+    if len(str(path.absolute())) >= MAX_SOCKET_PATH:
+        fail(f"--workload-socket `{path}` is too long for a unix socket path")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return WorkloadSocketServer(w, path)

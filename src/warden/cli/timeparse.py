@@ -34,3 +34,17 @@ def parse_since(value: str | None, *, now: float | None = None) -> float | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.timestamp()
+
+
+def parse_duration(value: str) -> float:
+    """Seconds from ``90``, ``90s``, ``10m``, ``2h`` or ``1d``; ValueError otherwise."""
+    text = value.strip()
+    scale = UNITS.get(text[-1:], None)
+    number = text[:-1] if scale is not None else text
+    try:
+        amount = float(number) * (scale or 1)
+    except ValueError:
+        raise ValueError(f"`{value}` is not a duration: use 90s, 10m, 2h or 1d") from None
+    if not amount > 0:
+        raise ValueError(f"`{value}` is not a positive duration")
+    return amount

@@ -235,3 +235,28 @@ class Baseline:
     declared: dict[str, Any] = field(default_factory=dict)
     learned: dict[str, Any] = field(default_factory=dict)
     updated_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationEntry:
+    """Selectors that, all together, identify one agent's workload (see ``core.selectors``)."""
+
+    id: str
+    agent_name: str
+    selectors: tuple[str, ...]  # sorted, unique
+    created_at: float = 0.0
+    created_by: str = ""
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class JoinToken:
+    """A one-time bootstrap token for one agent. Only the SHA-256 of its secret is kept."""
+
+    id: str
+    agent_name: str
+    secret_hash: str
+    created_at: float
+    expires_at: float
+    created_by: str = ""
+    used_at: float | None = None

@@ -7,8 +7,6 @@ import threading
 import time
 from pathlib import Path
 
-from warden.attestation.base import AttestorRegistry
-from warden.attestation.spiffe_jwt import JWTSVIDAttestor
 from warden.audit.writer import AuditWriter
 from warden.authz.pdp import PolicyDecisionPoint
 from warden.authz.policy_set import LoadedPolicySet, load_policy_dir
@@ -20,14 +18,18 @@ from warden.core.ports import Store
 from warden.errors import PolicyError
 from warden.service.agents import AgentService
 from warden.service.approvals import ApprovalService
+from warden.service.attestation import build_attestation
 from warden.service.auditing import Auditor
 from warden.service.behaviour import BehaviourService
 from warden.service.decisions import DecisionService
+from warden.service.entries import EntryService
+from warden.service.join_tokens import JoinTokenService
 from warden.service.modes import ModeService
 from warden.service.notifications import Notifier
 from warden.service.operators import OperatorService
 from warden.service.state import HotState
 from warden.service.tasks import TaskLimits, TaskService
+from warden.service.workload import WorkloadService
 from warden.storage.sql import open_store, sqlite_url_for
 from warden.tokens.issuer import TaskCredentialIssuer
 from warden.tokens.keys import DiskKeyManager
@@ -58,16 +60,18 @@ class Warden:
         self.verifier = TaskCredentialVerifier(
             self.keys, issuer=issuer, audiences=settings.accepted_audiences, clock=self.clock
         )
-        self.attestors = AttestorRegistry()
-        if settings.trust_domains:
-            self.attestors.register(
-                JWTSVIDAttestor(
-                    {td.name: td.bundle_file for td in settings.trust_domains},
-                    settings.svid_audience,
-                )
-            )
         self.state = HotState()
         self.state.load(self.store, now=self.clock.now())
+        self.entries = EntryService(self.store, self.state, self.auditor, self.clock)
+        self.join_tokens = JoinTokenService(self.store, self.auditor, self.clock)
+        self.attestation = build_attestation(settings, self.store, self.clock)
+        self.attestors = self.attestation.registry
+        self.workload = WorkloadService(
+            self.entries,
+            self.attestation.own,
+            self.auditor,
+            svid_ttl=settings.workload_svid_ttl,
+        )
         self.pdp = PolicyDecisionPoint()
         self.policy_error: str | None = None
         if settings.policies_dir is not None:
@@ -91,6 +95,7 @@ class Warden:
                 issuer=issuer,
                 accepted_audiences=settings.accepted_audiences,
             ),
+            entries=self.entries,
         )
         default_td = settings.trust_domains[0].name if settings.trust_domains else "warden.local"
         self.agents = AgentService(
@@ -205,6 +210,7 @@ class Warden:
                 self.tasks.sweep_expired()
             except Exception:  # the loop must survive a database hiccup; it retries next tick
                 log.exception("expiry sweep failed")
+            self.attestation.refresh_due()  # bundle endpoints past their refresh hint
 
     def govern(self) -> None:
         """One pass of the governance work: findings and escalations, then approvals."""

@@ -162,6 +162,7 @@ class DecisionService:
             "owner": agent.owner,
             "approval": {"granted": False},
             "behaviour": {},
+            "attestation": task.attestation,
         }
         if task.on_behalf_of:
             warden_ctx["task"]["on_behalf_of"] = task.on_behalf_of  # type: ignore[index]

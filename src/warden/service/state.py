@@ -9,7 +9,8 @@ separate concern layered on top: it calls the same ``put_*``/``end_task`` method
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from warden.core.model import Agent, AgentStatus, Task, TaskStatus
 from warden.core.ports import Store
@@ -29,6 +30,7 @@ class LiveTask:
     expires_at: float
     parent_id: str | None
     on_behalf_of: str | None
+    attestation: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def of(cls, task: Task) -> LiveTask:
@@ -43,7 +45,30 @@ class LiveTask:
             expires_at=task.expires_at,
             parent_id=task.parent_id,
             on_behalf_of=task.on_behalf_of,
+            attestation=policy_attestation(task.attestation),
         )
+
+
+def policy_attestation(record: dict[str, Any]) -> dict[str, Any]:
+    """What Cedar sees of a task's attestation under ``context.warden.attestation``.
+
+    ``method`` (``jwt_svid``, ``x509_svid``, ``oidc``, ``k8s``, ``unix``, ``join_token``),
+    ``entry`` (the matched entry's id), ``selectors`` (a set of strings), and when known
+    ``trust_domain``, ``spiffe_id`` and ``via`` (``workload_api``). Absent values are left out
+    (Cedar has no null), so policies test them with ``has``.
+    """
+    out: dict[str, Any] = {
+        "method": str(record.get("method", "")),
+        "selectors": sorted(str(s) for s in record.get("selectors", []) or []),
+    }
+    entry = record.get("entry")
+    if isinstance(entry, dict) and entry.get("id"):
+        out["entry"] = str(entry["id"])
+    for key in ("trust_domain", "spiffe_id", "via"):
+        value = record.get(key)
+        if isinstance(value, str) and value:
+            out[key] = value
+    return out
 
 
 class HotState:

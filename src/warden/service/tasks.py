@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from warden.attestation.base import AttestorRegistry, WorkloadIdentity
+from warden.attestation.base import AttestorRegistry, Channel, WorkloadIdentity
 from warden.core.clock import Clock
 from warden.core.ids import new_id
 from warden.core.model import AgentStatus, Credential, HumanStatus, Task, TaskStatus
@@ -37,6 +37,7 @@ from warden.errors import (
     TokenRevokedError,
 )
 from warden.service.auditing import Auditor
+from warden.service.entries import EntryService, Resolution
 from warden.service.state import HotState
 from warden.tokens.issuer import TaskCredentialIssuer
 from warden.tokens.verifier import TaskCredentialVerifier, VerifiedCredential
@@ -47,6 +48,7 @@ TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"  # noqa: S105 - a URN
 TASK_DETAILS_TYPE = "agent_task"
 MAX_PURPOSE = 1000
+JOIN_TOKEN_METHOD = "join_token"  # noqa: S105 - a method name
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,9 @@ class TaskService:
         issuer: TaskCredentialIssuer,
         verifier: TaskCredentialVerifier,
         limits: TaskLimits,
+        entries: EntryService | None = None,
     ) -> None:
+        self._entries = entries or EntryService(store, state, auditor, clock)
         self._store = store
         self._state = state
         self._audit = auditor
@@ -92,7 +96,9 @@ class TaskService:
         self._limits = limits
 
     # -- token endpoint ---------------------------------------------------------------------
-    def token(self, form: Mapping[str, Sequence[str]]) -> dict[str, Any]:
+    def token(
+        self, form: Mapping[str, Sequence[str]], channel: Channel | None = None
+    ) -> dict[str, Any]:
         grant_type = _one(form, "grant_type", required=True)
         if grant_type != TOKEN_EXCHANGE:
             raise OAuthError(
@@ -107,7 +113,7 @@ class TaskService:
             )
         if subject_token_type == ACCESS_TOKEN_TYPE:
             return self._renew(subject_token, form)
-        return self._start(subject_token, subject_token_type, form)
+        return self._start(subject_token, subject_token_type, form, channel)
 
     def _audiences(self, form: Mapping[str, Sequence[str]]) -> tuple[str, ...]:
         requested = [*(form.get("audience") or []), *(form.get("resource") or [])]
@@ -169,11 +175,15 @@ class TaskService:
         }
 
     def _start(
-        self, subject_token: str, token_type: str, form: Mapping[str, Sequence[str]]
+        self,
+        subject_token: str,
+        token_type: str,
+        form: Mapping[str, Sequence[str]],
+        channel: Channel | None,
     ) -> dict[str, Any]:
         now = self._clock.now()
         try:
-            identity = self._attestors.attest(subject_token, token_type)
+            identity = self._attestors.attest(subject_token, token_type, channel)
         except AttestationError as exc:
             self._audit.record(
                 "task.refused",
@@ -182,25 +192,27 @@ class TaskService:
                     "reason": exc.detail.get("reason", exc.code),
                     "detail": exc.message,
                     "token_type": token_type,
+                    "method": exc.detail.get("method"),
                 },
             )
             raise OAuthError("invalid_request", "the subject token could not be verified") from exc
-        actor = identity.spiffe_id
+        actor = identity.subject
         details = self._details(form)
         try:
             requested = parse_scope([*(_one(form, "scope") or "").split(), *details["tools"]])
         except InvalidParameterError as exc:
             raise OAuthError("invalid_scope", exc.message) from exc
         audience = self._audiences(form)
-        agent = self._state.agents_by_spiffe.get(identity.spiffe_id)
-        if agent is None:
-            try:
-                agent = self._store.fetch_agent_by_spiffe_id(identity.spiffe_id)
-            except NotFoundError:
-                agent = None
+        resolution: Resolution | None = None
+        agent = None
         refusal = None
-        if agent is None:
-            refusal = ("unknown_agent", "no agent is registered for this workload identity")
+        try:
+            resolution = self._entries.resolve(identity)
+            agent = resolution.agent
+        except AttestationError as exc:
+            refusal = (str(exc.detail.get("reason", "unknown_agent")), exc.message)
+        if refusal is not None or agent is None:
+            pass
         elif agent.status is not AgentStatus.ACTIVE:
             refusal = ("agent_inactive", f"agent `{agent.name}` is {agent.status.value}")
         else:
@@ -220,12 +232,23 @@ class TaskService:
                     "empty_grant",
                     "none of the requested scope is within the agent's entitlements",
                 )
-        if refusal is not None or agent is None:
+        if refusal is None and identity.method == JOIN_TOKEN_METHOD:
+            # last check before any write: of two concurrent uses exactly one wins
+            try:
+                self._store.consume_join_token(str(identity.details["join_token"]), now=now)
+            except (ConflictError, NotFoundError):
+                refusal = ("join_token_used", "the join token has already been used")
+        if refusal is not None or agent is None or resolution is None:
             code, message = refusal or ("unknown_agent", "unknown agent")
             self._audit.record(
                 "task.refused",
                 actor,
-                {"reason": code, "requested_scope": list(requested), **_evidence(identity)},
+                {
+                    "reason": code,
+                    "detail": message,
+                    "requested_scope": list(requested),
+                    **attestation_record(identity, resolution),
+                },
                 agent=agent.name if agent else None,
             )
             oauth = "invalid_scope" if code in ("empty_grant", "empty_request") else "invalid_grant"
@@ -243,7 +266,7 @@ class TaskService:
             created_at=now,
             expires_at=now + task_ttl,
             on_behalf_of=details["on_behalf_of"],
-            attestation=_evidence(identity),
+            attestation=attestation_record(identity, resolution),
         )
         issued = self._issuer.issue(
             subject=agent.spiffe_id,
@@ -457,13 +480,45 @@ def _revoked(message: str) -> TokenInvalidError:
     return TokenRevokedError(message)
 
 
-def _evidence(identity: WorkloadIdentity) -> dict[str, Any]:
-    return {
+def attestation_record(identity: WorkloadIdentity, resolution: Resolution | None) -> dict[str, Any]:
+    """How the identity was proven, for the task and its audit records (never the evidence).
+
+    ``method``, ``spiffe_id``, ``trust_domain``, ``evidence_hash`` (SHA-256 of what was
+    presented), ``subject``, and once an agent was found ``entry`` (id and selectors of the
+    matched entry) and ``selectors`` (the identity's selectors that matched it). An identity
+    that stands for an earlier attestation (a JWT-SVID from Warden's workload socket) reports
+    that attestation's method, entry and evidence, with ``via`` and ``svid_hash``.
+    """
+    record: dict[str, Any] = {
         "method": identity.method,
         "spiffe_id": identity.spiffe_id,
         "trust_domain": identity.trust_domain,
         "evidence_hash": identity.evidence_hash,
+        "subject": identity.subject,
     }
+    origin = identity.details.get("origin")
+    if isinstance(origin, dict):
+        record.update(
+            method=str(origin.get("method", identity.method)),
+            via=str(origin.get("via", "")),
+            svid_hash=identity.evidence_hash,
+            evidence_hash=str(origin.get("evidence_hash", identity.evidence_hash)),
+            entry={
+                "id": str(origin.get("entry", "")),
+                "selectors": [str(s) for s in origin.get("selectors", [])],
+            },
+            selectors=[str(s) for s in origin.get("selectors", [])],
+        )
+        return record
+    if identity.method == JOIN_TOKEN_METHOD:
+        record["join_token"] = identity.details.get("join_token")
+    if resolution is not None:
+        entry = resolution.entry
+        record["entry"] = {"id": entry.id, "selectors": list(entry.selectors)}
+        record["selectors"] = sorted(set(entry.selectors) & identity.selectors) or list(
+            entry.selectors
+        )
+    return record
 
 
 def task_view(task: Task) -> dict[str, Any]:

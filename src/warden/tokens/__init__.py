@@ -42,9 +42,11 @@ __all__ = [
     "VerifiedCredential",
     "jose_failure_reason",
     "jwk_thumbprint",
+    "jwk_to_key",
     "kid_for",
     "peek_header",
     "peek_unverified",
+    "verify_signature",
 ]
 
 
@@ -63,4 +65,6 @@ def peek_header(token: str) -> dict[str, Any]:
 
 
 jose_failure_reason = _jose.jose_failure_reason
+jwk_to_key = _jose.jwk_to_key
+verify_signature = _jose.verify_signature
 jwk_thumbprint = _jose.jwk_thumbprint

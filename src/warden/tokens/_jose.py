@@ -205,3 +205,57 @@ def jose_failure_reason(exc: BaseException) -> str | None:
         seen = seen.__cause__
         depth += 1
     return None
+
+
+# -- verifying third-party JWTs (OIDC issuers) -----------------------------------------------
+
+VerifyingKey = Any  # a cryptography public key object
+
+
+def jwk_to_key(jwk: Mapping[str, Any]) -> tuple[VerifyingKey, str]:
+    """The public key of one JWK and its key type; ValueError when unusable."""
+    try:
+        parsed = jwt.PyJWK(dict(jwk))
+    except (jwt.PyJWKError, jwt.InvalidKeyError, TypeError, KeyError) as exc:
+        raise ValueError(f"unusable jwk: {exc}") from None
+    key = parsed.key
+    if hasattr(key, "public_key") and not isinstance(
+        key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey
+    ):
+        raise ValueError("a jwks must hold public keys only")
+    return key, str(jwk.get("kty", ""))
+
+
+def verify_signature(token: str, key: VerifyingKey, alg: str) -> dict[str, Any]:
+    """Check the JWS signature of ``token`` with ``key`` for exactly ``alg``; return the claims.
+
+    Only the signature: every claim (exp, aud, iss, …) is the caller's to check, against its
+    own clock. Raises TokenInvalidError on a bad signature, an algorithm that does not fit the
+    key, or a malformed token.
+    """
+    try:
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=[alg],
+            options={
+                "verify_signature": True,
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_iat": False,
+                "verify_aud": False,
+                "verify_iss": False,
+                "verify_sub": False,
+                "verify_jti": False,
+                "require": [],
+            },
+        )
+    except jwt.InvalidSignatureError:
+        raise TokenInvalidError("invalid signature") from None
+    except (jwt.PyJWTError, ValueError, TypeError) as exc:
+        raise TokenInvalidError(
+            f"token rejected: {jose_failure_reason(exc) or 'invalid'}"
+        ) from None
+    if not isinstance(claims, dict):
+        raise TokenInvalidError("malformed token: payload is not a json object")
+    return claims

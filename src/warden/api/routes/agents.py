@@ -10,10 +10,12 @@ from starlette.responses import Response
 from warden.api.deps import any_operator, operator, read_object, warden_of
 from warden.api.errors import json_response
 from warden.api.paging import limit_of
+from warden.attestation.join_token import TOKEN_TYPE_JOIN_TOKEN
 from warden.behaviour import parse_declared
 from warden.core.model import AgentStatus
 from warden.errors import InvalidParameterError
 from warden.service.agents import agent_view
+from warden.service.entries import entry_view
 
 router = APIRouter(prefix="/v1/agents", tags=["agents"])
 
@@ -113,3 +115,52 @@ async def decommission(request: Request, name: str) -> Response:
         warden_of(request).agents.decommission, name, f"operator:{op.name}", reason
     )
     return json_response({**agent_view(agent), "tasks_ended": ended})
+
+
+# -- registration entries and join tokens ---------------------------------------------------
+
+
+@router.get("/{name}/entries")
+async def list_entries(request: Request, name: str) -> Response:
+    await run_in_threadpool(any_operator, request)
+    entries = await run_in_threadpool(warden_of(request).entries.list, name)
+    return json_response({"entries": [entry_view(e) for e in entries]})
+
+
+@router.post("/{name}/entries")
+async def add_entry(request: Request, name: str) -> Response:
+    op = await run_in_threadpool(operator, request)
+    body = await read_object(request)
+    entry = await run_in_threadpool(
+        warden_of(request).entries.add, name, body, f"operator:{op.name}"
+    )
+    return json_response(entry_view(entry), 201)
+
+
+@router.delete("/{name}/entries/{entry_id}")
+async def remove_entry(request: Request, name: str, entry_id: str) -> Response:
+    op = await run_in_threadpool(operator, request)
+    entry = await run_in_threadpool(
+        warden_of(request).entries.remove, name, entry_id, f"operator:{op.name}"
+    )
+    return json_response(entry_view(entry))
+
+
+@router.post("/{name}/join-tokens")
+async def create_join_token(request: Request, name: str) -> Response:
+    op = await run_in_threadpool(operator, request)
+    body = await read_object(request, allow_empty=True)
+    record, token = await run_in_threadpool(
+        warden_of(request).join_tokens.create, name, body.get("ttl"), f"operator:{op.name}"
+    )
+    return json_response(
+        {
+            "id": record.id,
+            "agent": record.agent_name,
+            "token": token,
+            "token_type": TOKEN_TYPE_JOIN_TOKEN,
+            "expires_at": record.expires_at,
+        },
+        201,
+        headers={"Cache-Control": "no-store"},
+    )

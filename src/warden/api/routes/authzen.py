@@ -44,6 +44,7 @@ async def evaluation(request: Request) -> Response:
     require_pep(request)
     ev = parse_evaluation(_object(await read_json(request)))
     out = warden_of(request).decisions.evaluate(ev, request_id=request_id_of(request))
+    request.app.state.metrics.count(out.allowed)
     return json_response({"decision": out.allowed, "context": out.context})
 
 
@@ -56,6 +57,7 @@ async def evaluations(request: Request) -> Response:
     items = body.get("evaluations")
     if items is None or items == []:
         out = decisions.evaluate(parse_evaluation(body), request_id=rid)
+        request.app.state.metrics.count(out.allowed)
         return json_response({"decision": out.allowed, "context": out.context})
     parsed, semantic = parse_evaluations(body)
     results: list[dict[str, Any]] = []
@@ -67,6 +69,7 @@ async def evaluations(request: Request) -> Response:
             }
         else:
             out = decisions.evaluate(item, request_id=rid)
+            request.app.state.metrics.count(out.allowed)
             result = {"decision": out.allowed, "context": out.context}
         results.append(result)
         if semantic == "deny_on_first_deny" and not result["decision"]:

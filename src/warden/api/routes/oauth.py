@@ -7,7 +7,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from warden.api.deps import read_form, warden_of
+from warden.api.deps import channel_of, read_form, warden_of
 from warden.api.errors import json_response
 from warden.service.tasks import ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE
 
@@ -40,8 +40,23 @@ async def jwks(request: Request) -> Response:
     )
 
 
+@router.get("/.well-known/spiffe-bundle")
+async def spiffe_bundle(request: Request) -> Response:
+    """The SPIFFE bundle of Warden's own trust domain (the SVIDs of its workload socket)."""
+    return json_response(
+        warden_of(request).workload.trust_domain.bundle(),
+        headers={"Cache-Control": "public, max-age=60"},
+    )
+
+
 @router.post("/oauth2/token")
 async def token(request: Request) -> Response:
-    form = await read_form(request)
-    body = await run_in_threadpool(warden_of(request).tasks.token, form)
+    metrics = request.app.state.metrics
+    try:
+        form = await read_form(request)
+        body = await run_in_threadpool(warden_of(request).tasks.token, form, channel_of(request))
+    except Exception:
+        metrics.tokens.labels(outcome="refused").inc()
+        raise
+    metrics.tokens.labels(outcome="issued").inc()
     return json_response(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})

@@ -202,3 +202,31 @@ agent_baselines = sa.Table(
     sa.Column("learned", sa.Text(), nullable=False),
     sa.Column("updated_at", sa.Double(), nullable=False),
 )
+
+registration_entries = sa.Table(
+    "registration_entries",
+    metadata,
+    sa.Column("id", sa.String(), primary_key=True),
+    sa.Column("agent_name", sa.String(), sa.ForeignKey("agents.name"), nullable=False),
+    sa.Column("selectors", sa.Text(), nullable=False),
+    # sha256 of the canonical selector list: one selector set belongs to at most one entry
+    sa.Column("selectors_key", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.Double(), nullable=False),
+    sa.Column("created_by", sa.String(), nullable=False),
+    sa.Column("description", sa.Text(), nullable=False),
+    sa.UniqueConstraint("selectors_key"),
+    sa.Index(None, "agent_name"),
+)
+
+join_tokens = sa.Table(
+    "join_tokens",
+    metadata,
+    sa.Column("id", sa.String(), primary_key=True),
+    sa.Column("agent_name", sa.String(), sa.ForeignKey("agents.name"), nullable=False),
+    sa.Column("secret_hash", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.Double(), nullable=False),
+    sa.Column("expires_at", sa.Double(), nullable=False),
+    sa.Column("created_by", sa.String(), nullable=False),
+    sa.Column("used_at", sa.Double(), nullable=True),
+    sa.Index(None, "agent_name"),
+)

@@ -1,7 +1,7 @@
 """Approvals, behavioural findings and baselines; operators linked to a human.
 
 Revision ID: 0005
-Revises: 0001
+Revises: 0003
 Create Date: 2026-01-05
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005"
-down_revision: str | Sequence[str] | None = "0001"
+down_revision: str | Sequence[str] | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

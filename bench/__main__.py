@@ -1,0 +1,51 @@
+"""Run the benchmarks: ``python -m bench [--quick] [p1 p2 p3 p4 p8]`` (default: all)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+import traceback
+
+from bench import _common
+
+BENCHMARKS = {
+    "p1": "bench.p1_inprocess",
+    "p2": "bench.p2_fresh_credential",
+    "p3": "bench.p3_policy_scale",
+    "p4": "bench.p4_http",
+    "p8": "bench.p8_memory",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("names", nargs="*", choices=[*BENCHMARKS, []], metavar="NAME",
+                        help=f"benchmarks to run (default: all): {' '.join(BENCHMARKS)}")
+    parser.add_argument("--quick", action="store_true", help="fewer iterations, smaller sizes")
+    args = parser.parse_args(argv)
+    _common.QUICK = args.quick
+    names = args.names or list(BENCHMARKS)
+    print(_common.machine_line())
+    print(f"mode: {'quick' if args.quick else 'full'}; benchmarks: {' '.join(names)}")
+    sys.stdout.flush()
+    started = time.perf_counter()
+    failed = []
+    for name in names:
+        t0 = time.perf_counter()
+        try:
+            importlib.import_module(BENCHMARKS[name]).run()
+        except Exception:
+            failed.append(name)
+            print(f"{name.upper()}: failed, see the traceback below")
+            traceback.print_exc(file=sys.stdout)
+        print(f"  ({name} took {time.perf_counter() - t0:.1f} s)")
+        sys.stdout.flush()
+    print()
+    print(f"total: {time.perf_counter() - started:.1f} s" + (f"; failed: {failed}" if failed else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
