@@ -15,6 +15,7 @@ BENCHMARKS = {
     "p2": "bench.p2_fresh_credential",
     "p3": "bench.p3_policy_scale",
     "p4": "bench.p4_http",
+    "p5b": "bench.p5_behaviour",
     "p8": "bench.p8_memory",
 }
 

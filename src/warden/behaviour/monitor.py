@@ -239,21 +239,19 @@ class BehaviourMonitor:
                         {"destination": destination},
                     )
 
+        # a spike is measured against a baseline: an agent with none (nothing declared, too
+        # little history) is not judged on its rate
         rate = self._baseline_rate(st, mature)
-        threshold = max(s.rate_min_calls, s.rate_factor * rate) if rate else s.rate_min_calls
-        if calls > threshold and st.spike_level < 2:
+        threshold = max(s.rate_min_calls, s.rate_factor * rate)
+        if rate and calls > threshold and st.spike_level < 2:
             level = 2 if calls > 2 * threshold else 1
             if level > st.spike_level:
                 st.spike_level = level
-                base = f"{rate:.0f} calls per {s.window:.0f} s" if rate else "no baseline"
                 emit(
                     "rate_spike",
                     Severity.CRITICAL if level == 2 else Severity.HIGH,
                     f"agent `{agent.name}` made {int(calls)} calls in {s.window:.0f} s, "
-                    f"{calls / rate:.1f}x its baseline ({base})"
-                    if rate
-                    else f"agent `{agent.name}` made {int(calls)} calls in {s.window:.0f} s "
-                    f"with no baseline yet (limit {threshold:.0f})",
+                    f"{calls / rate:.1f}x its baseline of {rate:.0f}",
                     {"calls": int(calls), "baseline": rate, "threshold": threshold},
                 )
 

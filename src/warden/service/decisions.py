@@ -438,7 +438,7 @@ class DecisionService:
         return Outcome(False, decision_id, {"decision_id": decision_id, "reason": reason})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built on every agent decision, frozen init is slower
 class _StepUp:
     """What the agent path learned before Cedar, for the step-up decision after it."""
 
