@@ -226,3 +226,11 @@ def test_failed_webhook_attempts_are_audited_and_retried(tmp_path: Path) -> None
             ]
             failed = aw.audit("webhook.attempt_failed")[0]["data"]
             assert failed["status"] == 500 and failed["endpoint"].endswith("/hooks/warden")
+
+
+def test_a_busy_agent_without_a_baseline_is_not_judged_on_its_rate(bw: Approvers) -> None:
+    bw.agent()
+    task = bw.start_task(scope="http.get")
+    answers = [_get(bw, task, "api.example.com")["decision"] for _ in range(60)]
+    assert all(answers)
+    assert _findings(bw) == []
