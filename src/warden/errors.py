@@ -16,8 +16,12 @@ code to status. Callers outside the trust boundary get opaque codes for credenti
     ├── AuthenticationError          unauthenticated
     ├── PermissionDeniedError        forbidden
     │   ├── ApprovalNotPermittedError    approval_not_permitted
-    │   └── AgentCannotApproveError      agent_cannot_approve
+    │   ├── AgentCannotApproveError      agent_cannot_approve
+    │   └── AccessDeniedError            access_denied (a PEP enforcing a deny decision)
+    │       └── ApprovalRequiredError        approval_required
     ├── RateLimitedError             rate_limited
+    ├── DecisionUnavailableError     decision_unavailable (the PDP could not answer: fail closed)
+    ├── RemoteAPIError               remote_error (a Warden server answered with an error)
     ├── PayloadTooLargeError         payload_too_large
     ├── TokenInvalidError            token_invalid
     │   ├── TokenExpiredError            token_expired
@@ -188,3 +192,59 @@ class AgentCannotApproveError(PermissionDeniedError):
 
 class RateLimitedError(WardenError):
     code = "rate_limited"
+
+
+class AccessDeniedError(PermissionDeniedError):
+    """A policy enforcement point refused an action because the decision was deny.
+
+    ``decision`` is the AuthZEN response (``{"decision": false, "context": {...}}``);
+    ``decision_id``, ``reason`` and ``policies`` are read from its context.
+    """
+
+    code = "access_denied"
+
+    def __init__(self, message: str, *, decision: dict[str, Any] | None = None) -> None:
+        context = (decision or {}).get("context") or {}
+        super().__init__(
+            message,
+            detail={
+                "decision_id": context.get("decision_id"),
+                "reason": context.get("reason") or "policy",
+                "policies": list(context.get("reasons") or []),
+            },
+        )
+        self.decision = decision or {}
+        self.decision_id: str | None = context.get("decision_id")
+        self.reason: str = self.detail["reason"]
+        self.policies: list[str] = self.detail["policies"]
+
+
+class ApprovalRequiredError(AccessDeniedError):
+    """The decision is deny until a human approves; ``approval_id`` names the request."""
+
+    code = "approval_required"
+
+    def __init__(
+        self, message: str, *, approval_id: str, decision: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message, decision=decision)
+        self.approval_id = approval_id
+        self.detail["approval_id"] = approval_id
+        self.reason = self.detail["reason"] = "approval_required"
+
+
+class DecisionUnavailableError(WardenError):
+    """The PDP could not be reached or gave no valid answer; enforcement points deny."""
+
+    code = "decision_unavailable"
+
+
+class RemoteAPIError(WardenError):
+    """A Warden server answered with an error; ``status`` and the server's ``error_code``."""
+
+    code = "remote_error"
+
+    def __init__(self, message: str, *, status: int, error_code: str) -> None:
+        super().__init__(message, detail={"status": status, "error_code": error_code})
+        self.status = status
+        self.error_code = error_code

@@ -40,6 +40,9 @@ def test_demo_runs_the_whole_story() -> None:
         "✔ the retry of the same call is allowed",
         "✔ a second retry is held again: the grant was for one call",
         f"✔ all {len(all_steps())} steps behaved as expected",
+        # the MCP chapter (issue 6)
+        "✔ denied with -32001 by policy `no-external-email`",
+        "✔ denied with -32001: payments.refund is outside the task's scope",
     ]:
         assert line in out, f"missing {line!r} in:\n{out}"
     assert "✘" not in out

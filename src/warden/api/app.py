@@ -19,6 +19,7 @@ from warden.api.routes import (
     audit,
     authzen,
     behaviour,
+    forward_auth,
     health,
     oauth,
     operators,
@@ -56,7 +57,7 @@ def create_app(w: Warden, *, manage_lifecycle: bool = True) -> FastAPI:
 
     app.add_exception_handler(WardenError, on_error)
     app.add_exception_handler(Exception, on_error)
-    routers = (health, oauth, authzen, agents, tasks, audit, policies)
+    routers = (health, oauth, authzen, agents, tasks, audit, policies, forward_auth)
     for module in (*routers, approvals, behaviour, operators):
         app.include_router(module.router)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=w.settings.max_body_bytes)

@@ -361,9 +361,13 @@ FINAL_STEPS: list[Step] = [("Verify the tamper-evident audit trail", verify_audi
 
 def all_steps() -> list[Step]:
     """Core steps, then each feature's chapter (modules ``demo_<feature>.py`` with ``STEPS``)."""
-    from warden.cli import demo_approvals, demo_attestation
+    from warden.cli import demo_approvals, demo_attestation, demo_enforcement
 
-    chapters: list[list[Step]] = [demo_attestation.STEPS, demo_approvals.STEPS]
+    chapters: list[list[Step]] = [
+        demo_attestation.STEPS,
+        demo_enforcement.STEPS,
+        demo_approvals.STEPS,
+    ]
     return [*STEPS, *(step for chapter in chapters for step in chapter), *FINAL_STEPS]
 
 

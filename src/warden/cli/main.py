@@ -15,6 +15,7 @@ from warden.cli import (
     dev,
     findings,
     identity,
+    mcp_proxy,
     operators,
     policies,
     reports,
@@ -41,6 +42,7 @@ app.add_typer(operators.app, name="operators")
 app.add_typer(findings.app, name="findings")
 app.command("demo")(demo.demo)
 app.command("agent-identity")(identity.agent_identity)
+app.command("mcp-proxy")(mcp_proxy.mcp_proxy)
 
 
 def _version(value: bool) -> None:

@@ -1,1 +1,47 @@
-"""Warden's Python SDK. ``warden.sdk.approvals`` waits for step-up approvals."""
+"""Warden's Python SDK: clients, an embedded PDP, and a guard for tool functions.
+
+    from warden.sdk import WardenClient, CredentialKeeper, guard
+
+The embedded PDP (``warden.sdk.embedded.EmbeddedPDP``) is imported on first use: it brings
+the whole server core (storage, policy engine) with it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from warden.errors import (
+    AccessDeniedError,
+    ApprovalRequiredError,
+    DecisionUnavailableError,
+    RemoteAPIError,
+)
+
+from ._wire import Decision, TaskCredential, tool_evaluation
+from .client import AsyncWardenClient, WardenClient
+from .credentials import AsyncCredentialKeeper, CredentialKeeper
+from .guard import guard
+
+__all__ = [
+    "AccessDeniedError",
+    "ApprovalRequiredError",
+    "AsyncCredentialKeeper",
+    "AsyncWardenClient",
+    "CredentialKeeper",
+    "Decision",
+    "DecisionUnavailableError",
+    "EmbeddedPDP",
+    "RemoteAPIError",
+    "TaskCredential",
+    "WardenClient",
+    "guard",
+    "tool_evaluation",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "EmbeddedPDP":
+        from .embedded import EmbeddedPDP
+
+        return EmbeddedPDP
+    raise AttributeError(name)

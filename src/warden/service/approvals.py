@@ -640,7 +640,8 @@ class ApprovalService:
                 "step_name": req.chain[req.level - 1],
             },
         }
-        out: dict[str, Any] = {"task": task}
+        # top-level id and status too, for clients that read an approval as {"id", "status"}
+        out: dict[str, Any] = {"id": req.id, "status": req.status.value, "task": task}
         if req.status is ApprovalStatus.APPROVED:
             out["result"] = {
                 "mode": "reevaluate",

@@ -12,7 +12,8 @@ from starlette.responses import Response
 from warden.api.deps import any_operator, operator, read_object, warden_of
 from warden.api.errors import json_response
 from warden.api.paging import float_param, limit_of
-from warden.errors import InvalidParameterError
+from warden.authz.policy_set import load_policy_dir
+from warden.errors import ConflictError, InvalidParameterError, NotFoundError
 
 router = APIRouter(tags=["policies"])
 
@@ -44,6 +45,24 @@ async def show(request: Request) -> Response:
             "modes": w.modes.view(),
         }
     )
+
+
+@router.get("/v1/policies/bundle")
+async def bundle(request: Request) -> Response:
+    """The active policy files, for embedded PDPs that keep a synced copy (``warden.sdk``)."""
+    await run_in_threadpool(any_operator, request)
+    w = warden_of(request)
+    folder = w.settings.policies_dir
+    if folder is None:
+        raise NotFoundError("no policy folder is configured")
+    lps = await run_in_threadpool(load_policy_dir, folder)
+    if lps.revision != w.pdp.revision:
+        raise ConflictError(
+            "the policy folder differs from the set being served (a change not yet loaded, "
+            "or rejected); try again"
+        )
+    files = {name: (folder / name).read_text("utf-8") for name in lps.files}
+    return json_response({"revision": lps.revision, "files": files})
 
 
 @router.post("/v1/policies/reload")

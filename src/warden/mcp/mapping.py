@@ -1,0 +1,202 @@
+"""MCP JSON-RPC → AuthZEN, and decisions → JSON-RPC errors (COAZ-MCP binding, Warden's convention).
+
+Pure functions over decoded JSON. Warden's tool-call convention (DESIGN §5) replaces the
+binding's default shape: a call of tool ``X`` on upstream server ``S`` is action ``X`` on
+resource ``MCPServer::"S"`` with the call's arguments in ``context.arguments``.
+
+=====================  ============================  =============================================
+method                 action                        resource
+=====================  ============================  =============================================
+``tools/call``         the tool name                 ``{type: "MCPServer", id: <upstream>}``
+``resources/read``     ``resources/read``            ``{type: "MCPResource", id: <uri>}``
+``resources/subscribe``  ``resources/read``          ``{type: "MCPResource", id: <uri>}``
+``prompts/get``        ``prompts/get``               ``{type: "MCPPrompt", id: <name>}``
+=====================  ============================  =============================================
+
+Every request also carries ``context.mcp = {method, server}``. The subject is the agent,
+``{type: "agent", id: <SPIFFE ID>, properties: {token: <task credential>}}``; the PDP verifies
+the credential. List methods are filtered item by item with the same requests (see
+``listing_verdict``). ``ping`` and notifications pass; anything else is denied.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = [
+    "DENIED",
+    "INTERNAL_ERROR",
+    "INVALID_PARAMS",
+    "INVALID_REQUEST",
+    "METHOD_NOT_FOUND",
+    "PARSE_ERROR",
+    "denial_error",
+    "error_response",
+    "listing_verdict",
+    "prompt_request",
+    "resource_request",
+    "tool_request",
+    "valid_tool_name",
+]
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+DENIED = -32001  # COAZ-MCP: the PDP said no
+
+MCP_SERVER = "MCPServer"
+MCP_RESOURCE = "MCPResource"
+MCP_PROMPT = "MCPPrompt"
+
+# SEP-986 tool names, minus a leading dot: no slashes, quotes, colons or spaces, so a name can
+# never read as a path or as Cedar syntax (``Action::"x"``).
+_TOOL_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")
+
+# Reasons the PDP gives before Cedar runs (service/decisions.py), in words for the agent.
+_REASON_TEXT = {
+    "out_of_scope": "is outside this task's scope",
+    "invalid_credential": "was refused: the task credential is not valid",
+    "missing_credential": "was refused: no task credential was presented",
+    "evaluation_error": "could not be evaluated, so it is denied",
+    "approval_denied": "was refused by its approver",
+    "approval_used": "was approved once already; ask again",
+    "approval_expired": "waited too long for approval",
+}
+
+
+def valid_tool_name(name: Any) -> bool:
+    return isinstance(name, str) and bool(_TOOL_NAME.match(name)) and ".." not in name
+
+
+def _envelope(
+    subject: Mapping[str, Any],
+    action: str,
+    resource: dict[str, Any],
+    method: str,
+    server: str,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    context: dict[str, Any] = {"mcp": {"method": method, "server": server}}
+    if extra:
+        context.update(extra)
+    return {
+        "subject": dict(subject),
+        "action": {"name": action},
+        "resource": resource,
+        "context": context,
+    }
+
+
+def tool_request(
+    subject: Mapping[str, Any], tool: str, server: str, arguments: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """``tools/call``: the tool is the action, the upstream the resource."""
+    extra = {"arguments": dict(arguments)} if arguments is not None else None
+    return _envelope(subject, tool, {"type": MCP_SERVER, "id": server}, "tools/call", server, extra)
+
+
+def resource_request(
+    subject: Mapping[str, Any], uri: str, server: str, method: str = "resources/read"
+) -> dict[str, Any]:
+    return _envelope(subject, "resources/read", {"type": MCP_RESOURCE, "id": uri}, method, server)
+
+
+def prompt_request(
+    subject: Mapping[str, Any], name: str, server: str, arguments: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    extra = {"arguments": dict(arguments)} if arguments is not None else None
+    return _envelope(
+        subject, "prompts/get", {"type": MCP_PROMPT, "id": name}, "prompts/get", server, extra
+    )
+
+
+def listing_verdict(response: Mapping[str, Any], *, takes_arguments: bool = True) -> bool:
+    """Whether a list entry is shown, from the decision on using it *without* its arguments.
+
+    An entry used without arguments (a resource) is shown only when that decision allows.
+
+    A listing cannot know the arguments a later call will carry, so it hides only what is
+    denied whatever they are: a refusal before policy (credential, scope) or a deny that names
+    the forbid policies behind it. A default deny (no permit matched yet, no forbid applies)
+    stays visible, because a permit may match once the arguments are known; the call itself
+    is always decided in full.
+    """
+    if response.get("decision") is True:
+        return True
+    context = response.get("context")
+    if not isinstance(context, Mapping):
+        return False
+    if _approval(context) is not None:
+        return True  # callable once a human approves
+    if context.get("reason") is not None or not takes_arguments:
+        return False
+    return not context.get("reasons")
+
+
+def _approval(context: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The pending approval request a decision context carries, normalised.
+
+    Warden's step-up decisions (issue 5) put the AuthZEN Access Request task handle in
+    ``context.approval_request`` (``id``, ``status``, ``status_endpoint``, ``wait_endpoint``,
+    ``expires_at``, ``progress``…); a bare ``context.approval`` id (or ``{id}``) is read too. A
+    granted approval (``{"granted": true}``) is not a request to wait for.
+    """
+    raw = context.get("approval_request")
+    if raw is None:
+        raw = context.get("approval")
+    if isinstance(raw, str):
+        raw = {"id": raw}
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("id"), str) or raw.get("granted"):
+        return None
+    keep = ("id", "status", "expires_at", "progress", "status_endpoint", "wait_endpoint")
+    out = {k: raw[k] for k in keep if raw.get(k) is not None}
+    out.setdefault("status_endpoint", f"/v1/approvals/{raw['id']}")
+    out.setdefault("wait_endpoint", f"/v1/approvals/{raw['id']}/wait")
+    out["retry"] = "call again with the same arguments once the request is approved"
+    return out
+
+
+def denial_error(target: str, response: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON-RPC error object for a deny (``-32001``), readable by a person and a program.
+
+    ``data`` holds ``reason`` (``approval_required``, ``policy``, or the PDP's own reason such
+    as ``out_of_scope`` or ``approval_denied``), ``decision_id``, the determining ``policies``
+    and, when the decision opened an approval request, ``approval`` with its id, status and
+    where to wait for it (``wait_endpoint``, a long poll).
+    """
+    context = response.get("context")
+    context = context if isinstance(context, Mapping) else {}
+    decision_id = context.get("decision_id")
+    policies = [p for p in context.get("reasons") or [] if isinstance(p, str)]
+    approval = _approval(context)
+    data: dict[str, Any] = {"decision_id": decision_id, "policies": policies}
+    if approval is not None:
+        data["reason"] = "approval_required"
+        data["approval"] = approval
+        message = (
+            f"`{target}` needs approval: approval request {approval['id']} is waiting; "
+            "call again once it is approved"
+        )
+    elif isinstance(context.get("reason"), str):
+        reason = context["reason"]
+        data["reason"] = reason
+        message = f"`{target}` {_REASON_TEXT.get(reason, f'was denied ({reason})')}"
+    else:
+        data["reason"] = "policy"
+        message = (
+            f"`{target}` is denied by policy {', '.join(policies)}"
+            if policies
+            else f"`{target}` is not permitted by any policy"
+        )
+    return {"code": DENIED, "message": message, "data": data}
+
+
+def error_response(request_id: Any, code: int, message: str, data: Any = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        error["data"] = data
+    return {"jsonrpc": "2.0", "id": request_id, "error": error}

@@ -1,0 +1,127 @@
+"""An embedded PDP: Warden's own decision code, in this process, over a local policy folder.
+
+``EmbeddedPDP.open(policies)`` builds a Warden (state in ``data_dir``, SQLite by default) and
+answers AuthZEN requests with ``DecisionService`` — exactly what ``POST /access/v1/evaluation``
+runs, with no network hop. Agent-mode requests verify task credentials this Warden issued (a
+server sharing the same data folder or database issues the same ones). Policies hot-reload
+from the folder; ``sync_policies`` copies a server's active policy files into it.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from warden.authz.authzen import parse_evaluation
+from warden.config import Settings
+from warden.errors import DecisionUnavailableError, InvalidParameterError
+from warden.service.container import Warden
+
+from . import _wire
+from ._wire import Decision, TaskCredential
+from .client import WardenClient
+
+__all__ = ["EmbeddedPDP", "sync_policies"]
+
+
+class EmbeddedPDP:
+    """In-process decisions with the same API shape as the clients' ``evaluate``."""
+
+    def __init__(self, warden: Warden, *, owned: bool = False) -> None:
+        self.warden = warden
+        self._owned = owned
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+
+    @classmethod
+    def open(
+        cls, policies: Path | str, data_dir: Path | str | None = None, **settings: Any
+    ) -> EmbeddedPDP:
+        """A Warden over ``policies`` (state in ``data_dir``; a temporary folder when None)."""
+        tmp = None
+        if data_dir is None:
+            tmp = tempfile.TemporaryDirectory(prefix="warden-embedded-")
+            data_dir = tmp.name
+        w = Warden(Settings(data_dir=Path(data_dir), policies_dir=Path(policies), **settings))
+        w.start()
+        pdp = cls(w, owned=True)
+        pdp._tmp = tmp
+        return pdp
+
+    def close(self) -> None:
+        if self._owned:
+            self.warden.close()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    def __enter__(self) -> EmbeddedPDP:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the same surface as the HTTP clients --------------------------------------------------
+    def evaluate(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        """Decide one AuthZEN request. A malformed request is an error, never an allow."""
+        try:
+            ev = parse_evaluation(dict(request))
+        except InvalidParameterError as exc:
+            raise DecisionUnavailableError(f"malformed decision request: {exc.message}") from exc
+        out = self.warden.decisions.evaluate(ev)
+        return {"decision": out.allowed, "context": out.context}
+
+    def evaluations(self, requests: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        return [self.evaluate(r) for r in requests]
+
+    def decide_tool(
+        self, token: str, tool: str, arguments: Mapping[str, Any] | None = None, **kw: Any
+    ) -> Decision:
+        return Decision.of(self.evaluate(_wire.tool_evaluation(token, tool, arguments, **kw)))
+
+    # async spellings, so either kind of caller can hold an EmbeddedPDP (decisions take µs)
+    async def aevaluate(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        return self.evaluate(request)
+
+    async def aevaluations(self, requests: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        return self.evaluations(requests)
+
+    # -- credentials, for programs that host Warden themselves ---------------------------------
+    def exchange(self, subject_token: str, **kw: Any) -> TaskCredential:
+        """Token exchange against this in-process Warden (same rules as ``POST /oauth2/token``)."""
+        now = self.warden.clock.now()
+        form = _wire.exchange_form(subject_token, **kw)
+        as_lists = {k: v if isinstance(v, list) else [v] for k, v in form.items()}
+        return _wire.credential_of(self.warden.tasks.token(as_lists), now)
+
+
+def sync_policies(client: WardenClient, folder: Path | str, *, operator_token: str) -> str:
+    """Copy a server's active policy files into ``folder`` (``GET /v1/policies/bundle``).
+
+    Files are written next to each other and then renamed into place, so a watching
+    ``EmbeddedPDP`` never reads half a set; returns the server's policy revision.
+    """
+    response = client._send(
+        "GET", "/v1/policies/bundle", headers={"Authorization": f"Bearer {operator_token}"}
+    )
+    body = _wire.read_body(response)
+    files = body.get("files") if isinstance(body, dict) else None
+    if not isinstance(files, dict):
+        raise DecisionUnavailableError("the server sent no policy bundle")
+    target = Path(folder)
+    target.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        if (
+            not isinstance(name, str)
+            or "/" in name
+            or name.startswith(".")
+            or not isinstance(text, str)
+        ):
+            raise DecisionUnavailableError(f"refusing policy file name `{name}`")
+        staged = target / f".{name}.sync"
+        staged.write_text(text)
+        staged.replace(target / name)
+    for old in target.iterdir():
+        if old.is_file() and old.name not in files and old.suffix in (".cedar", ".cedarschema"):
+            old.unlink()
+    return str(body.get("revision", ""))
