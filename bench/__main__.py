@@ -17,6 +17,7 @@ BENCHMARKS = {
     "p4": "bench.p4_http",
     "p5": "bench.p5_replicas",
     "p7": "bench.p7_mcp_proxy",
+    "p5b": "bench.p5_behaviour",
     "p8": "bench.p8_memory",
 }
 

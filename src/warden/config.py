@@ -13,8 +13,12 @@ from typing import Any
 
 import yaml
 
+from warden.approvals import ApprovalSettings, parse_level
 from warden.attestation.oidc import OIDCIssuer
+from warden.behaviour import BehaviourSettings, Thresholds
+from warden.core.duration import parse_duration
 from warden.errors import InvalidParameterError
+from warden.webhooks import WebhookEndpoint, decode_secret
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,13 @@ class Settings:
     checkpoint_sinks: tuple[str, ...] = ()
     export_sinks: tuple[tuple[str, str], ...] = ()  # (file path or http(s) url, ocsf | jsonl)
     export_interval: float = 5.0
+    # step-up approvals, behavioural governance and the webhooks that tell people about them
+    approvals: ApprovalSettings = field(default_factory=ApprovalSettings)
+    behaviour: BehaviourSettings = field(default_factory=BehaviourSettings)
+    webhooks: tuple[WebhookEndpoint, ...] = ()
+    webhook_max_attempts: int = 6
+    webhook_base_delay: float = 0.5
+    webhook_timeout: float = 5.0
 
     @property
     def effective_issuer(self) -> str:
@@ -129,19 +140,12 @@ class Settings:
 
 def _duration(value: Any, key: str) -> float:
     """Accept seconds (number) or a string like ``90s``, ``5m``, ``2h``, ``1d``."""
-    if isinstance(value, bool):
-        raise InvalidParameterError(f"config `{key}` must be a duration")
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str) and value:
-        units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-        try:
-            if value[-1] in units:
-                return float(value[:-1]) * units[value[-1]]
-            return float(value)
-        except ValueError:
-            pass
-    raise InvalidParameterError(f"config `{key}` must be a duration like `300`, `5m` or `1h`")
+    try:
+        return parse_duration(value)
+    except ValueError:
+        raise InvalidParameterError(
+            f"config `{key}` must be a duration like `300`, `5m` or `1h`"
+        ) from None
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
@@ -271,6 +275,12 @@ def _from_yaml(settings: Settings, path: Path) -> Settings:
         out["tier_modes"] = {str(k): str(v) for k, v in tiers.items()}
     out.update(_lifecycle(raw, rel))
     out.update(_governance_yaml(raw, rel))
+    if raw.get("approvals") is not None:
+        out["approvals"] = _approvals(_section(raw, "approvals"))
+    if raw.get("behaviour") is not None:
+        out["behaviour"] = _behaviour(_section(raw, "behaviour"))
+    if raw.get("webhooks") is not None:
+        out.update(_webhooks(_section(raw, "webhooks"), rel))
     return replace(settings, **out)
 
 
@@ -320,6 +330,184 @@ def _governance_yaml(raw: dict[str, Any], rel: Any) -> dict[str, Any]:
     if sinks:
         out["export_sinks"] = tuple(sinks)
     return out
+
+
+def _strings(value: Any, key: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise InvalidParameterError(f"config `{key}` must be a list of strings")
+    return tuple(value)
+
+
+def _levels(value: Any, key: str) -> tuple[str, ...]:
+    try:
+        return tuple(parse_level(v) for v in _strings(value, key))
+    except ValueError as exc:
+        raise InvalidParameterError(f"config `{key}`: {exc}") from None
+
+
+def _int(value: Any, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidParameterError(f"config `{key}` must be a non-negative integer")
+    return value
+
+
+_APPROVAL_DURATIONS = ("grant_ttl", "escalate_after", "deny_cooldown", "sweep_interval")
+_APPROVAL_KEYS = {
+    *_APPROVAL_DURATIONS,
+    "max_pending_per_agent",
+    "requests_per_hour",
+    "separation_of_duties",
+    "escalation",
+    "groups",
+}
+
+
+def _approvals(raw: dict[str, Any]) -> ApprovalSettings:
+    unknown = set(raw) - _APPROVAL_KEYS
+    if unknown:
+        raise InvalidParameterError(f"unknown config key `approvals.{sorted(unknown)[0]}`")
+    out: dict[str, Any] = {}
+    for key in _APPROVAL_DURATIONS:
+        if key in raw:
+            out[key] = _duration(raw[key], f"approvals.{key}")
+    for key in ("max_pending_per_agent", "requests_per_hour"):
+        if key in raw:
+            out[key] = _int(raw[key], f"approvals.{key}")
+    if "separation_of_duties" in raw:
+        out["separation_of_duties"] = bool(raw["separation_of_duties"])
+    escalation = raw.get("escalation") or {}
+    if not isinstance(escalation, dict):
+        raise InvalidParameterError("config `approvals.escalation` maps risk tiers to levels")
+    out["escalation"] = {
+        str(tier): _levels(levels, f"approvals.escalation.{tier}")
+        for tier, levels in escalation.items()
+    }
+    groups = raw.get("groups") or {}
+    if not isinstance(groups, dict):
+        raise InvalidParameterError("config `approvals.groups` maps group names to people")
+    out["groups"] = {
+        str(name): frozenset(_strings(members, f"approvals.groups.{name}"))
+        for name, members in groups.items()
+    }
+    return ApprovalSettings(**out)
+
+
+_BEHAVIOUR_DURATIONS = ("window", "score_window", "step_up_for", "budget_window")
+_BEHAVIOUR_INTS = ("rate_min_calls", "deny_streak", "scope_creep", "fan_out", "min_history")
+_BEHAVIOUR_KEYS = {
+    *_BEHAVIOUR_DURATIONS,
+    *_BEHAVIOUR_INTS,
+    "enabled",
+    "rate_factor",
+    "high_risk_actions",
+    "intents",
+    "thresholds",
+}
+
+
+def _behaviour(raw: dict[str, Any]) -> BehaviourSettings:
+    unknown = set(raw) - _BEHAVIOUR_KEYS
+    if unknown:
+        raise InvalidParameterError(f"unknown config key `behaviour.{sorted(unknown)[0]}`")
+    defaults = BehaviourSettings()
+    out: dict[str, Any] = {}
+    for key in _BEHAVIOUR_DURATIONS:
+        if key in raw:
+            out[key] = _duration(raw[key], f"behaviour.{key}")
+            if out[key] <= 0:
+                raise InvalidParameterError(f"config `behaviour.{key}` must be positive")
+    for key in _BEHAVIOUR_INTS:
+        if key in raw:
+            out[key] = _int(raw[key], f"behaviour.{key}")
+    if "enabled" in raw:
+        out["enabled"] = bool(raw["enabled"])
+    if "rate_factor" in raw:
+        factor = raw["rate_factor"]
+        if isinstance(factor, bool) or not isinstance(factor, int | float) or factor <= 0:
+            raise InvalidParameterError("config `behaviour.rate_factor` must be a positive number")
+        out["rate_factor"] = float(factor)
+    if "high_risk_actions" in raw:
+        out["high_risk_actions"] = frozenset(
+            _strings(raw["high_risk_actions"], "behaviour.high_risk_actions")
+        )
+    intents = raw.get("intents") or {}
+    if not isinstance(intents, dict):
+        raise InvalidParameterError("config `behaviour.intents` maps categories to intents")
+    out["intents"] = {
+        str(c): frozenset(_strings(v, f"behaviour.intents.{c}")) for c, v in intents.items()
+    }
+    thresholds = dict(defaults.thresholds)
+    for tier, spec in (raw.get("thresholds") or {}).items():
+        if not isinstance(spec, dict) or set(spec) - {"notify", "step_up", "suspend"}:
+            raise InvalidParameterError(
+                f"config `behaviour.thresholds.{tier}` must be {{notify, step_up, suspend}}"
+            )
+        base = thresholds.get(str(tier)) or Thresholds()
+        values = {k: _int(v, f"behaviour.thresholds.{tier}.{k}") for k, v in spec.items()}
+        thresholds[str(tier)] = replace(base, **values)
+    out["thresholds"] = thresholds
+    return BehaviourSettings(**out)
+
+
+def _webhooks(raw: dict[str, Any], rel: Any) -> dict[str, Any]:
+    unknown = set(raw) - {"delivery", "endpoints"}
+    if unknown:
+        raise InvalidParameterError(f"unknown config key `webhooks.{sorted(unknown)[0]}`")
+    out: dict[str, Any] = {}
+    delivery = raw.get("delivery") or {}
+    if "max_attempts" in delivery:
+        out["webhook_max_attempts"] = max(1, _int(delivery["max_attempts"], "webhooks.delivery"))
+    if "base_delay" in delivery:
+        out["webhook_base_delay"] = _duration(delivery["base_delay"], "webhooks.base_delay")
+    if "timeout" in delivery:
+        out["webhook_timeout"] = _duration(delivery["timeout"], "webhooks.timeout")
+    endpoints = []
+    for i, spec in enumerate(raw.get("endpoints") or []):
+        where = f"webhooks.endpoints[{i}]"
+        if not isinstance(spec, dict) or not isinstance(spec.get("url"), str):
+            raise InvalidParameterError(f"config `{where}` needs a `url`")
+        url = spec["url"]
+        if not url.startswith(("https://", "http://")):
+            raise InvalidParameterError(f"config `{where}.url` must be an http(s) url")
+        secret = _webhook_secret(spec, where, rel)
+        try:
+            key = decode_secret(secret)
+        except ValueError as exc:
+            raise InvalidParameterError(f"config `{where}`: {exc}") from None
+        recipients = frozenset(_strings(spec.get("for", ["*"]), f"{where}.for"))
+        events = spec.get("events")
+        endpoints.append(
+            WebhookEndpoint(
+                url=url,
+                key=key,
+                recipients=recipients,
+                events=frozenset(_strings(events, f"{where}.events")) if events else None,
+            )
+        )
+    out["webhooks"] = tuple(endpoints)
+    return out
+
+
+def _webhook_secret(spec: dict[str, Any], where: str, rel: Any) -> str:
+    """The secret from ``secret_file``, ``secret_env`` or (discouraged) inline ``secret``."""
+    if spec.get("secret_file"):
+        path = rel(str(spec["secret_file"]))
+        try:
+            return str(path.read_text().strip())
+        except OSError as exc:
+            raise InvalidParameterError(
+                f"config `{where}.secret_file`: cannot read `{path}`: {exc.strerror}"
+            ) from None
+    if spec.get("secret_env"):
+        value = os.environ.get(str(spec["secret_env"]), "")
+        if not value:
+            raise InvalidParameterError(
+                f"config `{where}.secret_env`: environment variable `{spec['secret_env']}` is empty"
+            )
+        return value
+    if spec.get("secret"):
+        return str(spec["secret"])
+    raise InvalidParameterError(f"config `{where}` needs `secret_file`, `secret_env` or `secret`")
 
 
 def _oidc_issuer(item: Any, key: str, rel: Any) -> OIDCIssuer:

@@ -11,12 +11,17 @@ code to status. Callers outside the trust boundary get opaque codes for credenti
     │   └── LeaseTargetUnknownError      lease_target_unknown
     ├── NotFoundError                not_found
     ├── ConflictError                conflict
-    │   └── TaskNotActiveError           task_not_active
+    │   ├── TaskNotActiveError           task_not_active
+    │   ├── ApprovalClosedError          approval_closed
+    │   └── ApprovalDigestMismatchError  approval_digest_mismatch
     ├── StorageError                 storage_error
     ├── AuthenticationError          unauthenticated
     ├── PermissionDeniedError        forbidden
+    │   ├── ApprovalNotPermittedError    approval_not_permitted
+    │   ├── AgentCannotApproveError      agent_cannot_approve
     │   └── AccessDeniedError            access_denied (a PEP enforcing a deny decision)
     │       └── ApprovalRequiredError        approval_required
+    ├── RateLimitedError             rate_limited
     ├── DecisionUnavailableError     decision_unavailable (the PDP could not answer: fail closed)
     ├── RemoteAPIError               remote_error (a Warden server answered with an error)
     ├── PayloadTooLargeError         payload_too_large
@@ -171,6 +176,34 @@ class MalformedRequestError(InvalidParameterError):
 
 class UnsupportedMediaTypeError(InvalidParameterError):
     code = "unsupported_media_type"
+
+
+class ApprovalClosedError(ConflictError):
+    """The approval request is no longer pending (decided, expired, cancelled or used)."""
+
+    code = "approval_closed"
+
+
+class ApprovalDigestMismatchError(ConflictError):
+    """The approver confirmed a different action than the one the request is bound to."""
+
+    code = "approval_digest_mismatch"
+
+
+class ApprovalNotPermittedError(PermissionDeniedError):
+    """This caller may not decide this approval request (not an eligible approver)."""
+
+    code = "approval_not_permitted"
+
+
+class AgentCannotApproveError(PermissionDeniedError):
+    """An agent credential was presented to decide an approval: agents never approve."""
+
+    code = "agent_cannot_approve"
+
+
+class RateLimitedError(WardenError):
+    code = "rate_limited"
 
 
 class AccessDeniedError(PermissionDeniedError):

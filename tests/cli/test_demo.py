@@ -36,6 +36,9 @@ def test_demo_runs_the_whole_story() -> None:
         "✔ the agent completed its own task with its task credential",
         "✔ decision false, reason invalid_credential",
         "✔ the audit hash chain verifies",
+        "✔ decision false, reason approval_required: policy `deletes-need-owner-approval`",
+        "✔ the retry of the same call is allowed",
+        "✔ a second retry is held again: the grant was for one call",
         # the MCP chapter (issue 6)
         "✔ denied with -32001 by policy `no-external-email`",
         "✔ denied with -32001: payments.refund is outside the task's scope",

@@ -30,6 +30,8 @@ EXAMPLE_IDS = [
     "no-external-email",
     "no-bulk-export",
     "read-only-tasks-send-nothing",
+    "support-delete",
+    "deletes-need-owner-approval",
 ]
 
 
@@ -52,7 +54,7 @@ def test_help_lists_the_command_groups(runner: CliRunner) -> None:
 def test_validate_examples(runner: CliRunner, examples: Path) -> None:
     result = runner.invoke(app, ["policies", "validate", str(examples)])
     assert result.exit_code == 0, result.output
-    assert f"ok: 5 policies in {examples}" in result.output
+    assert f"ok: {len(EXAMPLE_IDS)} policies in {examples}" in result.output
     assert "revision " in result.output
     for pid in EXAMPLE_IDS:
         assert pid in result.output

@@ -15,13 +15,16 @@ from warden.api.metrics import Metrics
 from warden.api.middleware import RequestContextMiddleware
 from warden.api.routes import (
     agents,
+    approvals,
     audit,
     authzen,
+    behaviour,
     forward_auth,
     governance,
     health,
     keys,
     oauth,
+    operators,
     policies,
     replicas,
     tasks,
@@ -57,19 +60,8 @@ def create_app(w: Warden, *, manage_lifecycle: bool = True) -> FastAPI:
 
     app.add_exception_handler(WardenError, on_error)
     app.add_exception_handler(Exception, on_error)
-    for module in (
-        health,
-        oauth,
-        authzen,
-        agents,
-        tasks,
-        audit,
-        policies,
-        forward_auth,
-        keys,
-        replicas,
-        governance,
-    ):
+    routers = (health, oauth, authzen, agents, tasks, audit, policies, forward_auth, keys)
+    for module in (*routers, replicas, governance, approvals, behaviour, operators):
         app.include_router(module.router)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=w.settings.max_body_bytes)
     return app

@@ -136,13 +136,19 @@ class Demo:
         params: dict[str, Any] | None = None,
         show: tuple[str, ...] | None = None,
         headers: dict[str, str] | None = None,
+        as_who: str | None = None,
     ) -> tuple[int, Any]:
-        """Send one request and print it; ``show`` limits the response keys printed."""
+        """Send one request and print it; ``show`` limits the response keys printed.
+
+        ``as_who`` names the bearer in the transcript (default: a task credential).
+        """
         headers = dict(headers or {})
         token = self.admin_token if admin else bearer
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        auth = " (admin token)" if admin else (" (task credential)" if bearer else "")
+        auth = (
+            " (admin token)" if admin else (f" ({as_who or 'task credential'})" if bearer else "")
+        )
         query = ("?" + "&".join(f"{k}={v}" for k, v in params.items())) if params else ""
         console.print(Text.assemble("   → ", (f"{method} {path}{query}", "bold"), auth))
         sent = json_body if json_body is not None else form
@@ -356,12 +362,19 @@ FINAL_STEPS: list[Step] = [("Verify the tamper-evident audit trail", verify_audi
 
 def all_steps() -> list[Step]:
     """Core steps, then each feature's chapter (modules ``demo_<feature>.py`` with ``STEPS``)."""
-    from warden.cli import demo_attestation, demo_enforcement, demo_governance, demo_lifecycle
+    from warden.cli import (
+        demo_approvals,
+        demo_attestation,
+        demo_enforcement,
+        demo_governance,
+        demo_lifecycle,
+    )
 
     chapters: list[list[Step]] = [
         demo_attestation.STEPS,
         demo_lifecycle.STEPS,
         demo_enforcement.STEPS,
+        demo_approvals.STEPS,
         demo_governance.STEPS,
     ]
     # the story ends with the evidence: the controls report over everything above

@@ -9,13 +9,16 @@ import typer
 import warden
 from warden.cli import (
     agents,
+    approvals,
     audit,
     certify,
     demo,
     dev,
+    findings,
     identity,
     keys,
     mcp_proxy,
+    operators,
     owners,
     policies,
     reports,
@@ -41,6 +44,9 @@ app.add_typer(reports.app, name="report", hidden=True)  # `warden report control
 app.add_typer(owners.app, name="owners")
 app.add_typer(certify.app, name="certify")
 app.add_typer(dev.app, name="dev")
+app.add_typer(approvals.app, name="approvals")
+app.add_typer(operators.app, name="operators")
+app.add_typer(findings.app, name="findings")
 app.command("demo")(demo.demo)
 app.command("agent-identity")(identity.agent_identity)
 app.command("mcp-proxy")(mcp_proxy.mcp_proxy)

@@ -124,6 +124,7 @@ class Operator:
     token_hash: str  # sha256 hex of the bearer token; the token itself is never stored
     created_at: float = 0.0
     disabled: bool = False
+    human: str | None = None  # the person behind the account (an owner's id), for approvals
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +163,91 @@ class ModeSetting:
     mode: EnforcementMode
     updated_at: float = 0.0
     updated_by: str = ""
+
+
+class ApprovalStatus(StrEnum):
+    """AuthZEN Access Request & Approval task statuses (a grant's use is ``used_at``)."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    DENIED = "denied"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalRequest:
+    """A human decision asked for on one exact pending action (bound by ``digest``).
+
+    ``chain`` is the escalation path (``"owner"``, ``"group:<name>"``, ``"approvers"``);
+    ``level`` is the 1-based step now waiting. Once approved, the grant is valid until
+    ``grant_expires_at`` and is spent by one allowed decision (``used_at``).
+    """
+
+    id: str
+    status: ApprovalStatus
+    digest: str
+    agent: str
+    owner: str
+    task_id: str
+    action: str
+    resource_type: str
+    resource_id: str
+    arguments: dict[str, Any]  # masked, for display only; the digest covers the real ones
+    policies: tuple[str, ...]
+    chain: tuple[str, ...]
+    level: int
+    escalate_after: float
+    escalate_at: float
+    created_at: float
+    updated_at: float
+    source: str = "policy"  # "policy" (an @approval forbid) or "behaviour" (step-up)
+    on_behalf_of: str | None = None
+    separation_of_duties: bool = False
+    evaluation_id: str | None = None  # the decision that opened it
+    coalesced: int = 0  # identical requests folded into this one
+    decided_by: str | None = None
+    decided_at: float | None = None
+    decision_reason: str = ""
+    decision_auth: dict[str, Any] = field(default_factory=dict)
+    seen: dict[str, Any] = field(default_factory=dict)  # what the approver was shown
+    grant_expires_at: float | None = None
+    used_at: float | None = None
+    used_by_decision: str | None = None
+
+
+class Severity(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """Something an agent did that is unlike its baseline, explained in one sentence."""
+
+    id: str
+    agent: str
+    detector: str
+    severity: Severity
+    summary: str
+    created_at: float
+    facts: dict[str, Any] = field(default_factory=dict)
+    task_id: str | None = None
+    decision_id: str | None = None
+    score: int = 0  # the agent's behaviour score after this finding
+    actions: tuple[str, ...] = ()  # what escalation did: notify, step_up, suspend
+
+
+@dataclass(frozen=True, slots=True)
+class Baseline:
+    """An agent's expected behaviour: declared at registration and learned over windows."""
+
+    agent: str
+    declared: dict[str, Any] = field(default_factory=dict)
+    learned: dict[str, Any] = field(default_factory=dict)
+    updated_at: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,10 +22,14 @@ from warden.core.governance import (
 from warden.core.model import (
     Agent,
     AgentStatus,
+    ApprovalRequest,
+    ApprovalStatus,
     AuditDraft,
     AuditRecord,
+    Baseline,
     Change,
     Credential,
+    Finding,
     Human,
     HumanStatus,
     JoinToken,
@@ -339,6 +343,62 @@ class Store(GovernanceStore, Protocol):
     def fetch_operator_by_token_hash(self, token_hash: str) -> Operator: ...
 
     def list_operators(self) -> list[Operator]: ...
+
+    # -- approvals ---------------------------------------------------------------------------
+    def create_approval(self, request: ApprovalRequest) -> None:
+        """ConflictError if the id exists."""
+        ...
+
+    def fetch_approval(self, request_id: str) -> ApprovalRequest: ...
+
+    def update_approval(
+        self, request: ApprovalRequest, *, expect_status: ApprovalStatus
+    ) -> ApprovalRequest:
+        """Replace the row if its stored status is still ``expect_status`` (compare and set).
+
+        ApprovalClosedError when another process changed the status first.
+        """
+        ...
+
+    def use_approval(self, request_id: str, *, used_at: float, decision_id: str) -> bool:
+        """Spend an approved, unexpired, unused grant atomically; False if it cannot be spent."""
+        ...
+
+    def list_approvals(
+        self,
+        *,
+        status: ApprovalStatus | None = None,
+        agent: str | None = None,
+        updated_since: float | None = None,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> list[ApprovalRequest]:
+        """Newest first (created_at, id descending); ``after``: last id of the previous page.
+
+        With ``updated_since``: oldest change first (updated_at ascending), for replica sync.
+        """
+        ...
+
+    # -- behaviour ---------------------------------------------------------------------------
+    def create_findings(self, findings: Sequence[Finding]) -> None: ...
+
+    def list_findings(
+        self,
+        *,
+        agent: str | None = None,
+        severity: str | None = None,
+        since: float | None = None,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> list[Finding]:
+        """Newest first (created_at, id descending); ``after``: last id of the previous page."""
+        ...
+
+    def put_baseline(self, baseline: Baseline) -> None:
+        """Upsert by agent."""
+        ...
+
+    def list_baselines(self) -> list[Baseline]: ...
 
     # -- enforcement modes ---------------------------------------------------------------
     def set_mode(self, setting: ModeSetting) -> None:

@@ -13,6 +13,7 @@ from warden.audit.writer import AuditWriter
 from warden.authz.pdp import PolicyDecisionPoint
 from warden.authz.policy_set import LoadedPolicySet, load_policy_dir
 from warden.authz.watcher import PolicyWatcher
+from warden.behaviour import BehaviourMonitor
 from warden.broker.templates import parse_service, parse_target
 from warden.config import Settings
 from warden.core.clock import Clock, SystemClock
@@ -21,9 +22,11 @@ from warden.core.ports import Store
 from warden.errors import InvalidParameterError, PolicyError
 from warden.evidence.controls import Thresholds
 from warden.service.agents import AgentService
+from warden.service.approvals import ApprovalService
 from warden.service.attestation import build_attestation
 from warden.service.attribution import AttributionService
 from warden.service.auditing import Auditor
+from warden.service.behaviour import BehaviourService
 from warden.service.certification import CertificationService
 from warden.service.checkpoints import CheckpointService
 from warden.service.decisions import DecisionService
@@ -34,6 +37,7 @@ from warden.service.join_tokens import JoinTokenService
 from warden.service.keys import KeyService
 from warden.service.leases import LeaseService
 from warden.service.modes import ModeService
+from warden.service.notifications import Notifier
 from warden.service.operators import OperatorService
 from warden.service.ownership import LifecyclePolicy, OwnershipService
 from warden.service.replication import Replication
@@ -49,6 +53,7 @@ from warden.tokens.dpop import DPoPVerifier
 from warden.tokens.issuer import TaskCredentialIssuer
 from warden.tokens.sealed import KeyEncryptionKey, SealedKeyManager, historical_jwks
 from warden.tokens.verifier import TaskCredentialVerifier
+from warden.webhooks import WebhookDispatcher
 
 log = logging.getLogger("warden")
 
@@ -126,8 +131,12 @@ class Warden:
             default_trust_domain=default_td,
             end_tasks=self.tasks.end_all_for_agent,
         )
-        self.decisions = DecisionService(
-            self.pdp, self.tasks, self.state, self.modes, self.auditor, self.clock
+        self.webhooks = WebhookDispatcher(
+            settings.webhooks,
+            max_attempts=settings.webhook_max_attempts,
+            base_delay=settings.webhook_base_delay,
+            timeout=settings.webhook_timeout,
+            on_result=lambda d, ok, final: self.notifier.delivered(d, ok, final),
         )
         self.leases = LeaseService(
             self.store,
@@ -169,11 +178,45 @@ class Warden:
         )
         self.key_service.announce = self.replication.announce
         self.modes.on_change = lambda: self.replication.announce("modes.changed", {})
+        self.notifier = Notifier(
+            self.webhooks if settings.webhooks else None,
+            self.auditor,
+            self.clock,
+            settings.approvals.groups,
+        )
+        self.approvals = ApprovalService(
+            self.store,
+            self.state,
+            self.auditor,
+            self.clock,
+            settings.approvals,
+            self.notifier,
+            issuer,
+        )
+        self.approvals.load()
+        self.monitor = BehaviourMonitor(settings.behaviour)
+        self.behaviour = BehaviourService(
+            self.store, self.monitor, self.auditor, self.clock, self.notifier, self.agents.suspend
+        )
+        self.behaviour.load()
+        self.decisions = DecisionService(
+            self.pdp,
+            self.tasks,
+            self.state,
+            self.modes,
+            self.auditor,
+            self.clock,
+            self.approvals,
+            self.monitor,
+        )
+        if self.pdp.policy_set is not None:
+            self.decisions.policies_loaded(self.pdp.policy_set)
         self._build_governance(settings, issuer)
         self._watcher: PolicyWatcher | None = None
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None
         self._loops: list[threading.Thread] = []
+        self._governor: threading.Thread | None = None
 
     def _build_governance(self, settings: Settings, issuer: str) -> None:
         """Owners and lifecycle, certification, checkpoints, export, attribution (issue 7)."""
@@ -249,6 +292,7 @@ class Warden:
     # -- policies -----------------------------------------------------------------------------
     def _policies_loaded(self, lps: LoadedPolicySet) -> None:
         self.policy_error = None
+        self.decisions.policies_loaded(lps)
         self.auditor.record(
             "policy.loaded",
             "warden",
@@ -313,6 +357,12 @@ class Warden:
         if self.export.sinks:
             self._every("warden-export", self.settings.export_interval, self.export.tick)
 
+        self.webhooks.start()
+        self._governor = threading.Thread(
+            target=self._governance_loop, name="warden-approvals-behaviour", daemon=True
+        )
+        self._governor.start()
+
     def _every(self, name: str, interval: float, work: Callable[[], object]) -> None:
         """Run ``work`` every ``interval`` seconds until ``close()``; errors are retried."""
 
@@ -352,6 +402,30 @@ class Warden:
         self.store.prune_changes(before=now - 3600)
         self.key_service.retire_due()
 
+    def govern(self) -> None:
+        """One pass of the governance work: findings and escalations, then approvals."""
+        self.behaviour.drain()
+        self.approvals.sweep()
+
+    def _governance_loop(self) -> None:
+        """Findings as they come (woken by the monitor), approval sweeps, baseline writes."""
+        interval = self.settings.approvals.sweep_interval
+        last_sweep = last_persist = 0.0
+        while not self._stop.is_set():
+            self.monitor.wake.wait(min(0.25, interval))
+            self.monitor.wake.clear()
+            try:
+                self.behaviour.drain()
+                tick = time.monotonic()
+                if tick - last_sweep >= interval:
+                    last_sweep = tick
+                    self.approvals.sweep()
+                if tick - last_persist >= 5.0:
+                    last_persist = tick
+                    self.behaviour.persist()
+            except Exception:  # the loop must survive a database hiccup; it retries next tick
+                log.exception("governance loop failed")
+
     def close(self) -> None:
         self._stop.set()
         try:  # anchor the tail of the log before going away
@@ -366,6 +440,15 @@ class Warden:
             self._sweeper.join(5)
         for thread in self._loops:
             thread.join(5)
+        if self._governor is not None:
+            self.monitor.wake.set()
+            self._governor.join(5)
+        try:
+            self.behaviour.drain()
+            self.behaviour.persist()
+        except Exception:
+            log.exception("could not flush behaviour state at shutdown")
+        self.webhooks.close()
         self.writer.close()
         self.store.close()
 

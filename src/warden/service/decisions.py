@@ -13,28 +13,45 @@ A DPoP-bound credential (``cnf.jkt``) also needs ``subject.properties.dpop``: th
 agent sent with the original request, which is checked against that request as the PEP saw it,
 ``context.http.method`` and ``context.http.uri`` (RFC 9449 §4.3, with replay detection shared by
 every replica). Without a valid proof the decision is a deny (reason ``invalid_dpop_proof``).
+
+Step-up and behaviour (agent mode): the behaviour monitor observes the call before Cedar (its
+live facts are ``context.warden.behaviour``; a behavioural suspension or an exhausted budget is
+a refusal); a live approval grant for this exact call sets ``context.warden.approval.granted``
+and is spent by the allowed decision. A deny whose determining forbids all carry
+``@approval(...)`` — or an allowed high-risk call while behavioural step-up is on — is
+answered *approval required*: ``decision: false`` with ``context.reason ==
+"approval_required"``, the AuthZEN Access Request members (``evaluation_id``,
+``evaluated_at``, ``access_request``) and Warden's ``approval_request`` task handle (id,
+status, who approves, where to wait). See docs/approvals.md.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
+from warden.approvals import OWNER_LEVEL, Requirement, action_digest, requirement_from
 from warden.authz.authzen import EvaluationInput, SearchInput, run_search, to_cedar
 from warden.authz.pdp import PolicyDecisionPoint
+from warden.authz.policy_set import LoadedPolicySet
 from warden.authz.types import AuthzRequest, Decision, EntityRef
+from warden.behaviour import BehaviourMonitor, Observation
 from warden.core.clock import Clock
 from warden.core.ids import new_id
 from warden.core.masking import mask
-from warden.core.model import Agent, EnforcementMode
+from warden.core.model import Agent, ApprovalRequest, EnforcementMode
 from warden.errors import DPoPProofError, PolicyEvaluationError, TokenInvalidError, WardenError
+from warden.service.approvals import ApprovalService
 from warden.service.auditing import Auditor
 from warden.service.modes import ModeService
-from warden.service.state import HotState
+from warden.service.state import HotState, LiveTask
 from warden.service.tasks import TaskService
 
 AGENT_SUBJECT_TYPE = "agent"
+STEP_UP_POLICY = "warden:behaviour-step-up"
+_NO_GRANT: dict[str, Any] = {"granted": False}
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +72,8 @@ class DecisionService:
         modes: ModeService,
         auditor: Auditor,
         clock: Clock,
+        approvals: ApprovalService,
+        behaviour: BehaviourMonitor,
     ) -> None:
         self._pdp = pdp
         self._tasks = tasks
@@ -62,6 +81,15 @@ class DecisionService:
         self._modes = modes
         self._audit = auditor
         self._clock = clock
+        self._approvals = approvals
+        self._behaviour = behaviour
+        # (policy revision, do its policies read context.warden.behaviour?) — facts are only
+        # encoded into the Cedar context when some policy reads them: they cost Cedar time
+        self._facts_for: tuple[str | None, bool] = (None, True)
+
+    def policies_loaded(self, lps: LoadedPolicySet) -> None:
+        """Note whether the new policy set reads behaviour facts (called off the hot path)."""
+        self._facts_for = (lps.revision, _mentions(lps, "behaviour"))
 
     def evaluate(self, ev: EvaluationInput, *, request_id: str | None = None) -> Outcome:
         decision_id = new_id("dec")
@@ -189,6 +217,9 @@ class DecisionService:
                 chain=chain,
             )
         if req.action not in cred.scope:
+            self._behaviour.refused(
+                agent, "out_of_scope", req.action, now, task_id=task.id, decision_id=decision_id
+            )
             return self._refuse(
                 ev,
                 decision_id,
@@ -201,6 +232,41 @@ class DecisionService:
                 action=req.action,
                 chain=chain,
             )
+        obs = self._behaviour.observe(
+            agent,
+            task.id,
+            task.category,
+            req.action,
+            ev.context,
+            now,
+            decision_id=decision_id,
+            parent=self._parent_of(task),
+        )
+        if obs.refusal is not None:
+            if obs.refusal != "agent_suspended":
+                self._behaviour.outcome(agent, req.action, False, ev.context, now, task_id=task.id)
+            return self._refuse(
+                ev,
+                decision_id,
+                obs.refusal,
+                obs.detail,
+                request_id,
+                agent=agent.name,
+                task_id=task.id,
+                jti=cred.jti,
+                action=req.action,
+            )
+        # ``req.context["warden"]`` is this very dict: what is set below reaches Cedar
+        revision, wanted = self._facts_for
+        if wanted or revision != self._pdp.revision:
+            warden_ctx["behaviour"] = obs.facts
+        digest: str | None = None
+        grant: ApprovalRequest | None = None
+        if self._approvals.has_grants(agent.name):
+            digest = _digest(agent, task, req, ev)
+            grant = self._approvals.grant_for(digest, now) if digest else None
+            if grant is not None:
+                warden_ctx["approval"] = {"granted": True, "request_id": grant.id}
         req = replace(
             req,
             principal=EntityRef("Agent", agent.spiffe_id),
@@ -221,6 +287,7 @@ class DecisionService:
                 jti=cred.jti,
                 chain=chain,
             )
+        step = _StepUp(task, obs, grant, digest, now)
         return self._finish(
             ev,
             req,
@@ -231,7 +298,80 @@ class DecisionService:
             task_id=task.id,
             jti=cred.jti,
             chain=chain,
+            step=step,
         )
+
+    def _parent_of(self, task: LiveTask) -> tuple[Agent, str] | None:
+        if task.parent_id is None:
+            return None
+        parent = self._state.tasks.get(task.parent_id)
+        owner = self._state.agents_by_name.get(parent.agent_name) if parent else None
+        return (owner, task.parent_id) if owner is not None else None
+
+    # -- step-up ------------------------------------------------------------------------------
+    def _step_up(
+        self,
+        ev: EvaluationInput,
+        req: AuthzRequest,
+        decision: Decision,
+        decision_id: str,
+        agent: Agent,
+        step: _StepUp,
+    ) -> tuple[bool, dict[str, Any], dict[str, Any] | None]:
+        """(allowed, response context members, approval audit) for a Cedar decision."""
+        allowed = decision.allowed
+        grant = step.grant
+        if grant is not None:
+            if not allowed:
+                return False, {}, {"granted": False, "request_id": grant.id, "outcome": "denied"}
+            ctx: dict[str, Any]
+            if self._approvals.spend(grant, decision_id, step.now):
+                ctx = {"approval": {"granted": True, "request_id": grant.id}}
+                return True, ctx, {"granted": True, "request_id": grant.id}
+            ctx = {
+                "reason": "approval_used",
+                "approval": {"granted": False, "request_id": grant.id},
+            }
+            return False, ctx, {"granted": False, "request_id": grant.id, "outcome": "used"}
+        requirement: Requirement | None = None
+        if not allowed:
+            requirement = requirement_from(
+                decision.reasons, decision.annotations, errors=decision.errors
+            )
+        elif step.obs.step_up and step.obs.high_risk:
+            requirement = Requirement((OWNER_LEVEL,), None, False, (STEP_UP_POLICY,), "behaviour")
+        if requirement is None:
+            return allowed, {}, None
+        mode, _ = self._modes.mode_for(agent)
+        if mode is EnforcementMode.MONITOR:
+            return False, {}, {"required": True, "policies": list(requirement.policies)}
+        digest = step.digest or _digest(agent, step.task, req, ev)
+        if digest is None:
+            return False, {}, {"required": True, "outcome": "undigestable"}
+        request, outcome = self._approvals.open(
+            agent=agent,
+            task=step.task,
+            action=req.action,
+            resource=(req.resource.type, req.resource.id),
+            arguments=(ev.context or {}).get("arguments"),
+            digest=digest,
+            requirement=requirement,
+            decision_id=decision_id,
+            now=step.now,
+        )
+        audit: dict[str, Any] = {
+            "required": True,
+            "outcome": outcome,
+            "policies": list(requirement.policies),
+        }
+        if request is None:
+            return False, {"reason": f"approval_{outcome}"}, audit
+        audit["request_id"] = request.id
+        opened = self._approvals.decision_context(request, outcome, step.now)
+        opened["reason"] = "approval_denied" if outcome == "denied" else "approval_required"
+        if outcome == "denied":
+            opened.pop("access_request", None)
+        return False, opened, audit
 
     # -- results ------------------------------------------------------------------------------
     def _finish(
@@ -246,17 +386,26 @@ class DecisionService:
         task_id: str | None,
         jti: str | None = None,
         chain: list[str] | None = None,
+        step: _StepUp | None = None,
     ) -> Outcome:
         allowed = decision.allowed
         context: dict[str, Any] = {"decision_id": decision_id, "reasons": list(decision.reasons)}
         monitor: dict[str, Any] | None = None
+        approval: dict[str, Any] | None = None
         if decision.monitored:
             monitor = {"by": "policy", "would_deny": True, "policies": list(decision.monitored)}
+        if agent is not None and step is not None:
+            allowed, extra, approval = self._step_up(ev, req, decision, decision_id, agent, step)
+            context.update(extra)
+            if approval is not None and STEP_UP_POLICY in approval.get("policies", ()):
+                context["reasons"] = [STEP_UP_POLICY]
         if not allowed and agent is not None:
             mode, by = self._modes.mode_for(agent)
             if mode is EnforcementMode.MONITOR:
                 allowed = True
                 monitor = {"by": by, "would_deny": True, "policies": list(decision.reasons)}
+                if approval is not None and approval.get("required"):
+                    monitor["would_require_approval"] = True
         if monitor is not None:
             context["monitor"] = monitor
         if decision.errors:
@@ -277,11 +426,23 @@ class DecisionService:
                 "request_id": request_id,
                 "jti": jti,
                 **({"chain": chain, "depth": len(chain) - 1} if chain else {}),
+                "approval": approval,
+                "behaviour": step.obs.facts if step is not None else None,
             },
             agent=agent.name if agent else None,
             task_id=task_id,
             decision_id=decision_id,
         )
+        if agent is not None and step is not None:
+            self._behaviour.outcome(
+                agent,
+                req.action,
+                allowed,
+                ev.context,
+                step.now,
+                task_id=task_id,
+                decision_id=decision_id,
+            )
         return Outcome(allowed, decision_id, context)
 
     def _refuse(
@@ -319,6 +480,45 @@ class DecisionService:
             decision_id=decision_id,
         )
         return Outcome(False, decision_id, {"decision_id": decision_id, "reason": reason})
+
+
+@dataclass(slots=True)  # not frozen: built on every agent decision, frozen init is slower
+class _StepUp:
+    """What the agent path learned before Cedar, for the step-up decision after it."""
+
+    task: LiveTask
+    obs: Observation
+    grant: ApprovalRequest | None
+    digest: str | None
+    now: float
+
+
+def _digest(agent: Agent, task: LiveTask, req: AuthzRequest, ev: EvaluationInput) -> str | None:
+    """The approval digest of this call, or None when its arguments cannot be hashed."""
+    try:
+        return action_digest(
+            agent.spiffe_id,
+            task.id,
+            req.action,
+            req.resource.type,
+            req.resource.id,
+            (ev.context or {}).get("arguments"),
+        )
+    except (TypeError, ValueError):
+        return None
+
+
+def _mentions(lps: LoadedPolicySet, word: str) -> bool:
+    """Does any policy file of the set contain ``word``? (True when a file cannot be read.)"""
+    for name in lps.files:
+        if not name.endswith(".cedar"):
+            continue
+        try:
+            if word in (Path(lps.path) / name).read_text(errors="replace"):
+                return True
+        except OSError:
+            return True
+    return False
 
 
 def _agent_attrs(agent: Agent) -> Mapping[str, Any]:

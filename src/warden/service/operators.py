@@ -35,7 +35,11 @@ class OperatorService:
         self._clock = clock
         self._cache: dict[str, Operator] = {}
 
-    def create(self, name: str, role: OperatorRole, actor: str) -> tuple[Operator, str]:
+    def create(
+        self, name: str, role: OperatorRole, actor: str, *, human: str | None = None
+    ) -> tuple[Operator, str]:
+        """A new operator and its bearer token (shown once). ``human`` links the account to
+        the person behind it — how an agent's owner or an approver-group member approves."""
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         op = Operator(
             id=new_id("op"),
@@ -43,10 +47,13 @@ class OperatorService:
             role=role,
             token_hash=hash_token(token),
             created_at=self._clock.now(),
+            human=human,
         )
         self._store.create_operator(op)
         self._audit.record(
-            "operator.created", actor, {"operator": op.id, "name": name, "role": role.value}
+            "operator.created",
+            actor,
+            {"operator": op.id, "name": name, "role": role.value, "human": human},
         )
         return op, token
 

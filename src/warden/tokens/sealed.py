@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
-from collections.abc import Iterable
 from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidTag

@@ -13,6 +13,7 @@ from warden.api.deps import any_operator, operator, read_object, warden_of
 from warden.api.errors import json_response
 from warden.api.paging import limit_of
 from warden.attestation.join_token import TOKEN_TYPE_JOIN_TOKEN
+from warden.behaviour import parse_declared
 from warden.core.model import AgentStatus
 from warden.errors import InvalidParameterError
 from warden.service.agents import agent_view
@@ -25,8 +26,18 @@ router = APIRouter(prefix="/v1/agents", tags=["agents"])
 async def register(request: Request) -> Response:
     op = await run_in_threadpool(operator, request)
     body = await read_object(request)
-    agent = await run_in_threadpool(warden_of(request).agents.register, body, f"operator:{op.name}")
-    return json_response(agent_view(agent), 201)
+    w = warden_of(request)
+    baseline = body.pop("baseline", None)
+    if baseline is not None:
+        parse_declared(baseline)  # a bad baseline refuses the registration before any write
+    agent = await run_in_threadpool(w.agents.register, body, f"operator:{op.name}")
+    view = agent_view(agent)
+    if baseline is not None:
+        declared = await run_in_threadpool(
+            w.behaviour.set_declared, agent, baseline, f"operator:{op.name}"
+        )
+        view["baseline"] = declared["declared"]
+    return json_response(view, 201)
 
 
 @router.get("")

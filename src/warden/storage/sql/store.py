@@ -34,10 +34,14 @@ from warden.core.audit import GENESIS_HASH, seal
 from warden.core.model import (
     Agent,
     AgentStatus,
+    ApprovalRequest,
+    ApprovalStatus,
     AuditDraft,
     AuditRecord,
+    Baseline,
     Credential,
     EnforcementMode,
+    Finding,
     Human,
     HumanStatus,
     JoinToken,
@@ -46,10 +50,12 @@ from warden.core.model import (
     OperatorRole,
     RegistrationEntry,
     RiskTier,
+    Severity,
     Task,
     TaskStatus,
 )
 from warden.errors import (
+    ApprovalClosedError,
     ConflictError,
     InvalidParameterError,
     NotFoundError,
@@ -61,10 +67,13 @@ from warden.storage.sql.codec import load_tuple as _load_tuple
 from warden.storage.sql.governance import GovernanceSQL
 from warden.storage.sql.lifecycle import LifecycleStoreMixin
 from warden.storage.sql.tables import (
+    agent_baselines,
     agents,
+    approvals,
     audit_events,
     credentials,
     enforcement_modes,
+    findings,
     humans,
     join_tokens,
     operators,
@@ -291,6 +300,7 @@ def _operator_row(o: Operator) -> dict[str, Any]:
         "token_hash": o.token_hash,
         "created_at": float(o.created_at),
         "disabled": bool(o.disabled),
+        "human": o.human,
     }
 
 
@@ -302,6 +312,109 @@ def _operator(m: RowMapping) -> Operator:
         token_hash=m["token_hash"],
         created_at=m["created_at"],
         disabled=bool(m["disabled"]),
+        human=m["human"],
+    )
+
+
+def _approval_row(a: ApprovalRequest) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "status": ApprovalStatus(a.status).value,
+        "digest": a.digest,
+        "agent": a.agent,
+        "owner": a.owner,
+        "task_id": a.task_id,
+        "action": a.action,
+        "resource_type": a.resource_type,
+        "resource_id": a.resource_id,
+        "arguments": _dump(a.arguments),
+        "policies": _dump(list(a.policies)),
+        "chain": _dump(list(a.chain)),
+        "level": int(a.level),
+        "escalate_after": float(a.escalate_after),
+        "escalate_at": float(a.escalate_at),
+        "created_at": float(a.created_at),
+        "updated_at": float(a.updated_at),
+        "source": a.source,
+        "on_behalf_of": a.on_behalf_of,
+        "separation_of_duties": bool(a.separation_of_duties),
+        "evaluation_id": a.evaluation_id,
+        "coalesced": int(a.coalesced),
+        "decided_by": a.decided_by,
+        "decided_at": None if a.decided_at is None else float(a.decided_at),
+        "decision_reason": a.decision_reason,
+        "decision_auth": _dump(a.decision_auth),
+        "seen": _dump(a.seen),
+        "grant_expires_at": None if a.grant_expires_at is None else float(a.grant_expires_at),
+        "used_at": None if a.used_at is None else float(a.used_at),
+        "used_by_decision": a.used_by_decision,
+    }
+
+
+def _approval(m: RowMapping) -> ApprovalRequest:
+    return ApprovalRequest(
+        id=m["id"],
+        status=ApprovalStatus(m["status"]),
+        digest=m["digest"],
+        agent=m["agent"],
+        owner=m["owner"],
+        task_id=m["task_id"],
+        action=m["action"],
+        resource_type=m["resource_type"],
+        resource_id=m["resource_id"],
+        arguments=json.loads(m["arguments"]),
+        policies=_load_tuple(m["policies"]),
+        chain=_load_tuple(m["chain"]),
+        level=int(m["level"]),
+        escalate_after=m["escalate_after"],
+        escalate_at=m["escalate_at"],
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+        source=m["source"],
+        on_behalf_of=m["on_behalf_of"],
+        separation_of_duties=bool(m["separation_of_duties"]),
+        evaluation_id=m["evaluation_id"],
+        coalesced=int(m["coalesced"]),
+        decided_by=m["decided_by"],
+        decided_at=m["decided_at"],
+        decision_reason=m["decision_reason"],
+        decision_auth=json.loads(m["decision_auth"]),
+        seen=json.loads(m["seen"]),
+        grant_expires_at=m["grant_expires_at"],
+        used_at=m["used_at"],
+        used_by_decision=m["used_by_decision"],
+    )
+
+
+def _finding_row(f: Finding) -> dict[str, Any]:
+    return {
+        "id": f.id,
+        "agent": f.agent,
+        "detector": f.detector,
+        "severity": Severity(f.severity).value,
+        "summary": f.summary,
+        "created_at": float(f.created_at),
+        "facts": _dump(f.facts),
+        "task_id": f.task_id,
+        "decision_id": f.decision_id,
+        "score": int(f.score),
+        "actions": _dump(list(f.actions)),
+    }
+
+
+def _finding(m: RowMapping) -> Finding:
+    return Finding(
+        id=m["id"],
+        agent=m["agent"],
+        detector=m["detector"],
+        severity=Severity(m["severity"]),
+        summary=m["summary"],
+        created_at=m["created_at"],
+        facts=json.loads(m["facts"]),
+        task_id=m["task_id"],
+        decision_id=m["decision_id"],
+        score=int(m["score"]),
+        actions=_load_tuple(m["actions"]),
     )
 
 
@@ -391,6 +504,18 @@ def _prepare_draft(draft: AuditDraft) -> tuple[AuditDraft, str]:
         decision_id=draft.decision_id,
     )
     return normalized, data_text
+
+
+def _before(conn: Connection, table: sa.Table, after: str) -> sa.ColumnElement[bool]:
+    """Keyset paging, newest first: rows strictly before the row ``after`` (by created_at, id)."""
+    cursor = (
+        conn.execute(sa.select(table.c.created_at).where(table.c.id == after)).scalars().first()
+    )
+    if cursor is None:
+        raise InvalidParameterError(f"unknown page cursor `{after}`")
+    return sa.tuple_(table.c.created_at, table.c.id) < sa.tuple_(
+        sa.literal(cursor, sa.Double()), sa.literal(after)
+    )
 
 
 def _limit(limit: int) -> int:
@@ -919,6 +1044,152 @@ class SQLStore(LifecycleStoreMixin, GovernanceSQL):
         query = sa.select(operators).order_by(operators.c.name, operators.c.id)
         with self._tx(write=False) as conn:
             return [_operator(m) for m in conn.execute(query).mappings()]
+
+    # -- approvals ---------------------------------------------------------------------------
+
+    def create_approval(self, request: ApprovalRequest) -> None:
+        with self._tx(write=True, conflict=f"approval `{request.id}` already exists") as conn:
+            conn.execute(sa.insert(approvals).values(**_approval_row(request)))
+
+    def fetch_approval(self, request_id: str) -> ApprovalRequest:
+        with self._tx(write=False) as conn:
+            row = (
+                conn.execute(sa.select(approvals).where(approvals.c.id == request_id))
+                .mappings()
+                .first()
+            )
+        if row is None:
+            raise NotFoundError(f"approval request `{request_id}` not found")
+        return _approval(row)
+
+    def update_approval(
+        self, request: ApprovalRequest, *, expect_status: ApprovalStatus
+    ) -> ApprovalRequest:
+        values = _approval_row(request)
+        del values["id"]
+        with self._tx(write=True) as conn:
+            result = conn.execute(
+                sa.update(approvals)
+                .where(
+                    approvals.c.id == request.id,
+                    approvals.c.status == ApprovalStatus(expect_status).value,
+                )
+                .values(values)
+            )
+            if result.rowcount == 0:
+                row = (
+                    conn.execute(sa.select(approvals.c.status).where(approvals.c.id == request.id))
+                    .scalars()
+                    .first()
+                )
+                if row is None:
+                    raise NotFoundError(f"approval request `{request.id}` not found")
+                raise ApprovalClosedError(
+                    f"approval request `{request.id}` is {row}, not {expect_status.value}",
+                    detail={"status": row},
+                )
+        return request
+
+    def use_approval(self, request_id: str, *, used_at: float, decision_id: str) -> bool:
+        with self._tx(write=True) as conn:
+            result = conn.execute(
+                sa.update(approvals)
+                .where(
+                    approvals.c.id == request_id,
+                    approvals.c.status == ApprovalStatus.APPROVED.value,
+                    approvals.c.used_at.is_(None),
+                    approvals.c.grant_expires_at > float(used_at),
+                )
+                .values(used_at=float(used_at), used_by_decision=decision_id, updated_at=used_at)
+            )
+            return bool(result.rowcount == 1)
+
+    def list_approvals(
+        self,
+        *,
+        status: ApprovalStatus | None = None,
+        agent: str | None = None,
+        updated_since: float | None = None,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> list[ApprovalRequest]:
+        query = sa.select(approvals).limit(_limit(limit))
+        if updated_since is not None:
+            query = query.where(approvals.c.updated_at >= float(updated_since)).order_by(
+                approvals.c.updated_at, approvals.c.id
+            )
+        else:
+            query = query.order_by(approvals.c.created_at.desc(), approvals.c.id.desc())
+        if status is not None:
+            query = query.where(approvals.c.status == ApprovalStatus(status).value)
+        if agent is not None:
+            query = query.where(approvals.c.agent == agent)
+        with self._tx(write=False) as conn:
+            if after is not None:
+                query = query.where(_before(conn, approvals, after))
+            return [_approval(m) for m in conn.execute(query).mappings()]
+
+    # -- behaviour -------------------------------------------------------------------------
+
+    def create_findings(self, items: Sequence[Finding]) -> None:
+        if not items:
+            return
+        with self._tx(write=True, conflict="a finding with this id already exists") as conn:
+            conn.execute(sa.insert(findings), [_finding_row(f) for f in items])
+
+    def list_findings(
+        self,
+        *,
+        agent: str | None = None,
+        severity: str | None = None,
+        since: float | None = None,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> list[Finding]:
+        query = (
+            sa.select(findings)
+            .order_by(findings.c.created_at.desc(), findings.c.id.desc())
+            .limit(_limit(limit))
+        )
+        if agent is not None:
+            query = query.where(findings.c.agent == agent)
+        if severity is not None:
+            query = query.where(findings.c.severity == Severity(severity).value)
+        if since is not None:
+            query = query.where(findings.c.created_at >= float(since))
+        with self._tx(write=False) as conn:
+            if after is not None:
+                query = query.where(_before(conn, findings, after))
+            return [_finding(m) for m in conn.execute(query).mappings()]
+
+    def put_baseline(self, baseline: Baseline) -> None:
+        values = {
+            "agent": baseline.agent,
+            "declared": _dump(baseline.declared),
+            "learned": _dump(baseline.learned),
+            "updated_at": float(baseline.updated_at),
+        }
+        with self._tx(write=True) as conn:
+            insert = self._insert(conn, agent_baselines).values(**values)
+            conn.execute(
+                insert.on_conflict_do_update(
+                    index_elements=["agent"],
+                    set_={k: values[k] for k in ("declared", "learned", "updated_at")},
+                )
+            )
+
+    def list_baselines(self) -> list[Baseline]:
+        query = sa.select(agent_baselines).order_by(agent_baselines.c.agent)
+        with self._tx(write=False) as conn:
+            return [
+                Baseline(
+                    agent=m["agent"],
+                    declared=json.loads(m["declared"]),
+                    learned=json.loads(m["learned"]),
+                    updated_at=m["updated_at"],
+                )
+                for m in conn.execute(query).mappings()
+            ]
 
     # -- enforcement modes ---------------------------------------------------------------
 

@@ -110,6 +110,7 @@ operators = sa.Table(
     sa.Column("token_hash", sa.String(), nullable=False),
     sa.Column("created_at", sa.Double(), nullable=False),
     sa.Column("disabled", sa.Boolean(), nullable=False),
+    sa.Column("human", sa.String(), nullable=True),
     sa.UniqueConstraint("token_hash"),
 )
 
@@ -140,6 +141,72 @@ audit_events = sa.Table(
     sa.Index(None, "agent"),
     sa.Index(None, "task_id"),
     sa.Index(None, "ts"),
+)
+
+approvals = sa.Table(
+    "approvals",
+    metadata,
+    sa.Column("id", sa.String(), primary_key=True),
+    sa.Column("status", sa.String(), nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("agent", sa.String(), nullable=False),
+    sa.Column("owner", sa.String(), nullable=False),
+    sa.Column("task_id", sa.String(), nullable=False),
+    sa.Column("action", sa.String(), nullable=False),
+    sa.Column("resource_type", sa.String(), nullable=False),
+    sa.Column("resource_id", sa.String(), nullable=False),
+    sa.Column("arguments", sa.Text(), nullable=False),
+    sa.Column("policies", sa.Text(), nullable=False),
+    sa.Column("chain", sa.Text(), nullable=False),
+    sa.Column("level", sa.Integer(), nullable=False),
+    sa.Column("escalate_after", sa.Double(), nullable=False),
+    sa.Column("escalate_at", sa.Double(), nullable=False),
+    sa.Column("created_at", sa.Double(), nullable=False),
+    sa.Column("updated_at", sa.Double(), nullable=False),
+    sa.Column("source", sa.String(), nullable=False),
+    sa.Column("on_behalf_of", sa.String(), nullable=True),
+    sa.Column("separation_of_duties", sa.Boolean(), nullable=False),
+    sa.Column("evaluation_id", sa.String(), nullable=True),
+    sa.Column("coalesced", sa.Integer(), nullable=False),
+    sa.Column("decided_by", sa.String(), nullable=True),
+    sa.Column("decided_at", sa.Double(), nullable=True),
+    sa.Column("decision_reason", sa.Text(), nullable=False),
+    sa.Column("decision_auth", sa.Text(), nullable=False),
+    sa.Column("seen", sa.Text(), nullable=False),
+    sa.Column("grant_expires_at", sa.Double(), nullable=True),
+    sa.Column("used_at", sa.Double(), nullable=True),
+    sa.Column("used_by_decision", sa.String(), nullable=True),
+    sa.Index(None, "status", "created_at"),
+    sa.Index(None, "agent", "created_at"),
+    sa.Index(None, "digest"),
+    sa.Index(None, "updated_at"),
+)
+
+findings = sa.Table(
+    "findings",
+    metadata,
+    sa.Column("id", sa.String(), primary_key=True),
+    sa.Column("agent", sa.String(), nullable=False),
+    sa.Column("detector", sa.String(), nullable=False),
+    sa.Column("severity", sa.String(), nullable=False),
+    sa.Column("summary", sa.Text(), nullable=False),
+    sa.Column("created_at", sa.Double(), nullable=False),
+    sa.Column("facts", sa.Text(), nullable=False),
+    sa.Column("task_id", sa.String(), nullable=True),
+    sa.Column("decision_id", sa.String(), nullable=True),
+    sa.Column("score", sa.Integer(), nullable=False),
+    sa.Column("actions", sa.Text(), nullable=False),
+    sa.Index(None, "agent", "created_at"),
+    sa.Index(None, "created_at", "id"),
+)
+
+agent_baselines = sa.Table(
+    "agent_baselines",
+    metadata,
+    sa.Column("agent", sa.String(), primary_key=True),
+    sa.Column("declared", sa.Text(), nullable=False),
+    sa.Column("learned", sa.Text(), nullable=False),
+    sa.Column("updated_at", sa.Double(), nullable=False),
 )
 
 registration_entries = sa.Table(

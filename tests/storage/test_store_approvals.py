@@ -1,0 +1,149 @@
+"""The Store contract for approvals, findings and baselines, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from warden.core.model import (
+    ApprovalRequest,
+    ApprovalStatus,
+    Baseline,
+    Finding,
+    Operator,
+    OperatorRole,
+    Severity,
+)
+from warden.errors import ApprovalClosedError, ConflictError, InvalidParameterError, NotFoundError
+from warden.storage.sql import SQLStore
+
+pytestmark = pytest.mark.approvals
+
+T0 = 1_800_000_000.25
+
+
+def request(rid: str, *, created_at: float = T0, **kw: object) -> ApprovalRequest:
+    fields: dict[str, object] = {
+        "id": rid,
+        "status": ApprovalStatus.PENDING,
+        "digest": "d" * 64,
+        "agent": "bot",
+        "owner": "alice@example.com",
+        "task_id": "task_1",
+        "action": "tickets.delete",
+        "resource_type": "Tool",
+        "resource_id": "tickets.delete",
+        "arguments": {"ticket": "T-1", "nested": [1, {"a": None}]},
+        "policies": ("delete-needs-owner",),
+        "chain": ("owner", "group:security"),
+        "level": 1,
+        "escalate_after": 600.0,
+        "escalate_at": created_at + 600,
+        "created_at": created_at,
+        "updated_at": created_at,
+        "on_behalf_of": "dave@example.com",
+        "separation_of_duties": True,
+        "evaluation_id": "dec_1",
+    }
+    fields.update(kw)
+    return ApprovalRequest(**fields)  # type: ignore[arg-type]
+
+
+def test_approvals_round_trip_and_compare_and_set(store: SQLStore) -> None:
+    req = request("apr_1")
+    store.create_approval(req)
+    assert store.fetch_approval("apr_1") == req
+    with pytest.raises(ConflictError):
+        store.create_approval(req)
+    with pytest.raises(NotFoundError):
+        store.fetch_approval("apr_missing")
+    approved = replace(
+        req,
+        status=ApprovalStatus.APPROVED,
+        decided_by="alice@example.com",
+        decided_at=T0 + 5,
+        decision_auth={"method": "operator_token", "operator": "op_1"},
+        seen={"digest": req.digest},
+        grant_expires_at=T0 + 300,
+        updated_at=T0 + 5,
+    )
+    store.update_approval(approved, expect_status=ApprovalStatus.PENDING)
+    assert store.fetch_approval("apr_1") == approved
+    # a second decision loses the race
+    with pytest.raises(ApprovalClosedError):
+        store.update_approval(
+            replace(req, status=ApprovalStatus.DENIED), expect_status=ApprovalStatus.PENDING
+        )
+
+
+def test_a_grant_is_spent_once_and_not_after_it_expires(store: SQLStore) -> None:
+    store.create_approval(
+        request("apr_1", status=ApprovalStatus.APPROVED, grant_expires_at=T0 + 300)
+    )
+    store.create_approval(
+        request("apr_2", status=ApprovalStatus.APPROVED, grant_expires_at=T0 + 300)
+    )
+    store.create_approval(request("apr_3"))
+    assert store.use_approval("apr_1", used_at=T0 + 10, decision_id="dec_9") is True
+    assert store.use_approval("apr_1", used_at=T0 + 11, decision_id="dec_10") is False
+    assert store.fetch_approval("apr_1").used_by_decision == "dec_9"
+    assert store.use_approval("apr_2", used_at=T0 + 301, decision_id="dec_11") is False
+    assert store.use_approval("apr_3", used_at=T0 + 1, decision_id="dec_12") is False
+
+
+def test_listing_approvals(store: SQLStore) -> None:
+    for i in range(5):
+        store.create_approval(
+            request(f"apr_{i}", created_at=T0 + i, agent="bot" if i % 2 else "other")
+        )
+    page = store.list_approvals(limit=2)
+    assert [a.id for a in page] == ["apr_4", "apr_3"]
+    assert [a.id for a in store.list_approvals(after="apr_3", limit=2)] == ["apr_2", "apr_1"]
+    assert [a.id for a in store.list_approvals(agent="bot")] == ["apr_3", "apr_1"]
+    assert store.list_approvals(status=ApprovalStatus.APPROVED) == []
+    assert [a.id for a in store.list_approvals(updated_since=T0 + 3)] == ["apr_3", "apr_4"]
+    with pytest.raises(InvalidParameterError):
+        store.list_approvals(after="apr_nope")
+
+
+def test_findings(store: SQLStore) -> None:
+    items = [
+        Finding(
+            id=f"fnd_{i}",
+            agent="bot" if i < 3 else "other",
+            detector="rate_spike",
+            severity=Severity.HIGH if i % 2 else Severity.LOW,
+            summary=f"finding {i}",
+            created_at=T0 + i,
+            facts={"calls": i},
+            task_id="task_1",
+            decision_id=f"dec_{i}",
+            score=i * 3,
+            actions=("record", "notify"),
+        )
+        for i in range(4)
+    ]
+    store.create_findings(items)
+    assert store.list_findings() == list(reversed(items))
+    assert [f.id for f in store.list_findings(agent="bot", limit=2)] == ["fnd_2", "fnd_1"]
+    assert [f.id for f in store.list_findings(after="fnd_1")] == ["fnd_0"]
+    assert [f.id for f in store.list_findings(severity="high")] == ["fnd_3", "fnd_1"]
+    assert [f.id for f in store.list_findings(since=T0 + 2)] == ["fnd_3", "fnd_2"]
+    store.create_findings([])
+
+
+def test_baselines_upsert(store: SQLStore) -> None:
+    store.put_baseline(Baseline("bot", {"tools": ["a"]}, {}, T0))
+    store.put_baseline(Baseline("bot", {"tools": ["a"]}, {"tools": ["b"], "windows": 2}, T0 + 1))
+    store.put_baseline(Baseline("alpha", {}, {}, T0))
+    assert store.list_baselines() == [
+        Baseline("alpha", {}, {}, T0),
+        Baseline("bot", {"tools": ["a"]}, {"tools": ["b"], "windows": 2}, T0 + 1),
+    ]
+
+
+def test_operators_keep_their_person(store: SQLStore) -> None:
+    op = Operator("op_1", "alice", OperatorRole.APPROVER, "h" * 64, T0, human="alice@example.com")
+    store.create_operator(op)
+    assert store.fetch_operator_by_token_hash("h" * 64) == op
