@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import secrets
 
@@ -37,3 +38,14 @@ def validate_group(name: str) -> str:
 def new_id(prefix: str) -> str:
     """A random, URL-safe identifier with a readable prefix (``task_…``, ``dec_…``)."""
     return f"{prefix}_{secrets.token_hex(12)}"
+
+
+# Decision ids are identifiers, not secrets, and one is minted per decision on the hot path: a
+# random per-process prefix plus a counter is unique across replicas and costs no syscall.
+_DECISION_PREFIX = secrets.token_hex(8)
+_decision_counter = itertools.count(1)
+
+
+def new_decision_id() -> str:
+    """``dec_<16 hex: process>`` + ``<10 hex: sequence>``; unique across processes and restarts."""
+    return f"dec_{_DECISION_PREFIX}{next(_decision_counter):010x}"

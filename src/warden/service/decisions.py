@@ -39,7 +39,7 @@ from warden.authz.policy_set import LoadedPolicySet
 from warden.authz.types import AuthzRequest, Decision, EntityRef
 from warden.behaviour import BehaviourMonitor, Observation
 from warden.core.clock import Clock
-from warden.core.ids import new_id
+from warden.core.ids import new_decision_id
 from warden.core.masking import mask
 from warden.core.model import Agent, ApprovalRequest, EnforcementMode
 from warden.errors import DPoPProofError, PolicyEvaluationError, TokenInvalidError, WardenError
@@ -92,7 +92,7 @@ class DecisionService:
         self._facts_for = (lps.revision, _mentions(lps, "behaviour"))
 
     def evaluate(self, ev: EvaluationInput, *, request_id: str | None = None) -> Outcome:
-        decision_id = new_id("dec")
+        decision_id = new_decision_id()
         now = self._clock.now()
         if ev.subject.type == AGENT_SUBJECT_TYPE:
             return self._evaluate_agent(ev, decision_id, now, request_id)
