@@ -85,6 +85,8 @@ class Settings:
     housekeeping_interval: float = 30.0
     # replicas
     advertise_url: str | None = None  # the URL other replicas and the CLI reach this one at
+    serves_api: bool = True  # False: an in-process Warden (embedded PDP, MCP proxy) nobody can
+    # reach, so it follows the change feed but is not listed as a replica
     resync_interval: float = 30.0
     heartbeat_interval: float = 5.0
     # leases: raw target/service definitions, validated when Warden starts
@@ -536,6 +538,8 @@ def _oidc_issuer(item: Any, key: str, rel: Any) -> OIDCIssuer:
         selectors={str(k): str(v) for k, v in selectors.items()},
         **options,
     )
+
+
 _TIERS = ("low", "medium", "high", "critical")
 
 

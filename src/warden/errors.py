@@ -260,6 +260,8 @@ class RemoteAPIError(WardenError):
         super().__init__(message, detail={"status": status, "error_code": error_code})
         self.status = status
         self.error_code = error_code
+
+
 class LeaseTargetUnknownError(InvalidParameterError):
     """A lease was asked for a PostgreSQL target or downstream service that is not configured."""
 

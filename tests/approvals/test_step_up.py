@@ -305,3 +305,24 @@ def test_operators_are_created_by_admins_only(aw: Approvers) -> None:
     ops = aw.client.get("/v1/operators", headers=aw.admin).json()["operators"]
     assert {o["name"]: o["human"] for o in ops}["alice"] == "alice@example.com"
     assert all("token" not in o for o in ops)
+
+
+def test_a_listing_opens_no_request_and_spends_no_grant(aw: Approvers) -> None:
+    """A PEP filtering a list (``context.listing``) asks whether to show a tool, not to run it."""
+    task = _task(aw)
+    listed = aw.call(task, "tickets.delete", listing=True)
+    assert listed["decision"] is False
+    assert listed["context"]["reason"] == "approval_required"
+    assert "approval_request" not in listed["context"]
+    assert aw.audit("approval.requested") == []  # nobody was asked to approve a listing
+    # a call with no arguments is approved; listing the tool (also no arguments) leaves the grant
+    request = _held(aw, task, "tickets.delete", arguments={})
+    assert aw.approve(request["id"]).status_code == 200
+    again = aw.call(task, "tickets.delete", listing=True)
+    assert again["decision"] is False and "approval_request" not in again["context"]
+    assert aw.call(task, "tickets.delete", arguments={})["decision"] is True
+    assert [r["type"] for r in aw.audit("approval.")] == [
+        "approval.requested",
+        "approval.approved",
+        "approval.used",
+    ]

@@ -42,6 +42,10 @@ def test_demo_runs_the_whole_story() -> None:
         # the MCP chapter (issue 6)
         "✔ denied with -32001 by policy `no-external-email`",
         "✔ denied with -32001: payments.refund is outside the task's scope",
+        "✔ held with -32001 for approval by policy `deletes-need-owner-approval`",
+        "✔ bob approves it: a one-time grant for that call",
+        "✔ the client's retry through the proxy passes: the deletion ran, once",
+        "✔ a second deletion is held again: the grant was for one call",
         # the story ends with the evidence
         f"{len(all_steps())}. Evidence: the controls report over the whole story",
         "✔ one self-contained HTML file with charts",

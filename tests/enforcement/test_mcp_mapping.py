@@ -108,6 +108,19 @@ def test_listing_hides_only_what_is_denied_whatever_the_arguments(
     assert m.listing_verdict({"decision": True, "context": context}) is True
 
 
+def test_listing_requests_are_marked_and_show_what_needs_approval() -> None:
+    subject = {"type": "agent", "id": "spiffe://example.org/agent/a"}
+    listed = m.for_listing(m.tool_request(subject, "tickets.delete", "helpdesk", None))
+    assert listed["context"] == {
+        "mcp": {"method": "tools/call", "server": "helpdesk"},
+        "listing": True,
+    }
+    assert "listing" not in m.tool_request(subject, "tickets.delete", "helpdesk", {})["context"]
+    # Warden answers a listing that needs approval without opening a request: still shown
+    held = {"decision": False, "context": {"reason": "approval_required", "reasons": ["x"]}}
+    assert m.listing_verdict(held) is True
+
+
 def test_deny_messages_say_why() -> None:
     scope = m.denial_error("a.b", {"decision": False, "context": {"reason": "out_of_scope"}})
     assert scope["message"] == "`a.b` is outside this task's scope"

@@ -11,9 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx
 import pytest
 
 from .conftest import (
+    ENTITLEMENTS,
+    SCOPE,
     LiveWarden,
     helpdesk_upstream,
     needs_mcp,
@@ -108,6 +111,63 @@ def test_tool_calls_are_allowed_filtered_and_denied(
     denies = [r for r in records if r["data"]["decision"] == "deny"]
     assert any(r["data"].get("reasons") == ["no-external-email"] for r in denies)
     assert any(r["data"].get("reason") == "out_of_scope" for r in denies)
+
+
+def test_a_call_held_for_approval_passes_once_the_owner_approves(
+    live_warden: LiveWarden, tmp_path: Path
+) -> None:
+    from mcp import MCPError
+
+    live = live_warden
+    spiffe_id = live.register("deleter", entitlements=[*ENTITLEMENTS, "tickets.delete"])
+    token = live.start_task(spiffe_id, scope=f"{SCOPE} tickets.delete")["access_token"]
+    r = httpx.post(
+        f"{live.url}/v1/operators",
+        json={"name": "alice", "role": "approver", "human": "alice@example.com"},
+        headers=live.admin,
+    )
+    assert r.status_code == 201, r.text
+    alice = {"Authorization": f"Bearer {r.json()['token']}"}
+    config = config_for(live, tmp_path)
+    delete = {"ticket": "T-1043", "reason": "duplicate"}
+
+    async def scenario() -> None:
+        async with proxied(config, token) as client:
+            tools = {t.name for t in (await client.list_tools()).tools}
+            assert "tickets.delete" in tools  # callable once approved
+            with pytest.raises(MCPError) as held:
+                await client.call_tool("tickets.delete", delete)
+            code, message, data = error_of(held)
+            assert code == -32001 and data["reason"] == "approval_required"
+            assert data["policies"] == ["delete-needs-owner"]
+            request_id = data["approval"]["id"]
+            assert request_id in message
+            assert data["approval"]["wait_endpoint"].endswith(f"/v1/approvals/{request_id}/wait")
+
+            shown = httpx.get(f"{live.url}/v1/approvals/{request_id}", headers=alice).json()
+            assert shown["action"] == "tickets.delete" and shown["arguments"] == delete
+            assert shown["resource"] == {"type": "MCPServer", "id": "helpdesk"}
+            approved = httpx.post(
+                f"{live.url}/v1/approvals/{request_id}/approve",
+                json={"reason": "duplicate", "digest": shown["digest"]},
+                headers=alice,
+            )
+            assert approved.status_code == 200, approved.text
+
+            result = await client.call_tool("tickets.delete", delete)
+            assert result.content[0].text == "deleted T-1043 (duplicate)"
+            with pytest.raises(MCPError) as again:
+                await client.call_tool("tickets.delete", delete)
+            assert error_of(again)[2]["approval"]["id"] != request_id  # the grant was for one call
+
+    run(scenario)
+    # the listing asked about tickets.delete, yet only the two calls opened requests
+    assert [r["type"] for r in live.audit("approval.")] == [
+        "approval.requested",
+        "approval.approved",
+        "approval.used",
+        "approval.requested",
+    ]
 
 
 def test_the_agent_credential_never_reaches_the_upstream(

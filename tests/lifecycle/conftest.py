@@ -1,20 +1,25 @@
 """Fixtures for the credential-lifecycle tests (issue 4): an in-process Warden whose settings each
-test can shape, plus agents for delegation chains."""
+test can shape, agents for delegation chains, and a lease target on the machine's PostgreSQL."""
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
+from psycopg import sql
 from starlette.testclient import TestClient
 
 from tests.api.conftest import World
 from warden.api.app import create_app
+from warden.cli.cluster import postgres_unreachable, postgres_url
 from warden.config import Settings, TrustDomainConfig
 from warden.core.clock import FrozenClock
 from warden.service.container import Warden
@@ -149,3 +154,72 @@ def lw(make_world: WorldFactory) -> LifecycleWorld:
     world = make_world()
     world.register_all()
     return world
+
+
+@dataclass
+class Target:
+    url: str
+    schema: str
+    prefix: str
+
+    def admin(self) -> psycopg.Connection[Any]:
+        return psycopg.connect(self.url, autocommit=True)
+
+    def roles(self) -> list[str]:
+        with self.admin() as conn:
+            rows = conn.execute(
+                "SELECT rolname FROM pg_roles WHERE starts_with(rolname, %s)", (self.prefix,)
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def config(self, dsn: str | None = None, **overrides: Any) -> dict[str, Any]:
+        return {
+            "reporting": {
+                "dsn": dsn or self.url,
+                "role_prefix": self.prefix,
+                "scope": "lease.reporting",
+                "max_ttl": 900,
+                "grants": [
+                    {"privileges": ["USAGE"], "on": "schema", "objects": [self.schema]},
+                    {"privileges": ["SELECT"], "on": "table", "objects": [f"{self.schema}.orders"]},
+                ],
+                **overrides,
+            }
+        }
+
+    def connect_as(self, lease: dict[str, Any]) -> psycopg.Connection[Any]:
+        return psycopg.connect(
+            host="127.0.0.1",
+            port=5432,
+            dbname=lease["database"],
+            user=lease["username"],
+            password=lease["password"],
+            connect_timeout=3,
+            autocommit=True,
+        )
+
+
+@pytest.fixture
+def target() -> Iterator[Target]:
+    base = postgres_url()
+    error = postgres_unreachable(base)
+    if error is not None:
+        pytest.skip(f"PostgreSQL not reachable at {base}: {error}")
+    tag = secrets.token_hex(5)
+    t = Target(base, f"wt_lease_{tag}", f"wt{tag}_")
+    schema = sql.Identifier(t.schema)
+    with t.admin() as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(schema))
+        for table in ("orders", "secrets", "victim"):
+            conn.execute(
+                sql.SQL("CREATE TABLE {}.{} (id int, item text)").format(
+                    schema, sql.Identifier(table)
+                )
+            )
+        conn.execute(sql.SQL("INSERT INTO {}.orders VALUES (1, 'tea'), (2, 'cake')").format(schema))
+    yield t
+    with t.admin() as conn:
+        for role in t.roles():
+            conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+        conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(schema))

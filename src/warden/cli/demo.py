@@ -373,8 +373,8 @@ def all_steps() -> list[Step]:
     chapters: list[list[Step]] = [
         demo_attestation.STEPS,
         demo_lifecycle.STEPS,
-        demo_enforcement.STEPS,
         demo_approvals.STEPS,
+        demo_enforcement.STEPS,  # its MCP call held for approval is approved by the owner above
         demo_governance.STEPS,
     ]
     # the story ends with the evidence: the controls report over everything above

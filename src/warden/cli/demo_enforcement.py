@@ -2,7 +2,10 @@
 
 The official MCP Python SDK client starts the proxy over stdio; the proxy starts the helpdesk
 example server and asks the demo's Warden server about every message. The agent's task
-credential reaches the proxy in its environment and never the server.
+credential reaches the proxy in its environment and never the server. Calls are allowed,
+denied, and — for a ticket deletion, under the packaged policy ``deletes-need-owner-approval``
+— held for the agent owner's approval: bob (whose approver account the approvals chapter
+created) approves that exact call, and the client's retry through the proxy passes.
 """
 
 from __future__ import annotations
@@ -24,10 +27,17 @@ AGENT = {
     "owner": "bob@example.com",
     "purpose": "work the helpdesk queue through MCP tools",
     "risk_tier": "medium",
-    "entitlements": ["tickets.read", "email.send", "tickets.export", "payments.refund"],
+    "entitlements": [
+        "tickets.read",
+        "email.send",
+        "tickets.export",
+        "tickets.delete",
+        "payments.refund",
+    ],
     "groups": ["support"],
 }
-SCOPE = "tickets.read email.send tickets.export"
+SCOPE = "tickets.read email.send tickets.export tickets.delete"
+DELETE = {"ticket": "T-1042", "reason": "answered and closed"}
 
 
 def _mcp_line(direction: str, text: str) -> None:
@@ -58,7 +68,7 @@ def start_mcp_task(d: Demo) -> None:
         ),
     }
     status, body = d.call("POST", "/oauth2/token", form=form, show=("task_id", "scope"))
-    d.check(status == 200, "a task credential for tickets.read email.send tickets.export", body)
+    d.check(status == 200, f"a task credential for {SCOPE}", body)
     d.facts["mcp_credential"] = body["access_token"]
     config = d.data_dir / "mcp-proxy.yaml"
     config.write_text(
@@ -76,6 +86,42 @@ def start_mcp_task(d: Demo) -> None:
     )
     d.facts["mcp_config"] = str(config)
     d.say(f"proxy config {config}: upstream `helpdesk` (stdio), decisions from {d.url}")
+
+
+def owner_approves(d: Demo, request_id: str) -> None:
+    """Bob, the agent's owner, approves exactly the call the proxy held (his approver token)."""
+    owner_token = d.facts.get("approvals", {}).get("owner_token")
+    if not owner_token:
+        raise StepError(
+            "bob's approver account comes from the approvals chapter, which must run first"
+        )
+    status, shown = d.call(
+        "GET",
+        f"/v1/approvals/{request_id}",
+        bearer=owner_token,
+        as_who="bob's operator token",
+        show=("agent", "action", "resource", "arguments", "awaiting", "digest"),
+    )
+    d.check(
+        status == 200
+        and shown.get("arguments") == DELETE
+        and shown.get("action") == "tickets.delete",
+        "bob sees the held MCP call: tickets.delete on MCPServer helpdesk, with its arguments",
+        shown,
+    )
+    status, decided = d.call(
+        "POST",
+        f"/v1/approvals/{request_id}/approve",
+        json_body={"reason": "ticket answered", "digest": shown["digest"]},
+        bearer=owner_token,
+        as_who="bob's operator token",
+        show=("status", "decided_by"),
+    )
+    d.check(
+        status == 200 and decided.get("status") == "approved",
+        "bob approves it: a one-time grant for that call",
+        decided,
+    )
 
 
 def mcp_session(d: Demo) -> None:
@@ -109,11 +155,11 @@ def mcp_session(d: Demo) -> None:
             tools = sorted(t.name for t in (await client.list_tools()).tools)
             _mcp_line("←", ", ".join(tools))
             d.check(
-                "tickets.read" in tools
+                {"tickets.read", "tickets.delete"} <= set(tools)
                 and "payments.refund" not in tools
                 and "tickets.export" not in tools,
-                "the list shows what the task may call: payments.refund (not in scope) "
-                "and tickets.export (forbidden outright) are hidden",
+                "the list shows what the task may call (tickets.delete once approved): "
+                "payments.refund (not in scope) and tickets.export (forbidden outright) are hidden",
                 tools,
             )
             read = await call(client, "tickets.read", {"ticket": "T-1042"})
@@ -138,11 +184,42 @@ def mcp_session(d: Demo) -> None:
                 "denied with -32001: payments.refund is outside the task's scope",
                 getattr(refund, "data", refund),
             )
+            held = await call(client, "tickets.delete", DELETE)
+            data = getattr(held, "data", None) or {}
+            d.check(
+                isinstance(held, MCPError)
+                and held.code == -32001
+                and data.get("reason") == "approval_required"
+                and data.get("policies") == ["deletes-need-owner-approval"]
+                and str((data.get("approval") or {}).get("id", "")).startswith("apr_"),
+                "held with -32001 for approval by policy `deletes-need-owner-approval`",
+                data or held,
+            )
+            approval = data["approval"]
+            d.say(f"approval request {approval['id']}: the client may long-poll its wait_endpoint")
+            await anyio.to_thread.run_sync(owner_approves, d, approval["id"])
+            retry = await call(client, "tickets.delete", DELETE)
+            d.check(
+                not isinstance(retry, MCPError),
+                "the client's retry through the proxy passes: the deletion ran, once",
+                getattr(retry, "data", retry),
+            )
+            again = await call(client, "tickets.delete", DELETE)
+            d.check(
+                isinstance(again, MCPError)
+                and (again.data or {}).get("reason") == "approval_required"
+                and again.data["approval"]["id"] != approval["id"],
+                "a second deletion is held again: the grant was for one call",
+                getattr(again, "data", again),
+            )
 
     anyio.run(session)
 
 
 STEPS: list[Step] = [
     ("MCP: a task for an agent that works through MCP tools", start_mcp_task),
-    ("MCP: an MCP client's tool calls through warden mcp-proxy", mcp_session),
+    (
+        "MCP: an MCP client's tool calls through warden mcp-proxy: allowed, denied, held",
+        mcp_session,
+    ),
 ]

@@ -273,6 +273,8 @@ class JoinToken:
     expires_at: float
     created_by: str = ""
     used_at: float | None = None
+
+
 class LeaseKind(StrEnum):
     POSTGRES = "postgres"  # a temporary login role on a configured PostgreSQL target
     JWT = "jwt"  # an audience-bound token for one named downstream service

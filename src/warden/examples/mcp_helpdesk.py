@@ -37,6 +37,11 @@ def refund(invoice: str, amount: float) -> str:
     return f"refunded {amount} on {invoice}"
 
 
+@server.tool(name="tickets.delete", description="Delete a ticket (pretend).")
+def delete_ticket(ticket: str, reason: str = "") -> str:
+    return f"deleted {ticket}" + (f" ({reason})" if reason else "")
+
+
 @server.tool(name="tickets.export", description="Export every ticket (pretend).")
 def export_tickets() -> str:
     return f"{len(TICKETS)} tickets exported"

@@ -15,8 +15,9 @@ method                 action                        resource
 
 Every request also carries ``context.mcp = {method, server}``. The subject is the agent,
 ``{type: "agent", id: <SPIFFE ID>, properties: {token: <task credential>}}``; the PDP verifies
-the credential. List methods are filtered item by item with the same requests (see
-``listing_verdict``). ``ping`` and notifications pass; anything else is denied.
+the credential. List methods are filtered item by item with the same requests marked
+``context.listing = true`` (``for_listing``; Warden then opens no approval request and spends
+no grant, see ``listing_verdict``). ``ping`` and notifications pass; anything else is denied.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ __all__ = [
     "PARSE_ERROR",
     "denial_error",
     "error_response",
+    "for_listing",
     "listing_verdict",
     "prompt_request",
     "resource_request",
@@ -114,6 +116,12 @@ def prompt_request(
     )
 
 
+def for_listing(request: dict[str, Any]) -> dict[str, Any]:
+    """Mark a request as a listing question: show the item or not; nothing runs yet."""
+    request["context"]["listing"] = True
+    return request
+
+
 def listing_verdict(response: Mapping[str, Any], *, takes_arguments: bool = True) -> bool:
     """Whether a list entry is shown, from the decision on using it *without* its arguments.
 
@@ -130,8 +138,8 @@ def listing_verdict(response: Mapping[str, Any], *, takes_arguments: bool = True
     context = response.get("context")
     if not isinstance(context, Mapping):
         return False
-    if _approval(context) is not None:
-        return True  # callable once a human approves
+    if _approval(context) is not None or context.get("reason") == "approval_required":
+        return True  # callable once a human approves (a listing opens no request itself)
     if context.get("reason") is not None or not takes_arguments:
         return False
     return not context.get("reasons")

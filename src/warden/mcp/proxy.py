@@ -325,7 +325,10 @@ class ProxySession:
         subject = self.subject()
         names = list(routes)
         answers = await self.gate.decide_many(
-            [m.tool_request(subject, n, routes[n].upstream.name, None) for n in names]
+            [
+                m.for_listing(m.tool_request(subject, n, routes[n].upstream.name, None))
+                for n in names
+            ]
         )
         shown = [
             self._tool_defs[n]
@@ -367,7 +370,7 @@ class ProxySession:
         self._resources = {r["uri"]: _Route(u, r["uri"]) for u, r in found}
         subject = self.subject()
         answers = await self.gate.decide_many(
-            [m.resource_request(subject, r["uri"], u.name) for u, r in found]
+            [m.for_listing(m.resource_request(subject, r["uri"], u.name)) for u, r in found]
         )
         return {
             "resources": [
@@ -428,7 +431,10 @@ class ProxySession:
         subject = self.subject()
         names = list(routes)
         answers = await self.gate.decide_many(
-            [m.prompt_request(subject, n, routes[n].upstream.name, None) for n in names]
+            [
+                m.for_listing(m.prompt_request(subject, n, routes[n].upstream.name, None))
+                for n in names
+            ]
         )
         return {
             "prompts": [

@@ -40,6 +40,7 @@ async def open_backend(config: ProxyConfig) -> AsyncIterator[Backend]:
         data_dir=config.embedded_data_dir,
         policies_dir=config.embedded_policies,
         issuer=config.embedded_issuer,
+        serves_api=False,  # follows the server's change feed; not a replica anyone can query
     )
     w = Warden(settings)
     w.start()

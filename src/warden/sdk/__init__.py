@@ -1,4 +1,4 @@
-"""Warden's Python SDK: clients, an embedded PDP, and a guard for tool functions.
+"""Warden's Python SDK: clients (with leases), an embedded PDP, and a guard for tool functions.
 
     from warden.sdk import WardenClient, CredentialKeeper, guard
 
@@ -17,7 +17,7 @@ from warden.errors import (
     RemoteAPIError,
 )
 
-from ._wire import Decision, TaskCredential, tool_evaluation
+from ._wire import Decision, Lease, TaskCredential, tool_evaluation
 from .client import AsyncWardenClient, WardenClient
 from .credentials import AsyncCredentialKeeper, CredentialKeeper
 from .guard import guard
@@ -31,6 +31,7 @@ __all__ = [
     "Decision",
     "DecisionUnavailableError",
     "EmbeddedPDP",
+    "Lease",
     "RemoteAPIError",
     "TaskCredential",
     "WardenClient",

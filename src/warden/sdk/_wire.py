@@ -7,7 +7,8 @@ import base64
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import quote
 
 import httpx
 
@@ -91,6 +92,95 @@ class Decision:
             f"denied by policy {', '.join(self.policies)}" if self.policies else "not permitted"
         )
         raise AccessDeniedError(f"`{what}` was denied: {why}", decision=raw)
+
+
+LeaseKind = Literal["postgres", "jwt"]
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A just-in-time downstream credential bound to a task (``POST /v1/tasks/{id}/leases``).
+
+    ``target`` names the configured PostgreSQL target or downstream service. The secret —
+    ``password`` (postgres) or ``token`` (jwt) — is only present in the answer that created the
+    lease; listings never carry it. ``state`` is ``creating``, ``active``, ``revoking``,
+    ``revoked`` or ``failed``; a lease dies with its task.
+    """
+
+    id: str
+    task_id: str
+    kind: str
+    target: str
+    state: str
+    expires_at: float
+    revoked_at: float | None = None
+    # postgres: the login, shown once
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    host: str | None = None
+    port: int | None = None
+    database: str | None = None
+    # jwt: the audience-bound token, shown once
+    audience: str | None = None
+    token: str | None = field(default=None, repr=False)
+    token_type: str | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def dsn(self) -> str:
+        """A libpq connection URL for a PostgreSQL lease (password included)."""
+        if self.kind != "postgres" or not self.username or self.password is None:
+            raise ValueError("only a freshly created postgres lease has a connection URL")
+        user, password = quote(self.username, safe=""), quote(self.password, safe="")
+        database = quote(self.database or "", safe="")
+        return f"postgresql://{user}:{password}@{self.host}:{self.port}/{database}"
+
+
+def lease_request(kind: LeaseKind, target: str, ttl: float | None) -> dict[str, Any]:
+    """The body of ``POST /v1/tasks/{id}/leases``: a postgres ``target`` or a jwt ``audience``."""
+    if kind not in ("postgres", "jwt"):
+        raise ValueError(f"lease kind must be postgres or jwt, not {kind!r}")
+    body: dict[str, Any] = {"kind": kind, "target" if kind == "postgres" else "audience": target}
+    if ttl is not None:
+        body["ttl"] = ttl
+    return body
+
+
+def lease_of(body: Any) -> Lease:
+    if not isinstance(body, Mapping) or not isinstance(body.get("id"), str):
+        raise RemoteAPIError("warden's answer holds no lease", status=200, error_code="")
+
+    def text(key: str) -> str | None:
+        value = body.get(key)
+        return value if isinstance(value, str) else None
+
+    port = body.get("port")
+    revoked_at = body.get("revoked_at")
+    return Lease(
+        id=body["id"],
+        task_id=str(body.get("task_id", "")),
+        kind=str(body.get("kind", "")),
+        target=str(body.get("target", "")),
+        state=str(body.get("state", "")),
+        expires_at=float(body.get("expires_at") or 0),
+        revoked_at=float(revoked_at) if isinstance(revoked_at, int | float) else None,
+        username=text("username"),
+        password=text("password"),
+        host=text("host"),
+        port=port if isinstance(port, int) and not isinstance(port, bool) else None,
+        database=text("database"),
+        audience=text("audience"),
+        token=text("token"),
+        token_type=text("token_type"),
+        raw=body,
+    )
+
+
+def leases_of(body: Any) -> list[Lease]:
+    items = body.get("leases") if isinstance(body, Mapping) else None
+    if not isinstance(items, list):
+        raise RemoteAPIError("warden's answer holds no lease list", status=200, error_code="")
+    return [lease_of(item) for item in items]
 
 
 def unverified_subject(token: str) -> str:

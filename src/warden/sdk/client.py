@@ -1,4 +1,5 @@
-"""Typed clients for a Warden server: token exchange and renewal, decisions, tasks, approvals.
+"""Typed clients for a Warden server: token exchange and renewal, decisions, tasks, leases,
+approvals.
 
 ``WardenClient`` (sync) and ``AsyncWardenClient`` share every request builder and parser
 (``_wire``); they differ only in how a request is sent. Decisions fail closed: a PDP that
@@ -8,6 +9,10 @@ cannot be reached, or answers without a boolean ``decision``, raises
     client = WardenClient("http://127.0.0.1:8080")
     cred = client.exchange(svid, scope=["tickets.read"], purpose="triage T-1042")
     client.decide_tool(cred.token, "tickets.read", {"ticket": "T-1042"}).enforce("tickets.read")
+    db = client.create_lease(cred, "postgres", "reporting", ttl=600)  # db.dsn, once
+
+Task calls (``end_task``, ``create_lease``, ``leases``) act as the agent when given its
+``TaskCredential``, or as an operator (``operator_token``) when given a task id.
 """
 
 from __future__ import annotations
@@ -15,13 +20,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
 from warden.errors import DecisionUnavailableError, RemoteAPIError
 
 from . import _wire
-from ._wire import Decision, TaskCredential
+from ._wire import Decision, Lease, LeaseKind, TaskCredential
 
 __all__ = ["AsyncWardenClient", "WardenClient"]
 
@@ -35,6 +41,13 @@ def _headers(api_key: str | None) -> dict[str, str]:
 
 def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def _on_task(task: TaskCredential | str, operator: str | None) -> tuple[str, dict[str, str]]:
+    """(``/v1/tasks/{id}`` path, headers): the agent with its credential, or an operator."""
+    if isinstance(task, TaskCredential):
+        return f"/v1/tasks/{quote(task.task_id, safe='')}", _bearer(task.token)
+    return f"/v1/tasks/{quote(task, safe='')}", _bearer(operator) if operator else {}
 
 
 class WardenClient:
@@ -97,16 +110,38 @@ class WardenClient:
         return _wire.credential_of(_wire.read_body(response), now)
 
     def end_task(
-        self, credential: TaskCredential, *, failed: bool = False, reason: str = ""
+        self, task: TaskCredential | str, *, failed: bool = False, reason: str = ""
     ) -> Any:
+        """Complete (or fail) the task; its credentials and leases are revoked with it."""
+        path, headers = _on_task(task, self._operator)
         verb = "fail" if failed else "complete"
-        response = self._send(
-            "POST",
-            f"/v1/tasks/{credential.task_id}/{verb}",
-            json={"reason": reason},
-            headers=_bearer(credential.token),
-        )
+        response = self._send("POST", f"{path}/{verb}", json={"reason": reason}, headers=headers)
         return _wire.read_body(response)
+
+    # -- leases --------------------------------------------------------------------------------
+    def create_lease(
+        self,
+        task: TaskCredential | str,
+        kind: LeaseKind,
+        target: str,
+        *,
+        ttl: float | None = None,
+    ) -> Lease:
+        """A just-in-time credential for the task: a PostgreSQL login on the configured
+        ``target`` (``kind="postgres"``) or a token for the downstream service ``target``
+        (``kind="jwt"``). It needs ``lease.<target>`` (or the target's scope) in the task's
+        scope, lives at most ``ttl`` seconds and never past the task. The secret is in this
+        answer only."""
+        path, headers = _on_task(task, self._operator)
+        body = _wire.lease_request(kind, target, ttl)
+        response = self._send("POST", f"{path}/leases", json=body, headers=headers)
+        return _wire.lease_of(_wire.read_body(response))
+
+    def leases(self, task: TaskCredential | str) -> list[Lease]:
+        """The task's leases and their state (no secrets)."""
+        path, headers = _on_task(task, self._operator)
+        response = self._send("GET", f"{path}/leases", headers=headers)
+        return _wire.leases_of(_wire.read_body(response))
 
     # -- decisions -----------------------------------------------------------------------------
     def evaluate(self, request: Mapping[str, Any]) -> dict[str, Any]:
@@ -195,16 +230,33 @@ class AsyncWardenClient:
         return _wire.credential_of(_wire.read_body(response), now)
 
     async def end_task(
-        self, credential: TaskCredential, *, failed: bool = False, reason: str = ""
+        self, task: TaskCredential | str, *, failed: bool = False, reason: str = ""
     ) -> Any:
+        """Complete (or fail) the task; its credentials and leases are revoked with it."""
+        path, headers = _on_task(task, self._operator)
         verb = "fail" if failed else "complete"
         response = await self._send(
-            "POST",
-            f"/v1/tasks/{credential.task_id}/{verb}",
-            json={"reason": reason},
-            headers=_bearer(credential.token),
+            "POST", f"{path}/{verb}", json={"reason": reason}, headers=headers
         )
         return _wire.read_body(response)
+
+    async def create_lease(
+        self,
+        task: TaskCredential | str,
+        kind: LeaseKind,
+        target: str,
+        *,
+        ttl: float | None = None,
+    ) -> Lease:
+        path, headers = _on_task(task, self._operator)
+        body = _wire.lease_request(kind, target, ttl)
+        response = await self._send("POST", f"{path}/leases", json=body, headers=headers)
+        return _wire.lease_of(_wire.read_body(response))
+
+    async def leases(self, task: TaskCredential | str) -> list[Lease]:
+        path, headers = _on_task(task, self._operator)
+        response = await self._send("GET", f"{path}/leases", headers=headers)
+        return _wire.leases_of(_wire.read_body(response))
 
     async def evaluate(self, request: Mapping[str, Any]) -> dict[str, Any]:
         try:

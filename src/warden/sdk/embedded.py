@@ -43,6 +43,7 @@ class EmbeddedPDP:
         if data_dir is None:
             tmp = tempfile.TemporaryDirectory(prefix="warden-embedded-")
             data_dir = tmp.name
+        settings.setdefault("serves_api", False)  # in-process: no URL for replica checks
         w = Warden(Settings(data_dir=Path(data_dir), policies_dir=Path(policies), **settings))
         w.start()
         pdp = cls(w, owned=True)

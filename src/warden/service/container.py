@@ -166,7 +166,7 @@ class Warden:
             self.state,
             open_change_channel(self.store, self.clock),
             self.clock,
-            url=settings.effective_advertise_url,
+            url=settings.effective_advertise_url if settings.serves_api else None,
             resync_interval=settings.resync_interval,
             heartbeat_interval=settings.heartbeat_interval,
             handlers={

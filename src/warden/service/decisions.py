@@ -23,6 +23,11 @@ answered *approval required*: ``decision: false`` with ``context.reason ==
 "approval_required"``, the AuthZEN Access Request members (``evaluation_id``,
 ``evaluated_at``, ``access_request``) and Warden's ``approval_request`` task handle (id,
 status, who approves, where to wait). See docs/approvals.md.
+
+Listings (``context.listing == true``): a PEP that only asks whether to *show* an item — the MCP
+proxy filtering ``tools/list`` — runs no call, so nobody is asked to approve one and no grant is
+spent: such a decision answers ``approval_required`` without opening a request. The flag can
+only withhold an approval request, never allow anything.
 """
 
 from __future__ import annotations
@@ -262,7 +267,8 @@ class DecisionService:
             warden_ctx["behaviour"] = obs.facts
         digest: str | None = None
         grant: ApprovalRequest | None = None
-        if self._approvals.has_grants(agent.name):
+        listing = _is_listing(ev.context)
+        if not listing and self._approvals.has_grants(agent.name):
             digest = _digest(agent, task, req, ev)
             grant = self._approvals.grant_for(digest, now) if digest else None
             if grant is not None:
@@ -287,7 +293,7 @@ class DecisionService:
                 jti=cred.jti,
                 chain=chain,
             )
-        step = _StepUp(task, obs, grant, digest, now)
+        step = _StepUp(task, obs, grant, digest, now, listing)
         return self._finish(
             ev,
             req,
@@ -345,6 +351,13 @@ class DecisionService:
         mode, _ = self._modes.mode_for(agent)
         if mode is EnforcementMode.MONITOR:
             return False, {}, {"required": True, "policies": list(requirement.policies)}
+        if step.listing:  # a listing makes no call: there is nothing to approve yet
+            listed = {
+                "required": True,
+                "outcome": "listing",
+                "policies": list(requirement.policies),
+            }
+            return False, {"reason": "approval_required"}, listed
         digest = step.digest or _digest(agent, step.task, req, ev)
         if digest is None:
             return False, {}, {"required": True, "outcome": "undigestable"}
@@ -491,6 +504,7 @@ class _StepUp:
     grant: ApprovalRequest | None
     digest: str | None
     now: float
+    listing: bool  # the PEP only asks whether to show the item (``context.listing``)
 
 
 def _digest(agent: Agent, task: LiveTask, req: AuthzRequest, ev: EvaluationInput) -> str | None:
@@ -506,6 +520,10 @@ def _digest(agent: Agent, task: LiveTask, req: AuthzRequest, ev: EvaluationInput
         )
     except (TypeError, ValueError):
         return None
+
+
+def _is_listing(context: Mapping[str, Any] | None) -> bool:
+    return context is not None and context.get("listing") is True
 
 
 def _mentions(lps: LoadedPolicySet, word: str) -> bool:

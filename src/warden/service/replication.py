@@ -14,7 +14,9 @@ Safety nets, because a notification can be lost (listener connection dropped, re
   needs to hear about a task start), and the database stays the authority for ending tasks.
 
 Every replica also records a heartbeat (``replicas`` table) with the URL it serves on, so an
-operator (``warden agents suspend``) can check that a change reached all of them.
+operator (``warden agents suspend``) can check that a change reached all of them. An in-process
+Warden that serves no API (an embedded PDP, ``warden mcp-proxy`` with Warden embedded) has no
+URL to check: it applies changes like any replica but records no heartbeat.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ class Replication:
         channel: ChangeChannel,
         clock: Clock,
         *,
-        url: str,
+        url: str | None,
         resync_interval: float = 30.0,
         heartbeat_interval: float = 5.0,
         handlers: Handlers | None = None,
@@ -178,6 +180,8 @@ class Replication:
                     log.exception("periodic resync failed")
 
     def _heartbeat(self) -> None:
+        if self._url is None:  # serves no API: nothing for an operator to check
+            return
         now = self._clock.now()
         try:
             self._store.upsert_replica(

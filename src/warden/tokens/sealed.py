@@ -203,7 +203,5 @@ def historical_jwks(records: Iterable[StoredKey]) -> dict[str, Any]:
     long ago — audit checkpoints — must stay verifiable: verifiers of history use this set.
     """
     return {
-        "keys": [
-            {**r.public_jwk, "kid": r.kid, "alg": r.algorithm, "use": "sig"} for r in records
-        ]
+        "keys": [{**r.public_jwk, "kid": r.kid, "alg": r.algorithm, "use": "sig"} for r in records]
     }

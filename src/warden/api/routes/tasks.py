@@ -1,5 +1,5 @@
-"""Tasks: /v1/tasks. Operators see all; an agent may end its own task, and ask for leases for it,
-with its own credential (``Authorization: Bearer``, or ``DPoP`` plus a proof when bound)."""
+"""Tasks: /v1/tasks. Operators see all; an agent may end its own task, and ask for (and list) leases
+for it, with its own credential (``Authorization: Bearer``, or ``DPoP`` plus a proof when bound)."""
 
 from __future__ import annotations
 
@@ -141,8 +141,17 @@ async def create_lease(request: Request, task_id: str) -> Response:
     return json_response(lease, 201, headers={"Cache-Control": "no-store"})
 
 
+def _reader_for_task(request: Request, task_id: str) -> None:
+    """Any operator, or the agent holding a live credential for exactly this task."""
+    auth = authorization(request)
+    if auth is not None and auth[0] == "bearer" and auth[1].startswith(TOKEN_PREFIX):
+        any_operator(request)
+        return
+    _caller_for_task(request, task_id)
+
+
 @router.get("/{task_id}/leases")
 async def list_leases(request: Request, task_id: str) -> Response:
-    await run_in_threadpool(any_operator, request)
+    await run_in_threadpool(_reader_for_task, request, task_id)
     leases = await run_in_threadpool(warden_of(request).leases.list_for_task, task_id)
     return json_response({"leases": [lease_view(lease) for lease in leases]})
