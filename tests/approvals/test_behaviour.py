@@ -102,6 +102,19 @@ def test_behaviour_facts_reach_cedar(bw: Approvers) -> None:
     assert record["behaviour"]["calls_in_window"] == 5
 
 
+def test_listings_are_not_calls(bw: Approvers) -> None:
+    """A PEP filtering a tool list asks with ``context.listing``: nothing counts as a call."""
+    bw.agent(baseline={"budgets": {"tools": {"facts.check": {"calls": 2}}}})
+    task = bw.start_task(scope="facts.check")
+    shown = [bw.call(task, "facts.check", listing=True)["decision"] for _ in range(6)]
+    assert shown == [True] * 6
+    calls = [bw.call(task, "facts.check")["decision"] for _ in range(3)]
+    assert calls[:2] == [True, True]
+    assert bw.call(task, "facts.check", listing=True)["decision"] is True
+    record = bw.audit("authz.decision")[-1]["data"]
+    assert record["behaviour"]["calls_in_window"] == 3
+
+
 def test_budgets_are_limits(bw: Approvers) -> None:
     bw.agent(baseline={"budgets": {"cost": 10, "tools": {"http.get": {"calls": 2}}}})
     task = bw.start_task(scope="http.get tickets.read")

@@ -148,6 +148,38 @@ class BehaviourMonitor:
                 out.append((st.name, _learned(st)))
         return out
 
+    def peek(self, agent: Agent, now: float) -> Observation:
+        """What a listing (a PEP asking whether to *show* a tool) sees: suspension and the live
+        facts, with nothing counted — a listing is not a call, so it must not feed rates,
+        budgets or detectors."""
+        if not self.settings.enabled:
+            return Observation({})
+        st = self._states.get(agent.name)
+        if st is None:
+            st = self._state(agent.name)
+        if st.suspended and not (
+            agent.status is AgentStatus.ACTIVE and agent.updated_at > st.suspended_at
+        ):
+            return Observation(
+                {"score": st.score, "suspended": True},
+                "agent_suspended",
+                "the agent was suspended by behavioural escalation",
+            )
+        step_up = st.step_up_until > now
+        mature = st.windows >= self.settings.min_history
+        facts = {
+            "calls_in_window": int(st.calls.total(now)),
+            "baseline_calls": int(self._baseline_rate(st, mature)),
+            "new_tool": False,
+            "new_destination": False,
+            "off_hours": False,
+            "intent_drift": False,
+            "deny_streak": st.deny_streak,
+            "score": st.score,
+            "step_up": step_up,
+        }
+        return Observation(facts, None, "", False, step_up)
+
     def view(self, agent: str, now: float) -> dict[str, Any]:
         """The live state of one agent's behaviour (for operators)."""
         st = self._state(agent)

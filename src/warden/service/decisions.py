@@ -237,18 +237,22 @@ class DecisionService:
                 action=req.action,
                 chain=chain,
             )
-        obs = self._behaviour.observe(
-            agent,
-            task.id,
-            task.category,
-            req.action,
-            ev.context,
-            now,
-            decision_id=decision_id,
-            parent=self._parent_of(task),
-        )
+        listing = _is_listing(ev.context)
+        if listing:
+            obs = self._behaviour.peek(agent, now)
+        else:
+            obs = self._behaviour.observe(
+                agent,
+                task.id,
+                task.category,
+                req.action,
+                ev.context,
+                now,
+                decision_id=decision_id,
+                parent=self._parent_of(task),
+            )
         if obs.refusal is not None:
-            if obs.refusal != "agent_suspended":
+            if obs.refusal != "agent_suspended" and not listing:
                 self._behaviour.outcome(agent, req.action, False, ev.context, now, task_id=task.id)
             return self._refuse(
                 ev,
@@ -267,7 +271,6 @@ class DecisionService:
             warden_ctx["behaviour"] = obs.facts
         digest: str | None = None
         grant: ApprovalRequest | None = None
-        listing = _is_listing(ev.context)
         if not listing and self._approvals.has_grants(agent.name):
             digest = _digest(agent, task, req, ev)
             grant = self._approvals.grant_for(digest, now) if digest else None
@@ -446,7 +449,7 @@ class DecisionService:
             task_id=task_id,
             decision_id=decision_id,
         )
-        if agent is not None and step is not None:
+        if agent is not None and step is not None and not step.listing:
             self._behaviour.outcome(
                 agent,
                 req.action,
