@@ -234,3 +234,21 @@ def test_checkpoint_line_round_trips(world: World) -> None:
         "kid": cp.kid,
         "jws": cp.jws,
     }
+
+
+def test_checkpoints_signed_by_a_retired_key_still_verify(world: World) -> None:
+    """Retired keys leave the published JWKS, but history they signed must stay verifiable."""
+    _activity(world)
+    first = world.client.post("/v1/audit/checkpoints", headers=world.admin).json()["checkpoint"]
+    old_kid = world.warden.keys.current().kid
+    world.warden.key_service.rotate("operator:test")
+    world.warden.keys.retire(old_kid, now=world.warden.clock.now())  # type: ignore[attr-defined]
+    published = {k["kid"] for k in world.client.get("/.well-known/jwks.json").json()["keys"]}
+    assert old_kid not in published
+    task = world.start_task("bot")
+    world.decide(task["access_token"], task["spiffe_id"], "tickets.read")
+    world.client.post("/v1/audit/checkpoints", headers=world.admin)
+    result = _verify(world)
+    assert result["ok"] is True, result
+    assert result["checkpoints"] >= 2
+    assert first["seq"] <= world.warden.store.audit_head()[0]
