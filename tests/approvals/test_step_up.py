@@ -326,3 +326,16 @@ def test_a_listing_opens_no_request_and_spends_no_grant(aw: Approvers) -> None:
         "approval.approved",
         "approval.used",
     ]
+
+
+def test_the_controls_report_sees_approvals_for_high_risk_actions(aw: Approvers) -> None:
+    """CP-APPR-01 is evaluated from the records this feature writes: held, approved, used once."""
+    start = aw.warden.clock.now() - 1
+    task = _task(aw)
+    handle = _held(aw, task, "tickets.delete", arguments={"ticket": "T-9"})
+    assert aw.approve(handle["id"]).status_code == 200
+    assert aw.call(task, "tickets.delete", arguments={"ticket": "T-9"})["decision"] is True
+    report = aw.warden.controls_report(start, aw.warden.clock.now() + 1)
+    control = next(c for c in report["controls"] if c["id"] == "CP-APPR-01")
+    assert control["status"] == "pass", (control.get("violations"), control.get("notes"))
+    assert control["checked"] >= 2

@@ -558,9 +558,15 @@ class Approvals(Check):
 
     @staticmethod
     def _id(rec: AuditRecord) -> str | None:
-        value = rec.data.get("approval_id") or rec.data.get("approval") or rec.data.get("id")
+        data = rec.data
+        if rec.type == "authz.decision":
+            # decisions carry {"granted", "request_id", …}; their own top-level `request_id` is
+            # the HTTP X-Request-ID, not an approval
+            value = data.get("approval_id") or data.get("approval")
+        else:  # approval.* records name their request `request_id`
+            value = data.get("approval_id") or data.get("request_id") or data.get("id")
         if isinstance(value, dict):
-            value = value.get("id") or value.get("approval_id")
+            value = value.get("id") or value.get("approval_id") or value.get("request_id")
         return None if value is None else str(value)
 
     def before(self, rec: AuditRecord, ctx: Context, in_period: bool) -> None:
@@ -571,11 +577,13 @@ class Approvals(Check):
                 self.requested[aid] = rec.ts
             elif verb in ("granted", "approved"):
                 self.granted[aid] = rec.ts
-            if in_period and verb in ("granted", "approved", "denied", "rejected", "expired"):
+            outcomes = ("granted", "approved", "denied", "rejected", "expired", "timed_out")
+            if in_period and verb in outcomes:
                 self.result.checked += 1
                 if aid in self.requested and len(self.latencies) < 100_000:
                     latency = rec.ts - self.requested[aid]
-                    self.latencies.append(latency if verb != "expired" else -1.0)
+                    timed_out = verb in ("expired", "timed_out")
+                    self.latencies.append(-1.0 if timed_out else latency)
             return
         if (
             rec.type == "authz.decision"
