@@ -167,6 +167,14 @@ def test_unsupported_context_values_deny(
     assert f"`{where}`" in decision.errors[0] and problem in decision.errors[0]
 
 
+@pytest.mark.parametrize("bad", [1.5, None, 2**64, {"deep": [0.25]}])
+def test_a_bad_value_in_the_server_record_still_denies(make_pdp: MakePdp, bad: Any) -> None:
+    """``warden`` is server-built and not re-checked on every decision; Cedar still refuses it."""
+    decision = make_pdp(ALLOW_ALL).evaluate(req(context={"warden": {"x": bad}}))
+    assert not decision.allowed
+    assert decision.errors
+
+
 def _nested(levels: int) -> dict[str, Any]:
     value: dict[str, Any] = {}
     for _ in range(levels - 1):

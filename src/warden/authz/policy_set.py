@@ -186,13 +186,25 @@ def _json_default(value: Any) -> Any:
     raise TypeError  # pragma: no cover - check_value rejects everything else first
 
 
+# The reserved key the server fills itself (DESIGN §4): built from typed server state and already
+# stripped from PEP input, so re-checking it on every decision would only cost time.
+TRUSTED_CONTEXT_KEY = "warden"
+
+
 def encode_context(context: Mapping[str, Any]) -> str:
-    """Check a Cedar context (see ``check_value``) and encode it as a JSON string."""
+    """Check a Cedar context (see ``check_value``) and encode it as a JSON string.
+
+    Everything is checked except the server-built ``warden`` record; should it ever hold a value
+    Cedar cannot take, Cedar rejects the request and the decision is a deny.
+    """
     if type(context) is not dict:
         if not isinstance(context, Mapping):
             raise PolicyEvaluationError("the context must be a record", detail={"field": "context"})
         context = dict(context)
-    check_value(context, "context")
+    if TRUSTED_CONTEXT_KEY in context:
+        check_value({k: v for k, v in context.items() if k != TRUSTED_CONTEXT_KEY}, "context")
+    else:
+        check_value(context, "context")
     try:
         return orjson.dumps(context, default=_json_default).decode()
     except (TypeError, orjson.JSONEncodeError) as exc:  # pragma: no cover - check_value is stricter
