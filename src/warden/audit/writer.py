@@ -8,7 +8,9 @@ the backlog reaches ``max_pending`` producers wait (back-pressure) instead of lo
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -16,6 +18,7 @@ from collections.abc import Callable, Sequence
 
 from warden.core.model import AuditDraft, AuditRecord
 from warden.core.ports import Store
+from warden.errors import InvalidParameterError
 
 log = logging.getLogger("warden.audit")
 
@@ -116,6 +119,20 @@ class AuditWriter:
             try:
                 records = self._store.append_audit(batch)
                 break
+            except InvalidParameterError:
+                # a record the store cannot hold (not an outage): retrying would stall every
+                # producer behind it, so keep the record with its data replaced by a marker
+                repaired = [_storable(d) for d in batch]
+                if repaired != batch:
+                    batch = repaired
+                    continue
+                self.failures += 1
+                log.exception("audit append refused a batch of %d; retrying", len(batch))
+                if self._thread is None:
+                    self._pending.extendleft(reversed(batch))
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
             except Exception:  # any store failure: retry, never drop
                 self.failures += 1
                 log.exception("audit append failed; retrying batch of %d", len(batch))
@@ -133,3 +150,29 @@ class AuditWriter:
                 self._on_written(records)
             except Exception:
                 log.exception("audit on_written hook failed")
+
+
+def _storable(draft: AuditDraft) -> AuditDraft:
+    """The draft as is if the store can hold it, else with its data replaced by a marker.
+
+    Nothing is dropped: the record keeps its type, actor, agent, task and decision, and says that
+    (and why) its data could not be stored. Mirrors the store's encoding (sorted-key JSON).
+    """
+    finite = math.isfinite(draft.ts)
+    try:
+        json.dumps(draft.data, sort_keys=True)
+        if finite:
+            return draft
+        problem = "non-finite timestamp"
+    except (TypeError, ValueError) as exc:
+        problem = str(exc)[:200]
+    log.error("audit %s record could not be stored as is: %s", draft.type, problem)
+    return AuditDraft(
+        ts=draft.ts if finite else 0.0,
+        type=draft.type,
+        actor=draft.actor,
+        data={"unstorable_data": problem},
+        agent=draft.agent,
+        task_id=draft.task_id,
+        decision_id=draft.decision_id,
+    )
