@@ -14,6 +14,7 @@ journaled and re-applied on top of it, so a resync never brings back a task that
 from __future__ import annotations
 
 import functools
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -51,20 +52,43 @@ class LiveTask:
 
     @classmethod
     def of(cls, task: Task) -> LiveTask:
+        # An agent's tasks repeat the same names, scopes and attestation: share one copy of each
+        # (a replica holds every live task in memory; 100k of them add up).
         return cls(
             id=task.id,
-            agent_name=task.agent_name,
-            spiffe_id=task.spiffe_id,
-            purpose=task.purpose,
-            category=task.category,
-            scope=frozenset(task.granted_scope),
+            agent_name=sys.intern(task.agent_name),
+            spiffe_id=sys.intern(task.spiffe_id),
+            purpose=_shared(task.purpose),
+            category=sys.intern(task.category),
+            scope=_shared(frozenset(task.granted_scope)),
             created_at=task.created_at,
             expires_at=task.expires_at,
             parent_id=task.parent_id,
             on_behalf_of=task.on_behalf_of,
-            attestation=policy_attestation(task.attestation),
-            chain=task.chain,
+            attestation=_shared_attestation(policy_attestation(task.attestation)),
+            chain=_shared(tuple(sys.intern(link) for link in task.chain)),
         )
+
+
+_SHARED_MAX = 50_000
+_shared_values: dict[Any, Any] = {}
+
+
+def _shared(value: Any) -> Any:
+    """One instance per distinct hashable value (bounded; reset when full, never wrong)."""
+    if len(_shared_values) >= _SHARED_MAX:
+        _shared_values.clear()
+    return _shared_values.setdefault(value, value)
+
+
+def _shared_attestation(record: dict[str, Any]) -> dict[str, Any]:
+    # read-only by contract: the decision path passes it to Cedar and never mutates it
+    key = ("attestation", *((k, tuple(v) if isinstance(v, list) else v) for k, v in
+                           sorted(record.items())))
+    shared: dict[str, Any] = _shared_values.get(key) or _shared_values.setdefault(key, record)
+    if len(_shared_values) >= _SHARED_MAX:
+        _shared_values.clear()
+    return shared
 
 
 def policy_attestation(record: dict[str, Any]) -> dict[str, Any]:
@@ -94,7 +118,7 @@ class Snapshot:
     """Everything a full resync reads from the database."""
 
     agents: list[Agent]
-    tasks: list[Task]
+    tasks: list[LiveTask]  # converted while streaming: 100k full Task records never coexist
     revoked: dict[str, float]
 
 
@@ -108,7 +132,7 @@ def read_snapshot(store: Store, *, now: float) -> Snapshot:
             break
         after = page[-1].name
     # tasks before revocations: a task that ends in between shows up as revoked credentials
-    tasks = list(store.list_active_tasks())
+    tasks = [LiveTask.of(t) for t in store.list_active_tasks() if t.status is TaskStatus.ACTIVE]
     revoked = {c.jti: c.expires_at for c in store.list_revoked_credentials(not_expired_at=now)}
     return Snapshot(agents, tasks, revoked)
 
@@ -135,7 +159,7 @@ class HotState:
         for agent in snapshot.agents:
             agents_by_name[agent.name] = agent
             agents_by_spiffe[agent.spiffe_id] = agent
-        tasks = {t.id: LiveTask.of(t) for t in snapshot.tasks if t.status is TaskStatus.ACTIVE}
+        tasks = {t.id: t for t in snapshot.tasks}
         with self._lock:
             journal, self._journal = self._journal or [], None
             self.agents_by_name = agents_by_name
