@@ -87,7 +87,7 @@ class Settings:
     advertise_url: str | None = None  # the URL other replicas and the CLI reach this one at
     serves_api: bool = True  # False: an in-process Warden (embedded PDP, MCP proxy) nobody can
     # reach, so it follows the change feed but is not listed as a replica
-    resync_interval: float = 30.0
+    resync_interval: float = 300.0  # a full re-read; notifications and reconnects cover the rest
     heartbeat_interval: float = 5.0
     # leases: raw target/service definitions, validated when Warden starts
     lease_postgres: dict[str, dict[str, Any]] = field(default_factory=dict)
