@@ -64,6 +64,7 @@ from warden.errors import (
 )
 from warden.storage.sql.codec import dump as _dump
 from warden.storage.sql.codec import load_tuple as _load_tuple
+from warden.storage.sql.codec import round_trip as _round_trip
 from warden.storage.sql.governance import GovernanceSQL
 from warden.storage.sql.lifecycle import LifecycleStoreMixin
 from warden.storage.sql.tables import (
@@ -126,10 +127,33 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        _enable_wal(cursor)
         cursor.execute("PRAGMA foreign_keys = ON")
     finally:
         cursor.close()
+
+
+def _enable_wal(cursor: Any) -> None:
+    """WAL is a property of the database file: set it once, and wait out other writers.
+
+    Switching the journal mode needs the database to itself and SQLite does not apply the busy
+    timeout to it, so on a fresh file two processes starting together would see `database is
+    locked`; retry for as long as the busy timeout would have waited.
+    """
+    import sqlite3
+    import time
+
+    if str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+        return
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _sqlite_on_begin(conn: Connection) -> None:
@@ -489,7 +513,7 @@ def _prepare_draft(draft: AuditDraft) -> tuple[AuditDraft, str]:
     if not math.isfinite(ts):
         raise InvalidParameterError(f"audit event `{draft.type}` has a non-finite timestamp")
     try:
-        data_text = _dump(draft.data)
+        data_text, data = _round_trip(draft.data)
     except (TypeError, ValueError) as exc:
         raise InvalidParameterError(
             f"audit event `{draft.type}` data is not JSON-serialisable: {exc}"
@@ -498,7 +522,7 @@ def _prepare_draft(draft: AuditDraft) -> tuple[AuditDraft, str]:
         ts=ts,
         type=draft.type,
         actor=draft.actor,
-        data=json.loads(data_text),
+        data=data,
         agent=draft.agent,
         task_id=draft.task_id,
         decision_id=draft.decision_id,
