@@ -566,3 +566,20 @@ def run_threads(target: Callable[[int], None], n: int) -> None:
         t.start()
     for t in threads:
         t.join()
+
+
+def test_audit_data_orjson_cannot_encode_still_chains(store: SQLStore) -> None:
+    """Values outside orjson's range (huge integers, non-string keys) take the stdlib path."""
+    from warden.core.audit import verify_chain as _verify
+    from warden.core.model import AuditDraft as _Draft
+
+    store.append_audit(
+        [
+            _Draft(ts=1_800_000_000.0, type="t", actor="a", data={"big": 2**70, "s": "é"}),
+            _Draft(ts=1_800_000_001.0, type="t", actor="a", data={"k": {1: "int key"}}),
+        ]
+    )
+    records = list(store.iter_audit())
+    assert records[0].data == {"big": 2**70, "s": "é"}
+    assert records[1].data == {"k": {"1": "int key"}}
+    assert _verify(records).ok

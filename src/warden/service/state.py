@@ -83,8 +83,10 @@ def _shared(value: Any) -> Any:
 
 def _shared_attestation(record: dict[str, Any]) -> dict[str, Any]:
     # read-only by contract: the decision path passes it to Cedar and never mutates it
-    key = ("attestation", *((k, tuple(v) if isinstance(v, list) else v) for k, v in
-                           sorted(record.items())))
+    key = (
+        "attestation",
+        *((k, tuple(v) if isinstance(v, list) else v) for k, v in sorted(record.items())),
+    )
     shared: dict[str, Any] = _shared_values.get(key) or _shared_values.setdefault(key, record)
     if len(_shared_values) >= _SHARED_MAX:
         _shared_values.clear()
