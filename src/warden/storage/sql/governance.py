@@ -30,6 +30,7 @@ from warden.core.governance import (
 )
 from warden.core.model import AuditRecord, Human, HumanStatus, Task
 from warden.errors import ConflictError, NotFoundError
+from warden.storage.sql.rows import fetch_one
 from warden.storage.sql.tables import (
     agent_co_owners,
     agent_governance,
@@ -238,15 +239,9 @@ class GovernanceSQL:
                 conn.execute(sa.insert(cert_reviews), [_review_row(r) for r in reviews])
 
     def fetch_campaign(self, campaign_id: str) -> Campaign:
-        with self._tx(write=False) as conn:
-            row = (
-                conn.execute(sa.select(cert_campaigns).where(cert_campaigns.c.id == campaign_id))
-                .mappings()
-                .first()
-            )
-        if row is None:
-            raise NotFoundError(f"certification campaign `{campaign_id}` not found")
-        return _campaign(row)
+        query = sa.select(cert_campaigns).where(cert_campaigns.c.id == campaign_id)
+        missing = f"certification campaign `{campaign_id}` not found"
+        return _campaign(fetch_one(self._tx, query, missing))
 
     def list_campaigns(self, *, limit: int = 100) -> list[Campaign]:
         query = (
@@ -281,15 +276,8 @@ class GovernanceSQL:
             return _campaign(row)
 
     def fetch_review(self, review_id: str) -> Review:
-        with self._tx(write=False) as conn:
-            row = (
-                conn.execute(sa.select(cert_reviews).where(cert_reviews.c.id == review_id))
-                .mappings()
-                .first()
-            )
-        if row is None:
-            raise NotFoundError(f"review `{review_id}` not found")
-        return _review(row)
+        query = sa.select(cert_reviews).where(cert_reviews.c.id == review_id)
+        return _review(fetch_one(self._tx, query, f"review `{review_id}` not found"))
 
     def list_reviews(
         self,

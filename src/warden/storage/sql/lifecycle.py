@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection, RowMapping
 from warden.core.model import Change, Lease, LeaseKind, LeaseState, Replica, StoredKey, TaskStatus
 from warden.errors import NotFoundError
 from warden.storage.sql.codec import dump
+from warden.storage.sql.rows import fetch_one
 from warden.storage.sql.tables import (
     change_log,
     credentials,
@@ -139,11 +140,13 @@ class LifecycleStoreMixin:
             conn.execute(sa.insert(leases).values(**_lease_row(lease)))
 
     def fetch_lease(self, lease_id: str) -> Lease:
-        with self._tx(write=False) as conn:
-            row = conn.execute(sa.select(leases).where(leases.c.id == lease_id)).mappings().first()
-        if row is None:
-            raise NotFoundError(f"lease `{lease_id}` not found")
-        return _lease(row)
+        return _lease(
+            fetch_one(
+                self._tx,
+                sa.select(leases).where(leases.c.id == lease_id),
+                f"lease `{lease_id}` not found",
+            )
+        )
 
     def update_lease(self, lease: Lease) -> None:
         values = _lease_row(lease)

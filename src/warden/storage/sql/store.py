@@ -67,6 +67,7 @@ from warden.storage.sql.codec import load_tuple as _load_tuple
 from warden.storage.sql.codec import round_trip as _round_trip
 from warden.storage.sql.governance import GovernanceSQL
 from warden.storage.sql.lifecycle import LifecycleStoreMixin
+from warden.storage.sql.rows import fetch_one
 from warden.storage.sql.tables import (
     agent_baselines,
     agents,
@@ -689,11 +690,13 @@ class SQLStore(LifecycleStoreMixin, GovernanceSQL):
             return _human(row)
 
     def fetch_human(self, human_id: str) -> Human:
-        with self._tx(write=False) as conn:
-            row = conn.execute(sa.select(humans).where(humans.c.id == human_id)).mappings().first()
-        if row is None:
-            raise NotFoundError(f"human `{human_id}` not found")
-        return _human(row)
+        return _human(
+            fetch_one(
+                self._tx,
+                sa.select(humans).where(humans.c.id == human_id),
+                f"human `{human_id}` not found",
+            )
+        )
 
     def update_human(self, human: Human) -> None:
         values = _human_row(human)
@@ -727,22 +730,22 @@ class SQLStore(LifecycleStoreMixin, GovernanceSQL):
             conn.execute(sa.insert(agents).values(**_agent_row(agent)))
 
     def fetch_agent(self, name: str) -> Agent:
-        with self._tx(write=False) as conn:
-            row = conn.execute(sa.select(agents).where(agents.c.name == name)).mappings().first()
-        if row is None:
-            raise NotFoundError(f"agent `{name}` not found")
-        return _agent(row)
+        return _agent(
+            fetch_one(
+                self._tx,
+                sa.select(agents).where(agents.c.name == name),
+                f"agent `{name}` not found",
+            )
+        )
 
     def fetch_agent_by_spiffe_id(self, spiffe_id: str) -> Agent:
-        with self._tx(write=False) as conn:
-            row = (
-                conn.execute(sa.select(agents).where(agents.c.spiffe_id == spiffe_id))
-                .mappings()
-                .first()
+        return _agent(
+            fetch_one(
+                self._tx,
+                sa.select(agents).where(agents.c.spiffe_id == spiffe_id),
+                f"no agent has SPIFFE ID `{spiffe_id}`",
             )
-        if row is None:
-            raise NotFoundError(f"no agent has SPIFFE ID `{spiffe_id}`")
-        return _agent(row)
+        )
 
     def list_agents(
         self,
@@ -804,11 +807,13 @@ class SQLStore(LifecycleStoreMixin, GovernanceSQL):
             conn.execute(sa.insert(credentials).values(**_credential_row(credential)))
 
     def fetch_task(self, task_id: str) -> Task:
-        with self._tx(write=False) as conn:
-            row = conn.execute(sa.select(tasks).where(tasks.c.id == task_id)).mappings().first()
-        if row is None:
-            raise NotFoundError(f"task `{task_id}` not found")
-        return _task(row)
+        return _task(
+            fetch_one(
+                self._tx,
+                sa.select(tasks).where(tasks.c.id == task_id),
+                f"task `{task_id}` not found",
+            )
+        )
 
     def list_tasks(
         self,
@@ -958,12 +963,13 @@ class SQLStore(LifecycleStoreMixin, GovernanceSQL):
             conn.execute(sa.insert(registration_entries).values(**row))
 
     def fetch_entry(self, entry_id: str) -> RegistrationEntry:
-        query = sa.select(registration_entries).where(registration_entries.c.id == entry_id)
-        with self._tx(write=False) as conn:
-            row = conn.execute(query).mappings().first()
-        if row is None:
-            raise NotFoundError(f"entry `{entry_id}` not found")
-        return _entry(row)
+        return _entry(
+            fetch_one(
+                self._tx,
+                sa.select(registration_entries).where(registration_entries.c.id == entry_id),
+                f"entry `{entry_id}` not found",
+            )
+        )
 
     def list_entries(self, *, agent: str | None = None) -> list[RegistrationEntry]:
         query = sa.select(registration_entries).order_by(
@@ -1001,15 +1007,13 @@ class SQLStore(LifecycleStoreMixin, GovernanceSQL):
             conn.execute(sa.insert(join_tokens).values(**row))
 
     def fetch_join_token(self, token_id: str) -> JoinToken:
-        with self._tx(write=False) as conn:
-            row = (
-                conn.execute(sa.select(join_tokens).where(join_tokens.c.id == token_id))
-                .mappings()
-                .first()
+        return _join_token(
+            fetch_one(
+                self._tx,
+                sa.select(join_tokens).where(join_tokens.c.id == token_id),
+                f"join token `{token_id}` not found",
             )
-        if row is None:
-            raise NotFoundError(f"join token `{token_id}` not found")
-        return _join_token(row)
+        )
 
     def consume_join_token(self, token_id: str, *, now: float) -> JoinToken:
         """Mark the token used, atomically: one caller wins, every other gets ConflictError."""
@@ -1053,16 +1057,14 @@ class SQLStore(LifecycleStoreMixin, GovernanceSQL):
             conn.execute(sa.insert(operators).values(**_operator_row(operator)))
 
     def fetch_operator_by_token_hash(self, token_hash: str) -> Operator:
-        with self._tx(write=False) as conn:
-            row = (
-                conn.execute(sa.select(operators).where(operators.c.token_hash == token_hash))
-                .mappings()
-                .first()
+        # never echo the hash: it identifies a credential
+        return _operator(
+            fetch_one(
+                self._tx,
+                sa.select(operators).where(operators.c.token_hash == token_hash),
+                "no operator has this token",
             )
-        if row is None:
-            # never echo the hash: it identifies a credential
-            raise NotFoundError("no operator has this token")
-        return _operator(row)
+        )
 
     def list_operators(self) -> list[Operator]:
         query = sa.select(operators).order_by(operators.c.name, operators.c.id)
@@ -1076,15 +1078,13 @@ class SQLStore(LifecycleStoreMixin, GovernanceSQL):
             conn.execute(sa.insert(approvals).values(**_approval_row(request)))
 
     def fetch_approval(self, request_id: str) -> ApprovalRequest:
-        with self._tx(write=False) as conn:
-            row = (
-                conn.execute(sa.select(approvals).where(approvals.c.id == request_id))
-                .mappings()
-                .first()
+        return _approval(
+            fetch_one(
+                self._tx,
+                sa.select(approvals).where(approvals.c.id == request_id),
+                f"approval request `{request_id}` not found",
             )
-        if row is None:
-            raise NotFoundError(f"approval request `{request_id}` not found")
-        return _approval(row)
+        )
 
     def update_approval(
         self, request: ApprovalRequest, *, expect_status: ApprovalStatus
