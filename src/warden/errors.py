@@ -9,8 +9,7 @@ code to status. Callers outside the trust boundary get opaque codes for credenti
     │   ├── MalformedRequestError        malformed_request
     │   └── UnsupportedMediaTypeError    unsupported_media_type
     │   ├── LeaseTargetUnknownError      lease_target_unknown
-    │   ├── ReservedEntityTypeError      reserved_entity_type (a caller named a type Warden owns)
-    │   └── UnsafePathError              unsafe_path (forward-auth: a path with no one meaning)
+    │   └── ReservedEntityTypeError      reserved_entity_type (a caller named a type Warden owns)
     ├── NotFoundError                not_found
     ├── ConflictError                conflict
     │   ├── TaskNotActiveError           task_not_active
@@ -275,12 +274,6 @@ class ReservedEntityTypeError(InvalidParameterError):
     """A caller supplied an entity type (or ``context.warden``) only Warden may produce."""
 
     code = "reserved_entity_type"
-
-
-class UnsafePathError(InvalidParameterError):
-    """A forward-auth path that proxies and upstreams could read differently."""
-
-    code = "unsafe_path"
 
 
 class ToolMismatchError(WardenError):

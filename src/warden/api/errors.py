@@ -41,7 +41,6 @@ STATUS_BY_CODE = {
     "storage_error": 503,
     "lease_target_unknown": 400,
     "reserved_entity_type": 400,
-    "unsafe_path": 400,
     "tool_mismatch": 403,
     "task_not_active": 409,
     "invalid_dpop_proof": 401,
