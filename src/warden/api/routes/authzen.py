@@ -62,15 +62,20 @@ async def evaluations(request: Request) -> Response:
     parsed, semantic = parse_evaluations(body)
     results: list[dict[str, Any]] = []
     for item in parsed:
+        result: dict[str, Any]
+        if not isinstance(item, InvalidParameterError):
+            try:
+                out = decisions.evaluate(item, request_id=rid)
+            except InvalidParameterError as exc:  # e.g. reserved_entity_type: that item alone
+                item = exc
+            else:
+                request.app.state.metrics.count(out.allowed)
+                result = {"decision": out.allowed, "context": out.context}
         if isinstance(item, InvalidParameterError):
-            result: dict[str, Any] = {
-                "decision": False,
-                "context": {"error": {"status": 400, "message": item.message}},
-            }
-        else:
-            out = decisions.evaluate(item, request_id=rid)
-            request.app.state.metrics.count(out.allowed)
-            result = {"decision": out.allowed, "context": out.context}
+            error = {"status": 400, "message": item.message}
+            if item.code != InvalidParameterError.code:
+                error["code"] = item.code
+            result = {"decision": False, "context": {"error": error}}
         results.append(result)
         if semantic == "deny_on_first_deny" and not result["decision"]:
             break
