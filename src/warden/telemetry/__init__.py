@@ -1,0 +1,5 @@
+"""Signals about Warden for the rest of the stack: OpenTelemetry traces (``tracing``)."""
+
+from warden.telemetry.tracing import NO_TRACING, TRACEPARENT, Tracing, otlp_tracing
+
+__all__ = ["NO_TRACING", "TRACEPARENT", "Tracing", "otlp_tracing"]
