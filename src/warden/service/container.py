@@ -480,6 +480,10 @@ class Warden:
         except Exception:
             log.exception("could not flush behaviour state at shutdown")
         self.webhooks.close()
+        try:
+            self.signals.release()
+        except Exception:
+            log.exception("could not release the Shared Signals push leases")
         self.writer.close()
         self.tracing.shutdown()
         self.store.close()

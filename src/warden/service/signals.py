@@ -400,6 +400,12 @@ class SignalService:
                 delivered += self._push_stream(http, stream)
         return delivered
 
+    def release(self) -> None:
+        """Give up this replica's push leases (at shutdown), so another takes over at once."""
+        for stream in self._store.list_streams():
+            if stream.delivery_method == PUSH:
+                self._store.claim_stream(stream.id, self._owner, until=0.0, now=self._clock.now())
+
     def _push_stream(self, http: httpx.Client, stream: Stream) -> int:
         delivered = 0
         for entry in self._store.pending_signals(stream.id, limit=PUSH_BATCH):
