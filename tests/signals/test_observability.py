@@ -117,9 +117,7 @@ def test_traces_reach_a_real_otlp_receiver(make_world: MakeWorld, collector: OTL
     for name in ("warden.decision", "warden.token", "warden.forward_auth", "warden.audit.commit"):
         _wait(collector, name, world)
     assert all(ct == "application/x-protobuf" for ct in collector.content_types)
-    decision = next(
-        s for s in collector.named("warden.decision") if s.trace_id == PARENT_TRACE
-    )
+    decision = next(s for s in collector.named("warden.decision") if s.trace_id == PARENT_TRACE)
     attrs = decision.attributes
     assert attrs["warden.decision"] == "allow"
     assert attrs["warden.decision_id"] == task["decision_id"]

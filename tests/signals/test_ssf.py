@@ -81,7 +81,9 @@ def test_stream_management_needs_an_admin_and_valid_input(world: World) -> None:
         r = c.post("/ssf/streams", json=bad, headers=world.admin)
         assert r.status_code == 400, (bad, r.text)
         assert r.json()["error"]["code"] == "invalid_parameter"
-    assert c.get("/ssf/streams", params={"stream_id": "nope"}, headers=world.admin).status_code == 404
+    assert (
+        c.get("/ssf/streams", params={"stream_id": "nope"}, headers=world.admin).status_code == 404
+    )
     assert c.get("/ssf/streams", headers=world.admin).json() == []
 
 
@@ -99,14 +101,17 @@ def test_stream_lifecycle(world: World, receiver: SETReceiver) -> None:
         headers=world.admin,
     ).json()
     assert patched["events_delivered"] == [SESSION_REVOKED, CREDENTIAL_CHANGE]
-    status = c.post(
-        "/ssf/status", json={"stream_id": sid, "status": "paused"}, headers=world.admin
-    )
+    status = c.post("/ssf/status", json={"stream_id": sid, "status": "paused"}, headers=world.admin)
     assert status.json()["status"] == "paused"
-    assert c.post(
-        "/ssf/status", json={"stream_id": sid, "status": "sleepy"}, headers=world.admin
-    ).status_code == 400
-    assert c.delete("/ssf/streams", params={"stream_id": sid}, headers=world.admin).status_code == 204
+    assert (
+        c.post(
+            "/ssf/status", json={"stream_id": sid, "status": "sleepy"}, headers=world.admin
+        ).status_code
+        == 400
+    )
+    assert (
+        c.delete("/ssf/streams", params={"stream_id": sid}, headers=world.admin).status_code == 204
+    )
     assert c.get("/ssf/streams", params={"stream_id": sid}, headers=world.admin).status_code == 404
 
 
@@ -255,8 +260,12 @@ def test_poll_delivery_with_acknowledgement(world: World) -> None:
     again = world.client.post(path, json={"ack": [jti]}, headers=auth).json()
     assert again["sets"] == {}
     # the SDK receiver polls the same way, verifying with Warden's JWKS
-    sdk = SignalReceiver(world.warden.settings.effective_issuer, _jwks(world), audience=stream["aud"])
-    world.client.post("/ssf/verify", json={"stream_id": stream["stream_id"], "state": "s1"}, headers=world.admin)
+    sdk = SignalReceiver(
+        world.warden.settings.effective_issuer, _jwks(world), audience=stream["aud"]
+    )
+    world.client.post(
+        "/ssf/verify", json={"stream_id": stream["stream_id"], "state": "s1"}, headers=world.admin
+    )
     assert sdk.poll(path, stream["poll_token"], http=world.client) == 1
     assert sdk.received[-1]["events"][VERIFICATION] == {"state": "s1"}
     assert world.client.post(path, json={}, headers=auth).json()["sets"] == {}
@@ -275,7 +284,9 @@ def test_sdk_receiver_drops_the_keepers_credential(world: World) -> None:
     client = WardenClient("http://testserver")
     keeper = CredentialKeeper(client, credential_of(task, world.clock.now()))
     assert keeper.token() == task["access_token"]
-    sdk = SignalReceiver(world.warden.settings.effective_issuer, _jwks(world), audience=stream["aud"])
+    sdk = SignalReceiver(
+        world.warden.settings.effective_issuer, _jwks(world), audience=stream["aud"]
+    )
     sdk.watch(keeper)
     world.client.post(f"/v1/tasks/{task['task_id']}/revoke", headers=world.admin)
     _tick(world)

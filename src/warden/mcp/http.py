@@ -32,7 +32,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from warden.errors import DecisionUnavailableError, KeyNotFoundError, TokenInvalidError
+from warden.errors import (
+    DecisionUnavailableError,
+    KeyNotFoundError,
+    TokenInvalidError,
+    TokenRevokedError,
+)
+from warden.telemetry import TRACEPARENT, incoming_traceparent
 from warden.tokens.jwks import PublishedKeys
 from warden.tokens.verifier import TaskCredentialVerifier, VerifiedCredential
 
@@ -58,8 +64,23 @@ class CredentialCheck:
         self.verifier = verifier
         self._refresh = refresh
         self._refreshed_at = 0.0
+        self._ended_tasks: set[str] = set()
+        self._revoked: set[str] = set()
+
+    def session_revoked(self, task_id: str | None, jtis: frozenset[str]) -> None:
+        """A Shared Signals receiver hook (``SignalReceiver.on_session_revoked``): refuse the
+        task's credentials from now on, before their expiry."""
+        if task_id:
+            self._ended_tasks.add(task_id)
+        self._revoked |= jtis
 
     async def verify(self, token: str) -> VerifiedCredential:
+        cred = await self._verify(token)
+        if cred.task_id in self._ended_tasks or cred.jti in self._revoked:
+            raise TokenRevokedError("the task's session was revoked")
+        return cred
+
+    async def _verify(self, token: str) -> VerifiedCredential:
         try:
             return self.verifier.verify(token)
         except KeyNotFoundError:
@@ -183,6 +204,8 @@ def create_proxy_app(
         auth = await authenticate(request)
         if isinstance(auth, Response):
             return auth
+        # W3C Trace Context: the client's trace continues through the proxy's decision calls
+        incoming_traceparent.set(request.headers.get(TRACEPARENT))
         cred, token = auth
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind != "application/json":

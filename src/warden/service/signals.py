@@ -259,7 +259,7 @@ class SignalService:
             raise InvalidParameterError("the status update must be a json object")
         stream = self.get(_text(body.get("stream_id"), "stream_id", 200))
         try:
-            status = StreamStatus(body.get("status"))
+            status = StreamStatus(str(body.get("status")))
         except ValueError:
             raise InvalidParameterError("`status` must be enabled, paused or disabled") from None
         reason = _text(body.get("reason", ""), "reason", 1000)

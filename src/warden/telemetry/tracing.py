@@ -15,12 +15,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextvars import ContextVar
 from typing import Any
 
 TRACEPARENT = "traceparent"
 AttributeValue = str | bool | int | float | list[str]
 
 _NULL: nullcontext[None] = nullcontext(None)
+
+# The ``traceparent`` of the request a PEP is serving (the MCP proxy sets it per message); the
+# SDK client forwards it to Warden when the process has no OpenTelemetry span of its own.
+incoming_traceparent: ContextVar[str | None] = ContextVar("warden_traceparent", default=None)
 
 
 class Tracing:
