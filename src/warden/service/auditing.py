@@ -77,5 +77,5 @@ class Auditor:
                     if v is not None
                 }
             )
-        ids = self.tracing.ids()
+        ids = self.tracing.ids(span)
         return {**data, "trace": ids} if ids else data

@@ -13,8 +13,8 @@ the next hop.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Mapping
+from contextlib import AbstractContextManager, nullcontext
 from contextvars import ContextVar
 from typing import Any
 
@@ -35,6 +35,15 @@ class Tracing:
         self._tracer = tracer
         self._provider = provider
         self.enabled = tracer is not None
+        if tracer is not None:  # resolved once: a span should not pay for imports
+            from opentelemetry import trace
+            from opentelemetry.trace.propagation.tracecontext import (
+                TraceContextTextMapPropagator,
+            )
+
+            self._current_span = trace.get_current_span
+            self._propagator = TraceContextTextMapPropagator()
+            self._kinds = {k.name.lower(): k for k in trace.SpanKind}
 
     def span(
         self,
@@ -47,29 +56,13 @@ class Tracing:
         """A child of the current span (or of ``traceparent``); yields the span, or ``None`` off."""
         if self._tracer is None:
             return _NULL
-        return self._start(name, attributes, traceparent, kind)
-
-    @contextmanager
-    def _start(
-        self,
-        name: str,
-        attributes: Mapping[str, AttributeValue | None] | None,
-        traceparent: str | None,
-        kind: str,
-    ) -> Iterator[Any]:
-        from opentelemetry import trace
-        from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-
         context = None
         if traceparent:
-            context = TraceContextTextMapPropagator().extract({TRACEPARENT: traceparent})
-        with self._tracer.start_as_current_span(
-            name,
-            context=context,
-            kind=getattr(trace.SpanKind, kind.upper()),
-            attributes=_clean(attributes),
-        ) as span:
-            yield span
+            context = self._propagator.extract({TRACEPARENT: traceparent})
+        span: AbstractContextManager[Any] = self._tracer.start_as_current_span(
+            name, context=context, kind=self._kinds[kind], attributes=_clean(attributes)
+        )
+        return span
 
     def record_span(
         self, name: str, start_ns: int, end_ns: int, attributes: Mapping[str, AttributeValue]
@@ -84,14 +77,13 @@ class Tracing:
         """The current recording span, or ``None``."""
         if self._tracer is None:
             return None
-        from opentelemetry import trace
-
-        span = trace.get_current_span()
+        span = self._current_span()
         return span if span.is_recording() else None
 
-    def ids(self) -> dict[str, str] | None:
-        """``{"trace_id", "span_id"}`` (lower-case hex) of the current span, for audit records."""
-        span = self.current()
+    def ids(self, span: Any = None) -> dict[str, str] | None:
+        """``{"trace_id", "span_id"}`` (lower-case hex) of ``span`` (default: the current one),
+        for audit records."""
+        span = span or self.current()
         if span is None:
             return None
         ctx = span.get_span_context()
@@ -154,8 +146,10 @@ def otlp_tracing(
     return Tracing(provider.get_tracer("warden"), provider)
 
 
-def _clean(attributes: Mapping[str, AttributeValue | None] | None) -> dict[str, Any] | None:
+def _clean(attributes: Mapping[str, AttributeValue | None] | None) -> Mapping[str, Any] | None:
     """OpenTelemetry refuses ``None`` values: drop them."""
     if not attributes:
         return None
+    if None not in attributes.values():
+        return attributes
     return {k: v for k, v in attributes.items() if v is not None}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from fastapi import APIRouter
@@ -11,6 +10,7 @@ from starlette.responses import Response
 
 from warden.api.deps import read_json, require_pep, warden_of
 from warden.api.errors import json_response, request_id_of
+from warden.api.observed import decide
 from warden.authz.authzen import EvaluationInput, parse_evaluation, parse_evaluations, parse_search
 from warden.errors import InvalidParameterError, MalformedRequestError
 from warden.service.decisions import Outcome
@@ -50,16 +50,7 @@ async def evaluation(request: Request) -> Response:
 
 
 def _decide(request: Request, ev: EvaluationInput, rid: str | None, endpoint: str) -> Outcome:
-    """One decision, timed for the latency histogram and (tracing on) inside its own span."""
-    w = warden_of(request)
-    started = time.perf_counter()
-    if w.tracing.enabled:
-        with w.tracing.span("warden.decision", {"warden.endpoint": endpoint}):
-            out = w.decisions.evaluate(ev, request_id=rid)
-    else:
-        out = w.decisions.evaluate(ev, request_id=rid)
-    request.app.state.metrics.decided(endpoint, out.allowed, time.perf_counter() - started)
-    return out
+    return decide(warden_of(request), request.app.state.metrics, ev, rid, endpoint)
 
 
 @router.post("/access/v1/evaluations")

@@ -37,6 +37,7 @@ from starlette.responses import Response
 
 from warden.api.deps import require_pep, warden_of
 from warden.api.errors import error_body, json_response, request_id_of
+from warden.api.observed import decide
 from warden.authz.authzen import ActionInput, EntityInput, EvaluationInput
 from warden.errors import InvalidParameterError, TokenInvalidError
 
@@ -143,13 +144,6 @@ async def forward_auth(request: Request, suffix: str = "") -> Response:
     return response
 
 
-def _decide(w: Any, ev: EvaluationInput, rid: str | None) -> Any:
-    if w.tracing.enabled:
-        with w.tracing.span("warden.decision", {"warden.endpoint": "forward_auth"}):
-            return w.decisions.evaluate(ev, request_id=rid)
-    return w.decisions.evaluate(ev, request_id=rid)
-
-
 async def _forward_auth(request: Request, suffix: str) -> Response:
     require_pep(request)
     w = warden_of(request)
@@ -172,9 +166,8 @@ async def _forward_auth(request: Request, suffix: str) -> Response:
         resource=EntityInput(ROUTE_TYPE, path, {"path": path, "host": host}),
         context={"http": {"method": method, "uri": uri, "path": path, "host": host}},
     )
-    decided = time.perf_counter()
-    out = await run_in_threadpool(_decide, w, ev, rid)
-    request.app.state.metrics.decided("forward_auth", out.allowed, time.perf_counter() - decided)
+    metrics = request.app.state.metrics
+    out = await run_in_threadpool(decide, w, metrics, ev, rid, "forward_auth")
     reason = out.context.get("reason")
     if not out.allowed and reason in _CREDENTIAL_REASONS:
         return _challenge(str(reason), out.decision_id, rid)
