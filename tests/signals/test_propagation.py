@@ -46,3 +46,66 @@ def test_sdk_forwards_the_incoming_traceparent() -> None:
     finally:
         incoming_traceparent.reset(token)
     assert seen == [None, TRACEPARENT]
+
+
+def test_mcp_proxy_follows_a_shared_signals_stream(world: World) -> None:
+    from warden.mcp.config import parse_proxy_config
+    from warden.mcp.signals import SignalFollower
+    from warden.sdk.signals import SignalReceiver
+
+    r = world.client.post(
+        "/ssf/streams",
+        json={"delivery": {"method": "urn:ietf:rfc:8936"}, "aud": "mcp-proxy"},
+        headers=world.admin,
+    )
+    stream = r.json()
+    config = parse_proxy_config(
+        {
+            "warden": {"url": "http://127.0.0.1:8080"},
+            "upstreams": [{"name": "x", "command": ["true"]}],
+            "signals": {
+                "poll_url": stream["delivery"]["endpoint_url"],
+                "poll_token": stream["poll_token"],
+                "audience": "mcp-proxy",
+            },
+        }
+    )
+    assert config.signals is not None
+    assert "poll_token" not in repr(config.signals)
+    world.register()
+    task = world.start_task()
+    check, issuer = embedded_check(world.warden, world.warden.settings.effective_issuer)
+    receiver = SignalReceiver(issuer, world.warden.keys.jwks(), audience="mcp-proxy")
+    receiver.on_session_revoked(check.session_revoked)
+    follower = SignalFollower(config.signals, receiver, http=world.client)
+    asyncio.run(check.verify(task["access_token"]))
+    world.client.post(f"/v1/tasks/{task['task_id']}/complete", headers=world.admin)
+    world.warden.writer.flush()
+    world.warden.signals.tick()
+    assert follower.once() == 1
+    with pytest.raises(TokenRevokedError):
+        asyncio.run(check.verify(task["access_token"]))
+
+
+@pytest.mark.parametrize(
+    "signals",
+    [
+        "yes",
+        {"poll_url": "ftp://x", "poll_token": "t"},
+        {"poll_url": "http://w/ssf/poll/s"},
+        {"poll_url": "http://w/ssf/poll/s", "poll_token": "t", "interval": 0},
+        {"poll_url": "http://w/ssf/poll/s", "poll_token": "t", "extra": 1},
+    ],
+)
+def test_mcp_proxy_signals_config_is_checked(signals: object) -> None:
+    from warden.errors import InvalidParameterError
+    from warden.mcp.config import parse_proxy_config
+
+    with pytest.raises(InvalidParameterError):
+        parse_proxy_config(
+            {
+                "warden": {"url": "http://127.0.0.1:8080"},
+                "upstreams": [{"name": "x", "command": ["true"]}],
+                "signals": signals,
+            }
+        )

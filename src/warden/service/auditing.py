@@ -15,6 +15,7 @@ from warden.core.model import AuditDraft
 from warden.telemetry import NO_TRACING, Tracing
 
 DECISION = "authz.decision"
+APPROVAL_REQUESTED = "approval.requested"
 
 
 class Auditor:
@@ -77,5 +78,7 @@ class Auditor:
                     if v is not None
                 }
             )
+        elif type == APPROVAL_REQUESTED:  # the step-up this decision opened
+            span.set_attribute("warden.approval_id", str(data.get("request_id", "")))
         ids = self.tracing.ids(span)
         return {**data, "trace": ids} if ids else data
