@@ -294,3 +294,53 @@ def test_sdk_receiver_drops_the_keepers_credential(world: World) -> None:
     assert sdk.is_revoked(task_id=task["task_id"])
     with pytest.raises(TaskNotActiveError):
         keeper.token()
+
+
+@pytest.mark.postgres
+def test_two_replicas_over_postgresql_queue_and_push_each_event_once(
+    make_world: MakeWorld,
+) -> None:
+    from warden.cli.cluster import postgres_unreachable, postgres_url, temporary_schema
+
+    base = postgres_url()
+    error = postgres_unreachable(base)
+    if error is not None:
+        pytest.skip(f"PostgreSQL not reachable at {base}: {error}")
+    with temporary_schema(base, "wt_ssf") as url:
+        a = make_world(database_url=url)
+        b = make_world(database_url=url)
+        rx = SETReceiver(_jwks(a), a.warden.settings.effective_issuer, "https://rs.example")
+        try:
+            a.register()
+            tasks = [a.start_task()["task_id"] for _ in range(3)]
+            _push_stream(a, rx)
+            for task_id in tasks:
+                a.client.post(f"/v1/tasks/{task_id}/revoke", headers=a.admin)
+            a.warden.writer.flush()
+            assert a.warden.signals.pump() + b.warden.signals.pump() == 3
+            assert b.warden.signals.push() + a.warden.signals.push() == 3
+            assert [e["sub_id"]["session"]["id"] for e in rx.events] == tasks
+        finally:
+            rx.close()
+            for w in (a, b):
+                w.client.__exit__(None, None, None)
+
+
+def test_the_sdk_push_endpoint_receives_and_refuses(world: World) -> None:
+    from tests.enforcement.conftest import ThreadServer
+
+    issuer = world.warden.settings.effective_issuer
+    sdk = SignalReceiver(issuer, _jwks(world), audience="sdk")
+    world.register()
+    task = world.start_task()
+    dropped: list[str | None] = []
+    sdk.on_session_revoked(lambda task_id, _jtis: dropped.append(task_id))
+    with ThreadServer(sdk.push_app()) as server:
+        _stream(world, aud="sdk", delivery={"method": PUSH, "endpoint_url": server.url + "/set"})
+        # a stream whose audience the receiver does not accept: refused with an RFC 8935 error
+        _stream(world, aud="other", delivery={"method": PUSH, "endpoint_url": server.url + "/x"})
+        world.client.post(f"/v1/tasks/{task['task_id']}/revoke", headers=world.admin)
+        _tick(world)
+    assert dropped == [task["task_id"]]
+    rejected = world.audit("ssf.set_rejected")
+    assert len(rejected) == 1 and "invalid_key" in rejected[0]["data"]["error"]
