@@ -60,6 +60,13 @@ def usable_cpus() -> list[int]:
         return list(range(os.cpu_count() or 1))
 
 
+def cpu_split() -> tuple[int, int]:
+    """(server cpu, client cpu) for the HTTP benchmarks: the first two usable cores, or
+    (-1, -1) (not pinned) on a one-core machine."""
+    cpus = usable_cpus()
+    return (cpus[0], cpus[1]) if len(cpus) >= 2 else (-1, -1)
+
+
 def machine_line() -> str:
     return (
         f"machine: cpu={cpu_model()!r} cores={os.cpu_count()} usable={len(usable_cpus())} "

@@ -16,7 +16,8 @@ from bench import _common as c
 from bench._serve import ServerProcess
 from bench.peers import rules as r
 
-BINARY = Path(".venv-peers/cerbos/node_modules/@cerbos/cerbos-linux-x64/cerbos-linux-x64")
+REPO = Path(__file__).resolve().parents[2]
+BINARY = REPO / ".venv-peers/cerbos/node_modules/@cerbos/cerbos-linux-x64/cerbos-linux-x64"
 
 
 class CerbosServe(ServerProcess):

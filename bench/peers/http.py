@@ -11,7 +11,6 @@ over the window, from /proc), which a busy machine disturbs far less than decisi
 
 from __future__ import annotations
 
-import os
 import statistics
 from contextlib import ExitStack
 from pathlib import Path
@@ -21,7 +20,7 @@ import httpx
 import orjson
 
 from bench import _common as c
-from bench._loadgen import LoadResult, encode_post_json, run_load
+from bench._loadgen import LoadResult, alternate_rounds, encode_post_json, per_cpu_second
 from bench._serve import WardenServe, exchange
 from bench.peers import rules as r
 from bench.peers.cerbos import CerbosServe
@@ -74,10 +73,9 @@ def _check_equal(
 
 
 def _summary(runs: list[LoadResult]) -> dict[str, Any]:
-    per_cpu = [x.rps / x.server_cpu for x in runs if x.server_cpu > 0]
     return {
         "rps": statistics.median(x.rps for x in runs),
-        "per_cpu_s": statistics.median(per_cpu) if per_cpu else float("nan"),
+        "per_cpu_s": per_cpu_second(runs),
         "p50_us": statistics.median(x.p50_us for x in runs),
         "server_cpu": statistics.median(x.server_cpu for x in runs),
         "client_cpu": max(x.client_cpu for x in runs),
@@ -91,8 +89,7 @@ def measure_size(
     size: int, binary: Path, *, rounds: int, warmup: float, duration: float
 ) -> dict[str, Any]:
     rs = r.RuleSet(size)
-    cpus = c.usable_cpus()
-    server_cpu, client_cpu = (cpus[0], cpus[1]) if len(cpus) >= 2 else (-1, -1)
+    server_cpu, client_cpu = c.cpu_split()
     with c.temp_dir(f"peers-http-{size}") as root, ExitStack() as stack:
         (root / "w").mkdir()
         (root / "cb").mkdir()
@@ -125,27 +122,14 @@ def measure_size(
                 ),
             ),
         }
-        results: dict[str, list[LoadResult]] = {name: [] for name in loads}
-        previous = os.sched_getaffinity(0)
-        if client_cpu >= 0:
-            os.sched_setaffinity(0, {client_cpu})
-        try:
-            for i in range(rounds):
-                order = list(loads) if i % 2 == 0 else list(reversed(loads))
-                for name in order:
-                    server, request = loads[name]
-                    results[name].append(
-                        run_load(
-                            server.port,
-                            request,
-                            conns=CONNS,
-                            warmup=warmup,
-                            duration=duration,
-                            server_pid=server.pid,
-                        )
-                    )
-        finally:
-            os.sched_setaffinity(0, previous)
+        results = alternate_rounds(
+            {name: (server.port, request, server.pid) for name, (server, request) in loads.items()},
+            rounds=rounds,
+            warmup=warmup,
+            duration=duration,
+            conns=CONNS,
+            client_cpu=client_cpu,
+        )
         startup = {"warden-http": warden.startup_s, "cerbos": cerbos.startup_s}
     return {
         "rules": rs.n_rules,

@@ -144,3 +144,15 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+P9_TARGET = 2.0
+
+
+def p9_line(size: int, res: dict[str, Any]) -> str:
+    w, b = res["engines"]["warden"]["p50_us"], res["engines"]["cedar-indexed"]["p50_us"]
+    flag = " MISMATCH" if res["mismatches"] else ""
+    return (
+        f"P9: rules={size} warden={w:.1f} bare_indexed={b:.1f} ratio={w / b:.2f} "
+        f"target={P9_TARGET}{flag}"
+    )
