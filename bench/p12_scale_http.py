@@ -77,7 +77,11 @@ def run() -> None:
                 servers[name] = server
                 with httpx.Client(base_url=server.base, timeout=30) as client:
                     token = exchange(client, trust, c.agent_spiffe(0), c.tool_name(0))
-                    answer = client.post("/access/v1/evaluation", content=_body(token)).json()
+                    answer = client.post(
+                        "/access/v1/evaluation",
+                        content=_body(token),
+                        headers={"content-type": "application/json"},
+                    ).json()
                 print(
                     f"  {name}: ready in {server.startup_s:.1f} s; agent 0 on tool 0 "
                     f"decision={answer.get('decision')}; RSS "
