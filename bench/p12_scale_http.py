@@ -42,6 +42,23 @@ def _world(root: Path, n_agents: int, n_policies: int, per_agent: int) -> tuple[
     return root / "data", root / "policies"
 
 
+def _settle(name: str, pid: int, *, limit: float = 90.0) -> None:
+    """Wait until the idle server uses < 5% of a core (start-up work done: state load, first
+    sweeps), so the rounds time decisions, not a start-up transient; print what was seen."""
+    t0 = time.monotonic()
+    idle = float("nan")
+    while time.monotonic() - t0 < limit:
+        cpu0 = c.proc_cpu_seconds(pid)
+        time.sleep(1.0)
+        idle = c.proc_cpu_seconds(pid) - cpu0
+        if idle < 0.05:
+            break
+    print(
+        f"  {name}: idle CPU {idle:.0%} of a core after {time.monotonic() - t0:.0f} s of waiting"
+        + ("" if idle < 0.05 else " (still busy: its background work is in the figures)")
+    )
+
+
 def _body(token: str) -> bytes:
     return orjson.dumps(
         {
@@ -93,6 +110,8 @@ def run() -> None:
             print(f"  {exc}")
             print(f"P12: ratio=nan target={TARGET} (a server did not start)")
             return
+        for name, server in servers.items():
+            _settle(name, server.pid)
         print(
             f"  both servers on cpu {server_cpu}, client on cpu {client_cpu}; {rounds} rounds x "
             f"(small, big), {warmup:.1f} s warm-up + {duration:.1f} s each, 32 connections"
