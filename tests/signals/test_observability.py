@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -92,6 +93,18 @@ def test_metrics_parse_are_documented_and_bounded(world: World) -> None:
     for name in families:  # Prometheus conventions: a unit suffix on every histogram
         if families[name].type == "histogram":
             assert name.endswith("_seconds"), name
+
+
+def test_promtool_accepts_the_metrics(world: World) -> None:
+    from tests.signals.promtool import promtool
+
+    _activity(world)
+    text = world.client.get("/metrics").text
+    checked = subprocess.run(
+        [promtool(), "check", "metrics"], input=text, capture_output=True, text=True, timeout=60
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert checked.stdout.strip() == "" and checked.stderr.strip() == "", "lint findings"
 
 
 @pytest.fixture

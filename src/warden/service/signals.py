@@ -345,14 +345,14 @@ class SignalService:
         queued = 0
         while True:
             position = self._store_cursor()
-            records, upto = self._store.signal_records(
-                after_seq=position, types=SOURCE_TYPES, limit=BATCH
-            )
-            if upto <= position:
-                return queued
             streams = [
                 s for s in self._store.list_streams() if s.status is not StreamStatus.DISABLED
             ]
+            # no stream listens: skip to the head without reading a record
+            types = SOURCE_TYPES if streams else ()
+            records, upto = self._store.signal_records(after_seq=position, types=types, limit=BATCH)
+            if upto <= position:
+                return queued
             events: list[NewEvent] = []
             for record in records:
                 if not streams:
@@ -462,11 +462,18 @@ class SignalService:
 
     # -- poll (RFC 8936) -------------------------------------------------------------------------
     def authorize_poll(self, stream_id: str, token: str | None) -> Stream:
-        stream = self.get(stream_id)
-        if stream.delivery_method != POLL or stream.poll_token_hash is None:
-            raise NotFoundError(f"stream `{stream_id[:100]}` is not a poll stream")
-        if not token or not hmac.compare_digest(_hash(token), stream.poll_token_hash):
-            raise AuthenticationError("this stream's poll token is required")
+        """The poll stream ``token`` opens; one answer for an unknown stream, a push stream and
+        a wrong token, so the endpoint does not tell which stream ids exist."""
+        refused = AuthenticationError("this stream's poll token is required")
+        if not token:
+            raise refused
+        try:
+            stream = self.get(stream_id)
+        except NotFoundError:
+            raise refused from None
+        expected = stream.poll_token_hash or ""
+        if stream.delivery_method != POLL or not hmac.compare_digest(_hash(token), expected):
+            raise refused
         return stream
 
     def poll(self, stream: Stream, body: Any) -> dict[str, Any]:
@@ -506,6 +513,10 @@ class SignalService:
         pending = self._store.pending_signals(stream.id, limit=limit + 1)
         sets = {e.jti: e.token for e in pending[:limit]}
         return {"sets": sets, "moreAvailable": len(pending) > limit}
+
+    def prune(self, *, keep: float = 86400.0) -> int:
+        """Forget SETs delivered (or refused) more than ``keep`` seconds ago (housekeeping)."""
+        return self._store.prune_signals(before=self._clock.now() - keep)
 
     def pending(self) -> dict[str, int]:
         return self._store.count_pending_signals()
