@@ -368,3 +368,24 @@ def test_a_new_stream_gets_what_happens_after_it_and_old_sets_are_pruned(
     assert world.warden.signals.prune() == 0  # delivered just now: kept a while
     world.clock.advance(2 * 86400)
     assert world.warden.signals.prune() == 1  # housekeeping calls this on every replica
+
+
+def test_a_set_queued_under_a_retired_key_is_still_verifiable(
+    world: World, receiver: SETReceiver
+) -> None:
+    world.register()
+    task = world.start_task()
+    _push_stream(world, receiver, events_requested=[SESSION_REVOKED])
+    receiver.fail_with = 503
+    world.client.post(f"/v1/tasks/{task['task_id']}/revoke", headers=world.admin)
+    _tick(world)  # queued, signed by the first key; the receiver is down
+    old = world.warden.keys.current().kid
+    assert world.client.post("/v1/keys/rotate", headers=world.admin).status_code == 200
+    world.warden.keys.retire(old, now=world.clock.now())
+    receiver.jwks = _jwks(world)
+    assert old not in {k["kid"] for k in receiver.jwks["keys"]}
+    receiver.fail_with = None
+    world.clock.advance(120)
+    _tick(world)
+    assert receiver.types() == [SESSION_REVOKED]
+    assert receiver.events[0]["sub_id"]["session"]["id"] == task["task_id"]

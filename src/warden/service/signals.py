@@ -39,7 +39,7 @@ from warden.service.signal_events import (
     events_for,
 )
 from warden.tokens.keys import KeyManager
-from warden.tokens.secevent import sign_set
+from warden.tokens.secevent import kid_of, resign_set, sign_set
 
 log = logging.getLogger("warden.signals")
 
@@ -448,8 +448,9 @@ class SignalService:
         if stream.authorization_header:
             headers["authorization"] = stream.authorization_header
         assert stream.endpoint_url is not None
+        token = self.verifiable(entry.token)
         try:
-            response = http.post(stream.endpoint_url, content=entry.token.encode(), headers=headers)
+            response = http.post(stream.endpoint_url, content=token.encode(), headers=headers)
         except httpx.HTTPError as exc:
             return False, None, f"{type(exc).__name__}"
         if 200 <= response.status_code < 300:
@@ -459,6 +460,14 @@ class SignalService:
             if err is not None:
                 return True, "rejected", err
         return False, None, f"HTTP {response.status_code}"
+
+    def verifiable(self, token: str) -> str:
+        """``token``, re-signed when the key it was queued under has left the JWKS (a receiver
+        that was down longer than a key's life still gets a SET it can verify)."""
+        kid = kid_of(token)
+        if kid is not None and self._keys.public_key(kid) is not None:
+            return token
+        return resign_set(token, self._keys.current())
 
     # -- poll (RFC 8936) -------------------------------------------------------------------------
     def authorize_poll(self, stream_id: str, token: str | None) -> Stream:
@@ -511,7 +520,7 @@ class SignalService:
             return {"sets": {}, "moreAvailable": False}
         limit = min(max_events, MAX_POLL_EVENTS)
         pending = self._store.pending_signals(stream.id, limit=limit + 1)
-        sets = {e.jti: e.token for e in pending[:limit]}
+        sets = {e.jti: self.verifiable(e.token) for e in pending[:limit]}
         return {"sets": sets, "moreAvailable": len(pending) > limit}
 
     def prune(self, *, keep: float = 86400.0) -> int:
