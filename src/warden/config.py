@@ -50,6 +50,7 @@ class Settings:
     issuer: str | None = None  # defaults to http://{host}:{port}
     # credentials
     credential_ttl: float = 300.0
+    operator_token_ttl: float = 30 * 86400.0  # operator bearer tokens expire (issue 10)
     credential_max_ttl: float = 3600.0
     task_ttl: float = 3600.0
     task_max_ttl: float = 86400.0
@@ -220,6 +221,7 @@ def _from_yaml(settings: Settings, path: Path) -> Settings:
         ("max_ttl", "credential_max_ttl"),
         ("task_ttl", "task_ttl"),
         ("max_task_ttl", "task_max_ttl"),
+        ("operator_ttl", "operator_token_ttl"),
     ):
         if key in tokens:
             out[attr] = _duration(tokens[key], f"tokens.{key}")

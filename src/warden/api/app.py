@@ -13,6 +13,7 @@ import warden
 from warden.api.errors import render, request_id_of
 from warden.api.metrics import Metrics
 from warden.api.middleware import RequestContextMiddleware, TraceMiddleware
+from warden.api.refused import note_refusal
 from warden.api.routes import (
     agents,
     approvals,
@@ -30,7 +31,7 @@ from warden.api.routes import (
     signals,
     tasks,
 )
-from warden.errors import WardenError
+from warden.errors import AccessDeniedError, WardenError
 from warden.service.container import Warden
 
 
@@ -58,7 +59,10 @@ def create_app(w: Warden, *, manage_lifecycle: bool = True) -> FastAPI:
     app.state.metrics.bind(w)
 
     async def on_error(request: Request, exc: Exception) -> Response:
-        return render(exc, request_id_of(request))
+        response = render(exc, request_id_of(request))
+        if response.status_code in (401, 403) and not isinstance(exc, AccessDeniedError):
+            note_refusal(w, request, exc, response.status_code)
+        return response
 
     app.add_exception_handler(WardenError, on_error)
     app.add_exception_handler(Exception, on_error)

@@ -38,6 +38,7 @@ Configuration (the ``spiffe`` section of the Warden config file; paths relative 
       audience: warden          # the aud JWT-SVIDs must carry to be accepted by this Warden
       max_token_bytes: 8192     # optional
       leeway: 5                 # optional, seconds of clock skew tolerated on exp/nbf
+      max_clock_skew: 60        # optional, how far in the future `iat` may be (seconds)
       trust_domains:
         example.org:
           bundle_file: ./bundles/example.org.bundle.json   # SPIFFE bundle (JWKS), use=jwt-svid keys
@@ -117,6 +118,7 @@ class JWTSVIDAttestor:
         max_token_bytes: int = 8192,
         clock: Clock | None = None,
         leeway: float = 5,
+        max_clock_skew: float = 60,
     ) -> None:
         if not isinstance(audience, str) or not audience:
             raise InvalidParameterError("spiffe `audience` must be a non-empty string")
@@ -128,6 +130,12 @@ class JWTSVIDAttestor:
             or not (math.isfinite(leeway) and leeway >= 0)
         ):
             raise InvalidParameterError("spiffe `leeway` must be a non-negative number")
+        if (
+            isinstance(max_clock_skew, bool)
+            or not isinstance(max_clock_skew, int | float)
+            or not (math.isfinite(max_clock_skew) and max_clock_skew >= 0)
+        ):
+            raise InvalidParameterError("spiffe `max_clock_skew` must be a non-negative number")
         sources: dict[str, BundleSource] = {}
         for name, source in bundles.items():
             canonical_trust_domain(name)
@@ -139,6 +147,7 @@ class JWTSVIDAttestor:
         self._max_bytes = max_token_bytes
         self._clock: Clock = clock or SystemClock()
         self._leeway = float(leeway)
+        self._max_skew = float(max_clock_skew)
 
     @property
     def audience(self) -> str:
@@ -229,6 +238,9 @@ class JWTSVIDAttestor:
         nbf = claims.get("nbf")
         if nbf is not None and _number(nbf, "nbf") > now + self._leeway:
             raise _fail("not_yet_valid", "jwt-svid is not valid yet")
+        iat = claims.get("iat")
+        if iat is not None and _number(iat, "iat") > now + self._max_skew:
+            raise _fail("not_yet_valid", "jwt-svid was issued in the future (`iat`)")
 
         # -- signature (py-spiffe) ------------------------------------------------------------
         try:
@@ -264,7 +276,9 @@ def from_config(
         raise InvalidParameterError("config `spiffe` must be a mapping")
     if "spiffe" in section and "audience" not in section and isinstance(section["spiffe"], Mapping):
         section = section["spiffe"]
-    unknown = sorted(set(section) - {"audience", "trust_domains", "max_token_bytes", "leeway"})
+    unknown = sorted(
+        set(section) - {"audience", "trust_domains", "max_token_bytes", "leeway", "max_clock_skew"}
+    )
     if unknown:
         raise InvalidParameterError(f"config `spiffe.{unknown[0]}` is not a known key")
     audience = section.get("audience")
@@ -293,4 +307,11 @@ def from_config(
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
             raise InvalidParameterError("config `spiffe.leeway` must be a non-negative number")
         options["leeway"] = value
+    if "max_clock_skew" in section:
+        value = section["max_clock_skew"]
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise InvalidParameterError(
+                "config `spiffe.max_clock_skew` must be a non-negative number"
+            )
+        options["max_clock_skew"] = value
     return JWTSVIDAttestor(bundles, audience, clock=clock, **options)

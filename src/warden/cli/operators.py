@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import quote
 
 import typer
 
@@ -63,7 +64,7 @@ def list_operators(
         return
     emit(
         table(
-            ["id", "name", "role", "person", "created", "disabled"],
+            ["id", "name", "role", "person", "created", "disabled", "expires"],
             [
                 (
                     o["id"],
@@ -72,8 +73,46 @@ def list_operators(
                     o.get("human") or "",
                     when(o["created_at"]),
                     "yes" if o["disabled"] else "",
+                    when(o["expires_at"]) if o.get("expires_at") else "",
                 )
                 for o in page.get("operators", [])
             ],
         )
     )
+
+
+@app.command("disable")
+def disable(
+    name: Annotated[str, typer.Argument(help="The operator to disable.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept in the audit log).")] = "",
+    as_json: JsonOption = False,
+    url: UrlOption = DEFAULT_URL,
+    data_dir: DataDirOption = DEFAULT_DATA_DIR,
+) -> None:
+    """Disable an operator: its token is refused from now on, on every replica."""
+    with WardenClient(url, data_dir) as client:
+        op = client.post(f"/v1/operators/{quote(name, safe='')}/disable", {"reason": reason})
+    if as_json:
+        print_json(op)
+        return
+    console.print(f"disabled [bold]{esc(op['name'])}[/] ({op['id']})")
+
+
+@app.command("rotate")
+def rotate(
+    name: Annotated[str, typer.Argument(help="The operator whose token to replace.")],
+    as_json: JsonOption = False,
+    url: UrlOption = DEFAULT_URL,
+    data_dir: DataDirOption = DEFAULT_DATA_DIR,
+) -> None:
+    """Replace an operator's token; prints the new one once (the old one stops working)."""
+    with WardenClient(url, data_dir) as client:
+        op = client.post(f"/v1/operators/{quote(name, safe='')}/rotate", {})
+    if as_json:
+        print_json(op)
+        return
+    console.print(
+        f"rotated [bold]{esc(op['name'])}[/] ({op['id']}), expires {when(op['expires_at'])}"
+    )
+    console.print("token (shown once):")
+    typer.echo(op["token"])

@@ -126,6 +126,7 @@ class Operator:
     created_at: float = 0.0
     disabled: bool = False
     human: str | None = None  # the person behind the account (an owner's id), for approvals
+    expires_at: float | None = None  # the token's expiry (None: from before tokens expired)
 
 
 @dataclass(frozen=True, slots=True)

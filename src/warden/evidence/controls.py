@@ -480,10 +480,19 @@ class RevocationPropagation(Check):
 
 class CompleteMediation(Check):
     id = "CP-AUTHZ-01"
-    watches = ("authz.decision",)
+    watches = ("authz.decision", "operator.auth_refused")
 
     def before(self, rec: AuditRecord, ctx: Context, in_period: bool) -> None:
         if not in_period:
+            return
+        if rec.type == "operator.auth_refused":  # refused management calls, aggregated
+            measured = self.result.measured
+            count = rec.data.get("count")
+            n = count if isinstance(count, int) and count > 0 else 1
+            measured["refused_management_calls"] = measured.get("refused_management_calls", 0) + n
+            reasons = measured.setdefault("refused_by_reason", {})
+            key = str(rec.data.get("reason", "unknown"))[:60]
+            reasons[key] = reasons.get(key, 0) + n
             return
         self.result.checked += 1
         d = rec.data

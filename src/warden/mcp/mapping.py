@@ -106,7 +106,9 @@ def tool_request(
 def resource_request(
     subject: Mapping[str, Any], uri: str, server: str, method: str = "resources/read"
 ) -> dict[str, Any]:
-    return _envelope(subject, "resources/read", {"type": MCP_RESOURCE, "id": uri}, method, server)
+    # a read is a call: it carries (empty) arguments, so it can never pass for a listing
+    resource = {"type": MCP_RESOURCE, "id": uri}
+    return _envelope(subject, "resources/read", resource, method, server, {"arguments": {}})
 
 
 def prompt_request(
@@ -119,7 +121,9 @@ def prompt_request(
 
 
 def for_listing(request: dict[str, Any]) -> dict[str, Any]:
-    """Mark a request as a listing question: show the item or not; nothing runs yet."""
+    """Mark a request as a listing question: show the item or not; nothing runs yet. A listing
+    carries no arguments — Warden treats any request that does as a call, flag or not."""
+    request["context"].pop("arguments", None)
     request["context"]["listing"] = True
     return request
 

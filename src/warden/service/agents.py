@@ -104,6 +104,10 @@ class AgentService:
                 detail={"owner": owner},
             )
 
+    def end_tasks(self, name: str, reason: str, actor: str) -> Cascade:
+        """End every task of ``name`` as the kill switch does, leaving the agent as it is."""
+        return self._end_tasks(name, TaskStatus.REVOKED, reason, actor)
+
     def get(self, name: str) -> Agent:
         return self._store.fetch_agent(validate_agent_name(name))
 

@@ -38,8 +38,10 @@ from warden.service.keys import KeyService
 from warden.service.leases import LeaseService
 from warden.service.modes import ModeService
 from warden.service.notifications import Notifier
+from warden.service.operators import CHANGED as OPERATOR_CHANGED
 from warden.service.operators import OperatorService
 from warden.service.ownership import LifecyclePolicy, OwnershipService
+from warden.service.refusals import RefusalLog
 from warden.service.replication import Replication
 from warden.service.reports import controls_report
 from warden.service.signals import SignalService
@@ -106,7 +108,10 @@ class Warden:
             self.pdp.activate(load_policy_dir(settings.policies_dir))
         self.modes = ModeService(self.store, self.auditor, self.clock, settings.tier_modes)
         self.modes.load()
-        self.operators = OperatorService(self.store, self.auditor, self.clock)
+        self.operators = OperatorService(
+            self.store, self.auditor, self.clock, token_ttl=settings.operator_token_ttl
+        )
+        self.refusals = RefusalLog(self.auditor, self.clock)
         self.tasks = TaskService(
             self.store,
             self.state,
@@ -180,9 +185,11 @@ class Warden:
                 "keys.changed": lambda _: self.key_service.reload(),
                 "modes.changed": lambda _: self.modes.load(),
                 "resync": lambda _: self._refresh_all(),
+                OPERATOR_CHANGED: self.operators.forget,
             },
         )
         self.key_service.announce = self.replication.announce
+        self.operators.announce = self.replication.announce
         self.modes.on_change = lambda: self.replication.announce("modes.changed", {})
         self.notifier = Notifier(
             self.webhooks if settings.webhooks else None,
@@ -361,12 +368,14 @@ class Warden:
             pass  # recorded as policy.rejected; the last good set keeps serving
 
     def _refresh_all(self) -> None:
+        self.operators.forget()
         self.key_service.reload()
         self.modes.load()
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
         self.writer.start()
+        self.refusals.start()
         if self.pdp.policy_set is not None:
             self._policies_loaded(self.pdp.policy_set)
         if self.settings.policies_dir is not None:
@@ -481,6 +490,7 @@ class Warden:
         except Exception:
             log.exception("could not flush behaviour state at shutdown")
         self.webhooks.close()
+        self.refusals.close()
         try:
             self.signals.release()
         except Exception:

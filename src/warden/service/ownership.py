@@ -175,11 +175,17 @@ class OwnershipService:
             return False
 
     def _after_owner_left(self, human_id: str, actor: str) -> dict[str, Any]:
-        promoted, orphaned = [], []
+        promoted, orphaned, ended = [], [], []
         for name in self._store.agents_owned_by(human_id):
             agent = self._store.fetch_agent(name)
             if agent.status is AgentStatus.DECOMMISSIONED:
                 continue
+            if agent.owner == human_id:
+                # the accountable human is gone: what the agent was doing for them ends now,
+                # as the kill switch ends it (issue 10); new tasks need an active owner
+                cascade = self._agents.end_tasks(name, f"owner {human_id} deactivated", actor)
+                if cascade.tasks:
+                    ended.append(name)
             gov = self._store.fetch_governance(name)
             owners = [agent.owner, *gov.co_owners]
             active = [o for o in owners if self._active(o)]
@@ -193,7 +199,13 @@ class OwnershipService:
                 rest = tuple(o for o in gov.co_owners if o != new_primary)
                 self._set_owners(agent, gov, new_primary, rest, actor, "primary owner left")
                 promoted.append(name)
-        return {"owner": human_id, "status": "inactive", "promoted": promoted, "orphaned": orphaned}
+        return {
+            "owner": human_id,
+            "status": "inactive",
+            "promoted": promoted,
+            "orphaned": orphaned,
+            "tasks_ended": ended,
+        }
 
     def _orphan(self, agent: Agent, gov: AgentGovernance, actor: str) -> None:
         now = self._clock.now()

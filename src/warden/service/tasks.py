@@ -35,7 +35,7 @@ from warden.core.clock import Clock
 from warden.core.ids import new_id
 from warden.core.model import Agent, AgentStatus, Credential, HumanStatus, Task, TaskStatus
 from warden.core.ports import Store
-from warden.core.scope import format_scope, grant, parse_scope
+from warden.core.scope import effective_scope, format_scope, grant, parse_scope
 from warden.errors import (
     AttestationError,
     ConflictError,
@@ -51,7 +51,7 @@ from warden.service.auditing import Auditor
 from warden.service.delegation import DEFAULT_MAX_DEPTH, act_claim, check_delegation
 from warden.service.entries import EntryService, Resolution
 from warden.service.state import HotState, LiveTask
-from warden.tokens.dpop import DPoPProof, DPoPVerifier
+from warden.tokens.dpop import DPoPProof, DPoPVerifier, access_token_hash
 from warden.tokens.issuer import TaskCredentialIssuer
 from warden.tokens.verifier import TaskCredentialVerifier, VerifiedCredential
 
@@ -108,6 +108,32 @@ class Ended:
 
 
 EndListener = Callable[[list[Task], str], dict[str, Any]]
+
+
+MAX_DETAILS_BYTES = 16 * 1024
+MAX_DETAILS_DEPTH = 8
+
+
+def _nesting(text: str) -> int:
+    """The deepest ``[``/``{`` nesting of a JSON text, outside strings (before parsing it)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for c in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif c == "\\":
+                escaped = True
+            elif c == '"':
+                in_string = False
+        elif c == '"':
+            in_string = True
+        elif c in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c in "]}":
+            depth -= 1
+    return deepest
 
 
 @dataclass
@@ -288,9 +314,15 @@ class TaskService:
                 "a task needs a purpose: send `authorization_details` "
                 '[{"type": "agent_task", "purpose": "…"}]',
             )
+        if len(raw) > MAX_DETAILS_BYTES or _nesting(raw) > MAX_DETAILS_DEPTH:
+            raise OAuthError(
+                "invalid_request",
+                f"`authorization_details` must be at most {MAX_DETAILS_BYTES} bytes and "
+                f"{MAX_DETAILS_DEPTH} levels deep",
+            )
         try:
             details = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise OAuthError(
                 "invalid_request", "`authorization_details` is not valid json"
             ) from None
@@ -521,6 +553,16 @@ class TaskService:
             self._audit.record("credential.renew_refused", "anonymous", {"reason": exc.code})
             raise OAuthError("invalid_grant", "the task credential is not valid") from exc
         task = live.task
+        if proof is not None and proof.ath is not None and proof.ath != access_token_hash(token):
+            # a proof naming another access token is not a proof for this renewal
+            self._audit.record(
+                "credential.renew_refused",
+                cred.subject,
+                {"reason": "dpop_wrong_token_hash", "jti": cred.jti},
+                agent=task.agent_name,
+                task_id=task.id,
+            )
+            raise OAuthError("invalid_dpop_proof", "the DPoP proof is for another access token")
         if cred.jkt is not None and (proof is None or proof.jkt != cred.jkt):
             self._audit.record(
                 "credential.renew_refused",
@@ -533,14 +575,25 @@ class TaskService:
                 "invalid_dpop_proof",
                 "the credential is DPoP-bound: renew it with a proof signed by the same key",
             )
-        scope = tuple(sorted(cred.scope))
+        # what the credential had, bounded by what the agent is entitled to now (ADR 0081)
+        current = effective_scope(cred.scope, live.agent.entitlements)
+        if not current:
+            self._audit.record(
+                "credential.renew_refused",
+                cred.subject,
+                {"reason": "no_entitlement_left", "jti": cred.jti},
+                agent=task.agent_name,
+                task_id=task.id,
+            )
+            raise OAuthError("invalid_scope", "the agent is no longer entitled to this scope")
+        scope = tuple(sorted(current))
         narrowed = _one(form, "scope")
         if narrowed is not None:
             try:
                 wanted = parse_scope(narrowed)
             except InvalidParameterError as exc:
                 raise OAuthError("invalid_scope", exc.message) from exc
-            if not set(wanted) <= cred.scope or not wanted:
+            if not set(wanted) <= current or not wanted:
                 raise OAuthError("invalid_scope", "a renewal may only keep or narrow the scope")
             scope = wanted
         jkt = proof.jkt if proof else None

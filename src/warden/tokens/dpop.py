@@ -63,6 +63,7 @@ class DPoPProof:
     issued_at: float
     htm: str
     htu: str
+    ath: str | None = None  # the access token hash the proof names, if any
 
 
 def access_token_hash(token: str) -> str:
@@ -175,7 +176,15 @@ class DPoPVerifier:
         expires_at = float(iat) + self._max_age + 2 * self._leeway
         if not self._ledger.remember_proof(replay_key, expires_at=expires_at, now=now):
             raise _fail("replayed", "the DPoP proof was already used")
-        return DPoPProof(jkt=thumbprint, jti=jti, issued_at=float(iat), htm=htm, htu=htu)
+        ath = claims.get("ath")
+        return DPoPProof(
+            jkt=thumbprint,
+            jti=jti,
+            issued_at=float(iat),
+            htm=htm,
+            htu=htu,
+            ath=None if ath is None else str(ath),
+        )
 
 
 def confirmation(claims: dict[str, Any]) -> str | None:

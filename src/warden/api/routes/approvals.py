@@ -21,14 +21,23 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from warden.api.deps import any_operator, bearer, read_object, require_pep, warden_of
+from warden.api.deps import (
+    any_operator,
+    authorization,
+    bearer,
+    dpop_header,
+    read_object,
+    request_uri,
+    require_pep,
+    warden_of,
+)
 from warden.api.errors import json_response
 from warden.api.paging import limit_of
 from warden.core.model import ApprovalRequest, ApprovalStatus, Operator, OperatorRole
 from warden.errors import (
     AuthenticationError,
     InvalidParameterError,
-    PermissionDeniedError,
+    NotFoundError,
     TokenInvalidError,
 )
 from warden.service.operators import TOKEN_PREFIX
@@ -72,26 +81,39 @@ async def list_approvals(request: Request) -> Response:
     )
 
 
-def _viewer(request: Request, req: ApprovalRequest) -> bool:
-    """True for an operator (full view); False for the task's agent or a PEP (task handle)."""
+def _caller(request: Request) -> str | None:
+    """Who is asking, established before anything is looked up (so a 404 reveals nothing to an
+    unauthenticated caller): ``"operator"`` (full view), the task id of a task credential
+    (its own task's requests only, as a task handle), or None for a PEP."""
     w = warden_of(request)
-    token = bearer(request)
-    if token is not None and token.startswith(TOKEN_PREFIX):
-        op = w.operators.authenticate(token)
-        return op.role is not OperatorRole.PEP  # a PEP account sees the task handle only
-    if token is not None:
+    auth = authorization(request)
+    if auth is not None and auth[0] == "bearer" and auth[1].startswith(TOKEN_PREFIX):
+        op = w.operators.authenticate(auth[1])
+        return "operator" if op.role is not OperatorRole.PEP else None
+    if auth is not None and auth[0] in ("bearer", "dpop"):
         try:
-            cred = w.tasks.verify_live(token)
+            w.tasks.verify_signature(auth[1])
         except TokenInvalidError:
-            cred = None
-        if cred is not None:
-            if cred.task_id != req.task_id:
-                raise PermissionDeniedError(
-                    "a task credential may only see its own task's approval requests"
-                )
-            return False
+            pass  # not one of ours: perhaps a PEP key
+        else:
+            # one of our credentials: live, and with its DPoP proof when it is bound
+            cred = w.tasks.authenticate_agent(
+                auth[1],
+                scheme=auth[0],
+                proof=dpop_header(request),
+                method=request.method,
+                uri=request_uri(request),
+            )
+            return f"task:{cred.task_id}"
     require_pep(request)
-    return False
+    return None
+
+
+def _visible(caller: str | None, req: ApprovalRequest) -> bool:
+    """True for the full view; a task credential sees only its own task's requests."""
+    if caller is not None and caller.startswith("task:") and caller[5:] != req.task_id:
+        raise NotFoundError(f"approval request `{req.id}` not found")
+    return caller == "operator"
 
 
 def _render(request: Request, req: ApprovalRequest, full: bool) -> dict[str, Any]:
@@ -102,9 +124,9 @@ def _render(request: Request, req: ApprovalRequest, full: bool) -> dict[str, Any
 @router.get("/{request_id}")
 async def show(request: Request, request_id: str) -> Response:
     w = warden_of(request)
+    caller = await run_in_threadpool(_caller, request)
     req = await run_in_threadpool(w.approvals.get, request_id)
-    full = await run_in_threadpool(_viewer, request, req)
-    return json_response(_render(request, req, full))
+    return json_response(_render(request, req, _visible(caller, req)))
 
 
 @router.get("/{request_id}/wait")
@@ -116,8 +138,9 @@ async def wait(request: Request, request_id: str) -> Response:
         timeout = min(MAX_WAIT, max(0.0, float(raw)))
     except ValueError:
         raise InvalidParameterError("`timeout` must be a number of seconds") from None
+    caller = await run_in_threadpool(_caller, request)
     req = await run_in_threadpool(w.approvals.get, request_id)
-    full = await run_in_threadpool(_viewer, request, req)
+    full = _visible(caller, req)
     deadline = time.monotonic() + timeout
     next_refresh = time.monotonic() + REFRESH
     while req.status is ApprovalStatus.PENDING and time.monotonic() < deadline:

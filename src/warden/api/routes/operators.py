@@ -25,6 +25,7 @@ def operator_view(op: Operator) -> dict[str, Any]:
         "human": op.human,
         "created_at": op.created_at,
         "disabled": op.disabled,
+        "expires_at": op.expires_at,
     }
 
 
@@ -66,3 +67,33 @@ async def list_operators(request: Request) -> Response:
     await run_in_threadpool(operator, request, OperatorRole.ADMIN)
     ops = await run_in_threadpool(warden_of(request).store.list_operators)
     return json_response({"operators": [operator_view(o) for o in ops]})
+
+
+def _reason(body: dict[str, Any]) -> str:
+    reason = body.get("reason", "")
+    if not isinstance(reason, str) or len(reason) > 1000:
+        raise InvalidParameterError(
+            "`reason` must be a string of at most 1000 characters", detail={"field": "reason"}
+        )
+    return reason.strip()
+
+
+@router.post("/{name}/disable")
+async def disable(request: Request, name: str) -> Response:
+    """Disable an operator: every later call with its token is refused, on every replica."""
+    admin = await run_in_threadpool(operator, request, OperatorRole.ADMIN)
+    reason = _reason(await read_object(request, allow_empty=True))
+    op = await run_in_threadpool(
+        warden_of(request).operators.disable, name, f"operator:{admin.name}", reason
+    )
+    return json_response(operator_view(op))
+
+
+@router.post("/{name}/rotate")
+async def rotate(request: Request, name: str) -> Response:
+    """A new token (shown once) and expiry for an operator; the old token is refused at once."""
+    admin = await run_in_threadpool(operator, request, OperatorRole.ADMIN)
+    op, token = await run_in_threadpool(
+        warden_of(request).operators.rotate, name, f"operator:{admin.name}"
+    )
+    return json_response({**operator_view(op), "token": token})

@@ -327,6 +327,7 @@ def _operator_row(o: Operator) -> dict[str, Any]:
         "created_at": float(o.created_at),
         "disabled": bool(o.disabled),
         "human": o.human,
+        "expires_at": o.expires_at,
     }
 
 
@@ -339,6 +340,7 @@ def _operator(m: RowMapping) -> Operator:
         created_at=m["created_at"],
         disabled=bool(m["disabled"]),
         human=m["human"],
+        expires_at=m["expires_at"],
     )
 
 
@@ -1066,6 +1068,17 @@ class SQLStore(LifecycleStoreMixin, GovernanceSQL, SignalsSQL):
                 "no operator has this token",
             )
         )
+
+    def update_operator(self, operator: Operator) -> None:
+        values = _operator_row(operator)
+        del values["id"]
+        conflict = f"another operator already uses the token of `{operator.id}`"
+        with self._tx(write=True, conflict=conflict) as conn:
+            result = conn.execute(
+                sa.update(operators).where(operators.c.id == operator.id).values(values)
+            )
+            if result.rowcount == 0:
+                raise NotFoundError(f"operator `{operator.id}` not found")
 
     def list_operators(self) -> list[Operator]:
         query = sa.select(operators).order_by(operators.c.name, operators.c.id)

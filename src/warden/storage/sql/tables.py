@@ -111,6 +111,7 @@ operators = sa.Table(
     sa.Column("created_at", sa.Double(), nullable=False),
     sa.Column("disabled", sa.Boolean(), nullable=False),
     sa.Column("human", sa.String(), nullable=True),
+    sa.Column("expires_at", sa.Double(), nullable=True),
     sa.UniqueConstraint("token_hash"),
 )
 
