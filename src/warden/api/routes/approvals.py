@@ -37,7 +37,7 @@ from warden.core.model import ApprovalRequest, ApprovalStatus, Operator, Operato
 from warden.errors import (
     AuthenticationError,
     InvalidParameterError,
-    NotFoundError,
+    PermissionDeniedError,
     TokenInvalidError,
 )
 from warden.service.operators import TOKEN_PREFIX
@@ -112,7 +112,9 @@ def _caller(request: Request) -> str | None:
 def _visible(caller: str | None, req: ApprovalRequest) -> bool:
     """True for the full view; a task credential sees only its own task's requests."""
     if caller is not None and caller.startswith("task:") and caller[5:] != req.task_id:
-        raise NotFoundError(f"approval request `{req.id}` not found")
+        raise PermissionDeniedError(
+            "a task credential may only see its own task's approval requests"
+        )
     return caller == "operator"
 
 
