@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -94,6 +95,18 @@ def test_metrics_parse_are_documented_and_bounded(world: World) -> None:
             assert name.endswith("_seconds"), name
 
 
+def test_promtool_accepts_the_metrics(world: World) -> None:
+    from tests.signals.promtool import promtool
+
+    _activity(world)
+    text = world.client.get("/metrics").text
+    checked = subprocess.run(
+        [promtool(), "check", "metrics"], input=text, capture_output=True, text=True, timeout=60
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert checked.stdout.strip() == "" and checked.stderr.strip() == "", "lint findings"
+
+
 @pytest.fixture
 def collector() -> Iterator[OTLPReceiver]:
     rx = OTLPReceiver()
@@ -159,3 +172,24 @@ def test_a_malformed_traceparent_starts_a_new_trace(
     r = world.client.get("/healthz", headers={"traceparent": "00-zz-nope-01"})
     assert r.status_code == 200
     assert re.fullmatch(r"00-[0-9a-f]{32}-[0-9a-f]{16}-01", r.headers["traceparent"])
+
+
+def test_approvals_are_traced(tmp_path: Path, collector: OTLPReceiver) -> None:
+    from tests.approvals.conftest import ENTITLEMENTS, make_world
+
+    for aw in make_world(tmp_path, otlp_endpoint=collector.endpoint):
+        aw.register(entitlements=ENTITLEMENTS)
+        task = aw.start_task(scope="tickets.read tickets.delete")
+        body = aw.call(task, "tickets.delete", arguments={"ticket": "T-1"})
+        request_id = body["context"]["approval_request"]["id"]
+        assert aw.approve(request_id).status_code == 200
+        _wait(collector, "warden.approval", aw)
+        approval = collector.named("warden.approval")[0]
+        assert approval.attributes["warden.approval_id"] == request_id
+        assert approval.attributes["warden.approve"] is True
+        held = [
+            s
+            for s in collector.named("warden.decision")
+            if s.attributes.get("warden.approval_id") == request_id
+        ]
+        assert held and held[0].attributes["warden.decision"] == "deny"

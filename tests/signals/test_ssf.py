@@ -85,6 +85,14 @@ def test_stream_management_needs_an_admin_and_valid_input(world: World) -> None:
         c.get("/ssf/streams", params={"stream_id": "nope"}, headers=world.admin).status_code == 404
     )
     assert c.get("/ssf/streams", headers=world.admin).json() == []
+    from warden.core.model import OperatorRole
+
+    _, token = world.warden.operators.create("reader", OperatorRole.AUDITOR, "test")
+    auditor = {"Authorization": f"Bearer {token}"}
+    assert c.post("/ssf/streams", json={}, headers=auditor).status_code == 403
+    assert c.post("/ssf/verify", json={"stream_id": "x"}, headers=auditor).status_code == 403
+    unknown = c.post("/ssf/poll/stream_nope", json={}, headers={"Authorization": "Bearer x"})
+    assert unknown.status_code == 401  # the same answer as a wrong token: ids are not probed
 
 
 def test_stream_lifecycle(world: World, receiver: SETReceiver) -> None:
@@ -344,3 +352,40 @@ def test_the_sdk_push_endpoint_receives_and_refuses(world: World) -> None:
     assert dropped == [task["task_id"]]
     rejected = world.audit("ssf.set_rejected")
     assert len(rejected) == 1 and "invalid_key" in rejected[0]["data"]["error"]
+
+
+def test_a_new_stream_gets_what_happens_after_it_and_old_sets_are_pruned(
+    world: World, receiver: SETReceiver
+) -> None:
+    world.register()
+    before, after = world.start_task()["task_id"], world.start_task()["task_id"]
+    world.client.post(f"/v1/tasks/{before}/revoke", headers=world.admin)
+    _tick(world)  # nobody listens yet: the pump moves past it
+    _push_stream(world, receiver)
+    world.client.post(f"/v1/tasks/{after}/revoke", headers=world.admin)
+    _tick(world)
+    assert [e["sub_id"]["session"]["id"] for e in receiver.events] == [after]
+    assert world.warden.signals.prune() == 0  # delivered just now: kept a while
+    world.clock.advance(2 * 86400)
+    assert world.warden.signals.prune() == 1  # housekeeping calls this on every replica
+
+
+def test_a_set_queued_under_a_retired_key_is_still_verifiable(
+    world: World, receiver: SETReceiver
+) -> None:
+    world.register()
+    task = world.start_task()
+    _push_stream(world, receiver, events_requested=[SESSION_REVOKED])
+    receiver.fail_with = 503
+    world.client.post(f"/v1/tasks/{task['task_id']}/revoke", headers=world.admin)
+    _tick(world)  # queued, signed by the first key; the receiver is down
+    old = world.warden.keys.current().kid
+    assert world.client.post("/v1/keys/rotate", headers=world.admin).status_code == 200
+    world.warden.keys.retire(old, now=world.clock.now())
+    receiver.jwks = _jwks(world)
+    assert old not in {k["kid"] for k in receiver.jwks["keys"]}
+    receiver.fail_with = None
+    world.clock.advance(120)
+    _tick(world)
+    assert receiver.types() == [SESSION_REVOKED]
+    assert receiver.events[0]["sub_id"]["session"]["id"] == task["task_id"]

@@ -97,12 +97,12 @@ class Metrics:
             "1 while this replica listens for other replicas' changes",
             registry=self.registry,
         )
-        self._warden: Warden | None = None
+        self.warden: Warden | None = None
         self.registry.register(_Live(self))
 
     def bind(self, w: Warden) -> None:
         """Observe what the Warden instance does off the request path (audit commits)."""
-        self._warden = w
+        self.warden = w
         w.writer.commit_observers.append(self._commit)
 
     def _commit(self, start_ns: int, end_ns: int, records: int) -> None:
@@ -133,7 +133,7 @@ class _Live(Collector):
         self._metrics = metrics
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
-        w = self._metrics._warden
+        w = self._metrics.warden
         if w is None:
             return
         now = w.clock.now()

@@ -431,6 +431,7 @@ class Warden:
         now = self.clock.now()
         self.store.prune_proofs(now=now)
         self.store.prune_changes(before=now - 3600)
+        self.signals.prune()
         self.key_service.retire_due()
 
     def govern(self) -> None:

@@ -39,7 +39,7 @@ from warden.service.signal_events import (
     events_for,
 )
 from warden.tokens.keys import KeyManager
-from warden.tokens.secevent import sign_set
+from warden.tokens.secevent import kid_of, resign_set, sign_set
 
 log = logging.getLogger("warden.signals")
 
@@ -345,14 +345,14 @@ class SignalService:
         queued = 0
         while True:
             position = self._store_cursor()
-            records, upto = self._store.signal_records(
-                after_seq=position, types=SOURCE_TYPES, limit=BATCH
-            )
-            if upto <= position:
-                return queued
             streams = [
                 s for s in self._store.list_streams() if s.status is not StreamStatus.DISABLED
             ]
+            # no stream listens: skip to the head without reading a record
+            types = SOURCE_TYPES if streams else ()
+            records, upto = self._store.signal_records(after_seq=position, types=types, limit=BATCH)
+            if upto <= position:
+                return queued
             events: list[NewEvent] = []
             for record in records:
                 if not streams:
@@ -448,8 +448,9 @@ class SignalService:
         if stream.authorization_header:
             headers["authorization"] = stream.authorization_header
         assert stream.endpoint_url is not None
+        token = self.verifiable(entry.token)
         try:
-            response = http.post(stream.endpoint_url, content=entry.token.encode(), headers=headers)
+            response = http.post(stream.endpoint_url, content=token.encode(), headers=headers)
         except httpx.HTTPError as exc:
             return False, None, f"{type(exc).__name__}"
         if 200 <= response.status_code < 300:
@@ -460,13 +461,28 @@ class SignalService:
                 return True, "rejected", err
         return False, None, f"HTTP {response.status_code}"
 
+    def verifiable(self, token: str) -> str:
+        """``token``, re-signed when the key it was queued under has left the JWKS (a receiver
+        that was down longer than a key's life still gets a SET it can verify)."""
+        kid = kid_of(token)
+        if kid is not None and self._keys.public_key(kid) is not None:
+            return token
+        return resign_set(token, self._keys.current())
+
     # -- poll (RFC 8936) -------------------------------------------------------------------------
     def authorize_poll(self, stream_id: str, token: str | None) -> Stream:
-        stream = self.get(stream_id)
-        if stream.delivery_method != POLL or stream.poll_token_hash is None:
-            raise NotFoundError(f"stream `{stream_id[:100]}` is not a poll stream")
-        if not token or not hmac.compare_digest(_hash(token), stream.poll_token_hash):
-            raise AuthenticationError("this stream's poll token is required")
+        """The poll stream ``token`` opens; one answer for an unknown stream, a push stream and
+        a wrong token, so the endpoint does not tell which stream ids exist."""
+        refused = AuthenticationError("this stream's poll token is required")
+        if not token:
+            raise refused
+        try:
+            stream = self.get(stream_id)
+        except NotFoundError:
+            raise refused from None
+        expected = stream.poll_token_hash or ""
+        if stream.delivery_method != POLL or not hmac.compare_digest(_hash(token), expected):
+            raise refused
         return stream
 
     def poll(self, stream: Stream, body: Any) -> dict[str, Any]:
@@ -504,8 +520,12 @@ class SignalService:
             return {"sets": {}, "moreAvailable": False}
         limit = min(max_events, MAX_POLL_EVENTS)
         pending = self._store.pending_signals(stream.id, limit=limit + 1)
-        sets = {e.jti: e.token for e in pending[:limit]}
+        sets = {e.jti: self.verifiable(e.token) for e in pending[:limit]}
         return {"sets": sets, "moreAvailable": len(pending) > limit}
+
+    def prune(self, *, keep: float = 86400.0) -> int:
+        """Forget SETs delivered (or refused) more than ``keep`` seconds ago (housekeeping)."""
+        return self._store.prune_signals(before=self._clock.now() - keep)
 
     def pending(self) -> dict[str, int]:
         return self._store.count_pending_signals()

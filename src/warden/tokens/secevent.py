@@ -47,6 +47,22 @@ def sign_set(
     )
 
 
+def kid_of(token: str) -> str | None:
+    kid = _jose.unverified_header(token).get("kid")
+    return kid if isinstance(kid, str) else None
+
+
+def resign_set(token: str, key: SigningKey) -> str:
+    """The same SET (same claims, same ``jti``) signed with ``key``: for a SET queued under a key
+    that has since been retired from the JWKS, so its receiver can still verify it."""
+    return _jose.encode(
+        _jose.unverified_claims(token),
+        key.private_key,
+        alg=ALGORITHM,
+        headers={"typ": SET_TYP, "kid": key.kid},
+    )
+
+
 def verify_set(
     token: str, jwks: Mapping[str, Any], *, issuer: str, audience: str | None = None
 ) -> dict[str, Any]:

@@ -146,14 +146,16 @@ class SignalsSQL:
         c = audit_events.c
         with self._tx(write=False) as conn:
             head = conn.execute(sa.select(sa.func.max(c.seq))).scalar_one_or_none() or 0
-            query = (
-                sa.select(audit_events)
-                .where(c.seq > after_seq, c.seq <= head, c.type.in_(list(types)))
-                .order_by(c.seq)
-                .limit(max(1, limit))
-            )
-            records = self._audit_rows(conn, query)
-        if len(records) >= limit:
+            records: list[AuditRecord] = []
+            if types:
+                query = (
+                    sa.select(audit_events)
+                    .where(c.seq > after_seq, c.seq <= head, c.type.in_(list(types)))
+                    .order_by(c.seq)
+                    .limit(max(1, limit))
+                )
+                records = self._audit_rows(conn, query)
+        if types and len(records) >= limit:
             return records, records[-1].seq
         return records, max(int(head), after_seq)
 
@@ -245,6 +247,14 @@ class SignalsSQL:
                     outcome=outcome,
                     last_error=error[:MAX_ERROR] if error else None,
                 )
+            )
+            return int(done.rowcount)
+
+    def prune_signals(self, *, before: float) -> int:
+        o = ssf_outbox.c
+        with self._tx(write=True) as conn:
+            done = conn.execute(
+                sa.delete(ssf_outbox).where(o.delivered_at.is_not(None), o.delivered_at < before)
             )
             return int(done.rowcount)
 
