@@ -117,6 +117,9 @@ def world(tmp_path: Path) -> Iterator[World]:
         policies_dir=policies,
         trust_domains=(TrustDomainConfig("example.org", trust.bundle_path),),
         policy_reload_interval=0.2,
+        # governance tests reuse this world and move the clock by months: keep the admin's
+        # token valid through them (operator token expiry has its own tests)
+        operator_token_ttl=10 * 365 * 86400.0,
     )
     clock = FrozenClock(time.time())
     w = Warden(settings, clock=clock)

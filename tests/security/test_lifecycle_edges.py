@@ -93,7 +93,8 @@ def test_deactivating_the_owner_ends_the_agents_tasks(edge: EdgeWorld) -> None:
         "/v1/owners/alice@example.com/deactivate", json={"reason": "left"}, headers=edge.admin
     )
     assert r.status_code == 200, r.text
-    assert r.json()["tasks_ended"] == ["support-bot"]
+    ended = edge.audit("owner.tasks_ended")
+    assert [e["data"]["agents"] for e in ended] == [["support-bot"]]
     out = _call(edge, task, "read_file")
     assert out["decision"] is False and out["context"]["reason"] == "invalid_credential"
     shown = edge.client.get(f"/v1/tasks/{task['task_id']}", headers=edge.admin).json()

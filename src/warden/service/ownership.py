@@ -199,13 +199,9 @@ class OwnershipService:
                 rest = tuple(o for o in gov.co_owners if o != new_primary)
                 self._set_owners(agent, gov, new_primary, rest, actor, "primary owner left")
                 promoted.append(name)
-        return {
-            "owner": human_id,
-            "status": "inactive",
-            "promoted": promoted,
-            "orphaned": orphaned,
-            "tasks_ended": ended,
-        }
+        if ended:
+            self._audit.record("owner.tasks_ended", actor, {"owner": human_id, "agents": ended})
+        return {"owner": human_id, "status": "inactive", "promoted": promoted, "orphaned": orphaned}
 
     def _orphan(self, agent: Agent, gov: AgentGovernance, actor: str) -> None:
         now = self._clock.now()
