@@ -95,21 +95,27 @@ def _no_reserved_type(name: str, where: str) -> None:
 
 def _no_entity_refs(value: Any, where: str, depth: int) -> None:
     """Walk a caller-supplied value: no Cedar entity reference to a reserved type, bounded."""
-    if depth > MAX_DEPTH:
-        raise InvalidParameterError(
-            f"`{where}` is nested deeper than {MAX_DEPTH} levels", detail={"field": where}
-        )
-    if isinstance(value, Mapping):
-        # the explicit escape, and the implicit ``{type, id}`` form a Cedar schema accepts
-        ref = value.get("__entity")
-        if isinstance(ref, Mapping) and isinstance(ref.get("type"), str):
-            _no_reserved_type(ref["type"], f"{where}.__entity.type")
-        elif value.keys() == {"type", "id"} and isinstance(value["type"], str):
-            _no_reserved_type(value["type"], f"{where}.type")
-        for item in value.values():
-            if isinstance(item, Mapping | list):
-                _no_entity_refs(item, where, depth + 1)
-    elif isinstance(value, list):
-        for item in value:
-            if isinstance(item, Mapping | list):
-                _no_entity_refs(item, where, depth + 1)
+    stack: list[tuple[Any, int]] = [(value, depth)]
+    while stack:
+        item, level = stack.pop()
+        if level > MAX_DEPTH:
+            raise InvalidParameterError(
+                f"`{where}` is nested deeper than {MAX_DEPTH} levels", detail={"field": where}
+            )
+        children: Any
+        if type(item) is dict or isinstance(item, Mapping):
+            # the explicit escape, and the implicit ``{type, id}`` form a Cedar schema accepts
+            if "__entity" in item:
+                ref = item["__entity"]
+                if type(ref) is dict and type(ref.get("type")) is str:
+                    _no_reserved_type(ref["type"], f"{where}.__entity.type")
+            elif len(item) == 2 and "type" in item and "id" in item and type(item["type"]) is str:
+                _no_reserved_type(item["type"], f"{where}.type")
+            children = item.values()
+        elif type(item) is list or isinstance(item, tuple):
+            children = item
+        else:
+            continue
+        for child in children:
+            if type(child) is dict or type(child) is list or isinstance(child, Mapping | tuple):
+                stack.append((child, level + 1))

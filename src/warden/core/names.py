@@ -10,6 +10,7 @@ when it decides whether a caller named a type it owns, or the tool resource type
 from __future__ import annotations
 
 import unicodedata
+from functools import lru_cache
 
 __all__ = ["RESERVED_TYPES", "is_reserved_type", "is_tool_type", "skeleton"]
 
@@ -51,6 +52,7 @@ _CONFUSABLES = str.maketrans(
 )
 
 
+@lru_cache(maxsize=4096)  # names repeat (types, context keys): the fold is done once each
 def skeleton(name: str) -> str:
     """The comparison form of a type name segment (see the module docstring)."""
     decomposed = unicodedata.normalize("NFKD", name)
@@ -64,11 +66,13 @@ def _segments(name: str) -> list[str]:
     return [name, *spaced.split()]
 
 
+@lru_cache(maxsize=4096)
 def is_reserved_type(name: str) -> bool:
     """Does ``name``, or any namespace segment of it, read as a type Warden owns?"""
     return any(skeleton(part) in RESERVED_TYPES for part in _segments(name))
 
 
+@lru_cache(maxsize=4096)
 def is_tool_type(name: str) -> bool:
     """Is ``name`` the tool resource type (``tool``, ``Tool`` or a look-alike)?"""
     return skeleton(name) == _TOOL
