@@ -22,6 +22,7 @@ import typer
 from warden.cli.client import DEFAULT_URL, admin_token_path
 from warden.cli.dev import DEV_TRUST_DOMAIN, JWT_TOKEN_TYPE, TOKEN_EXCHANGE, dev_trust_dir
 from warden.cli.output import console, esc, fail
+from warden.service.events import configure_logging
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -261,7 +262,7 @@ def serve(
         w = Warden(settings)
     except WardenError as exc:
         fail(f"{exc.code}: {exc.message}")
-    logging.basicConfig(level=logging.INFO, format="%(levelname)-9s %(name)s: %(message)s")
+    configure_logging(settings.log_level, settings.log_format)
     try:
         token_file = w.operators.bootstrap(settings.data_dir)
         if dev and seed_example_agent(w):

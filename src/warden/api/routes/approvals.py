@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from warden.api.deps import any_operator, bearer, read_object, require_pep, warden_of
+from warden.api.deps import any_operator, operator_token, read_object, require_pep, warden_of
 from warden.api.errors import json_response
 from warden.api.paging import limit_of
 from warden.core.model import ApprovalRequest, ApprovalStatus, Operator
@@ -75,7 +75,7 @@ async def list_approvals(request: Request) -> Response:
 def _viewer(request: Request, req: ApprovalRequest) -> bool:
     """True for an operator (full view); False for the task's agent or a PEP (task handle)."""
     w = warden_of(request)
-    token = bearer(request)
+    token = operator_token(request)
     if token is not None and token.startswith(TOKEN_PREFIX):
         w.operators.authenticate(token)
         return True
@@ -135,12 +135,14 @@ async def wait(request: Request, request_id: str) -> Response:
 
 async def _decide(request: Request, request_id: str, approve: bool) -> Response:
     w = warden_of(request)
-    token = bearer(request)
+    token = operator_token(request)
     if token is not None and not token.startswith(TOKEN_PREFIX):
         try:
             cred = await run_in_threadpool(w.tasks.verify_signature, token)
         except TokenInvalidError:
-            raise AuthenticationError("an operator token is required to decide approvals") from None
+            raise AuthenticationError(
+                "invalid token: deciding approvals needs an operator token"
+            ) from None
         await run_in_threadpool(w.approvals.refuse_agent, request_id, cred.subject)
     op: Operator = await run_in_threadpool(any_operator, request)
     body = await read_object(request, allow_empty=True)

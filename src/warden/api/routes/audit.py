@@ -1,12 +1,17 @@
 """Audit log: /v1/audit (attribution search), /v1/audit/verify (chain and signed checkpoints),
-/v1/audit/tasks/{id}/story, /v1/audit/checkpoints, /v1/audit/export (OCSF or JSON lines)."""
+/v1/audit/tasks/{id}/story, /v1/audit/checkpoints, /v1/audit/export (OCSF or JSON lines),
+/v1/audit/decisions/{id} (why a decision came out as it did) and /v1/audit/stream (server-sent
+events: the search filters, live)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import asdict
 from typing import Any
 
+import orjson
 from fastapi import APIRouter
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.requests import Request
@@ -15,7 +20,9 @@ from starlette.responses import Response, StreamingResponse
 from warden.api.deps import operator, warden_of
 from warden.api.errors import json_response
 from warden.api.paging import float_param, int_param, limit_of
-from warden.core.model import OperatorRole
+from warden.core.governance import AuditQuery
+from warden.core.model import AuditRecord, OperatorRole
+from warden.errors import InvalidParameterError
 from warden.service.attribution import query_from
 from warden.service.checkpoints import verify_log
 from warden.service.export import encoder
@@ -32,19 +39,37 @@ SEARCH_PARAMS = (
     "tool",
     "decision",
     "policy",
+    "decision_id",
 )
+LIST_PARAMS = frozenset({*SEARCH_PARAMS, "since", "until", "after", "limit"})
+STREAM_PARAMS = frozenset({*SEARCH_PARAMS, "since", "until", "after", "backlog"})
 EXPORT_PAGE = 1000
+STREAM_TICK = 0.2  # how often a stream looks at this process's newest committed record
+STREAM_RESCAN = 1.0  # how often it reads the store anyway (records other replicas committed)
+STREAM_KEEPALIVE = 15.0
+MAX_BACKLOG = 500
+
+
+def _query(request: Request, allowed: frozenset[str]) -> AuditQuery:
+    """The search filters of a request; an unknown parameter is an error, never ignored."""
+    q = request.query_params
+    unknown = sorted(set(q.keys()) - allowed)
+    if unknown:
+        raise InvalidParameterError(
+            f"unknown filter `{unknown[0][:40]}`: use {', '.join(sorted(allowed))}",
+            detail={"field": unknown[0][:40]},
+        )
+    params: dict[str, Any] = {k: q.get(k) for k in SEARCH_PARAMS}
+    params["since"] = float_param(request, "since")
+    params["until"] = float_param(request, "until")
+    return query_from(params)
 
 
 @router.get("")
 async def list_audit(request: Request) -> Response:
     await run_in_threadpool(operator, request, OperatorRole.AUDITOR)
-    q = request.query_params
+    query = _query(request, LIST_PARAMS)
     limit = limit_of(request)
-    params: dict[str, Any] = {k: q.get(k) for k in SEARCH_PARAMS}
-    params["since"] = float_param(request, "since")
-    params["until"] = float_param(request, "until")
-    query = query_from(params)
     records = await run_in_threadpool(
         warden_of(request).attribution.search,
         query,
@@ -57,6 +82,71 @@ async def list_audit(request: Request) -> Response:
             "next": records[-1].seq if len(records) == limit else None,
         }
     )
+
+
+@router.get("/decisions/{decision_id}")
+async def why(request: Request, decision_id: str) -> Response:
+    """Everything about one decision: request, credential chain, policies at file:line, reason,
+    mode, approval, and the record's place in the hash chain, verified."""
+    await run_in_threadpool(operator, request, OperatorRole.AUDITOR)
+    w = warden_of(request)
+    await run_in_threadpool(w.writer.flush)
+    return json_response(await run_in_threadpool(w.explainer.explain, decision_id))
+
+
+@router.get("/stream")
+async def stream(request: Request) -> Response:
+    """Server-sent events: each new record matching the filters is one ``record`` event (its
+    ``id`` the seq, so a reconnecting ``EventSource`` resumes with ``Last-Event-ID``).
+
+    ``backlog=N`` first sends up to N recent matching records. A stream wakes when this
+    process commits a record and re-reads the store every second for other replicas'.
+    """
+    await run_in_threadpool(operator, request, OperatorRole.AUDITOR)
+    w = warden_of(request)
+    query = _query(request, STREAM_PARAMS)
+    backlog = min(MAX_BACKLOG, max(0, int_param(request, "backlog", 0)))
+    resume = request.headers.get("last-event-id", "")
+    head, _ = await run_in_threadpool(w.store.audit_head)
+    if resume.isdigit():
+        cursor = int(resume)
+    elif request.query_params.get("after") is not None:
+        cursor = int_param(request, "after")
+    else:
+        cursor = max(0, head - backlog * 20) if backlog else head
+
+    async def events() -> AsyncIterator[str]:
+        nonlocal cursor
+        yield "retry: 2000\n\n"
+        if backlog and not resume.isdigit():
+            page = await run_in_threadpool(w.attribution.search, query, after=cursor, limit=1000)
+            for rec in page[-backlog:]:
+                yield _event(rec)
+            cursor = page[-1].seq if page else cursor
+        seen_local = w.feed.latest
+        last_scan = last_sent = time.monotonic()
+        while not await request.is_disconnected():
+            now = time.monotonic()
+            if w.feed.latest != seen_local or now - last_scan >= STREAM_RESCAN:
+                seen_local, last_scan = w.feed.latest, now
+                page = await run_in_threadpool(w.attribution.search, query, after=cursor, limit=200)
+                for rec in page:
+                    yield _event(rec)
+                    last_sent = now
+                if page:
+                    cursor = page[-1].seq
+                    continue
+            if now - last_sent >= STREAM_KEEPALIVE:
+                yield ": keep-alive\n\n"
+                last_sent = now
+            await asyncio.sleep(STREAM_TICK)
+
+    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+
+
+def _event(rec: AuditRecord) -> str:
+    return f"id: {rec.seq}\nevent: record\ndata: {orjson.dumps(asdict(rec)).decode()}\n\n"
 
 
 @router.get("/verify")
