@@ -28,6 +28,12 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def acts_for(op: Operator, human: str) -> bool:
+    """Whether ``op`` is the person ``human``: its linked ``--human`` account. Approvals (the
+    owner level) and certification reviews resolve an agent's owner the same way."""
+    return op.human is not None and op.human == human
+
+
 class OperatorService:
     def __init__(self, store: Store, auditor: Auditor, clock: Clock) -> None:
         self._store = store

@@ -21,10 +21,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from warden.api import sse
 from warden.api.deps import any_operator, operator_token, read_object, require_pep, warden_of
 from warden.api.errors import json_response
 from warden.api.paging import limit_of
-from warden.core.model import ApprovalRequest, ApprovalStatus, Operator
+from warden.core.governance import AuditQuery
+from warden.core.model import ApprovalRequest, ApprovalStatus, AuditRecord, Operator
 from warden.errors import (
     AuthenticationError,
     InvalidParameterError,
@@ -70,6 +72,27 @@ async def list_approvals(request: Request) -> Response:
             "next": items[-1].id if page_full and items else None,
         }
     )
+
+
+def _approval_event(rec: AuditRecord) -> dict[str, Any]:
+    """What an approvals stream tells any operator: which request changed, and how."""
+    return {
+        "seq": rec.seq,
+        "type": rec.type,
+        "request_id": rec.data.get("request_id"),
+        "agent": rec.agent,
+        "ts": rec.ts,
+    }
+
+
+@router.get("/stream")
+async def stream(request: Request) -> Response:
+    """Server-sent events, one per approval change (requested, approved, denied, escalated,
+    expired, used): the console's inbox refreshes on them instead of polling."""
+    await run_in_threadpool(any_operator, request)
+    w = warden_of(request)
+    cursor, _ = await sse.start_cursor(request, w, 0)
+    return sse.stream(request, w, AuditQuery(type_prefix="approval."), cursor, _approval_event)
 
 
 def _viewer(request: Request, req: ApprovalRequest) -> bool:

@@ -5,23 +5,21 @@ events: the search filters, live)."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any
 
-import orjson
 from fastapi import APIRouter
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from warden.api import sse
 from warden.api.deps import operator, warden_of
 from warden.api.errors import json_response
 from warden.api.paging import float_param, int_param, limit_of
 from warden.core.governance import AuditQuery
-from warden.core.model import AuditRecord, OperatorRole
+from warden.core.model import OperatorRole
 from warden.errors import InvalidParameterError
 from warden.service.attribution import query_from
 from warden.service.checkpoints import verify_log
@@ -44,10 +42,6 @@ SEARCH_PARAMS = (
 LIST_PARAMS = frozenset({*SEARCH_PARAMS, "since", "until", "after", "limit"})
 STREAM_PARAMS = frozenset({*SEARCH_PARAMS, "since", "until", "after", "backlog"})
 EXPORT_PAGE = 1000
-STREAM_TICK = 0.2  # how often a stream looks at this process's newest committed record
-STREAM_RESCAN = 1.0  # how often it reads the store anyway (records other replicas committed)
-STREAM_KEEPALIVE = 15.0
-MAX_BACKLOG = 500
 
 
 def _query(request: Request, allowed: frozenset[str]) -> AuditQuery:
@@ -96,57 +90,14 @@ async def why(request: Request, decision_id: str) -> Response:
 
 @router.get("/stream")
 async def stream(request: Request) -> Response:
-    """Server-sent events: each new record matching the filters is one ``record`` event (its
-    ``id`` the seq, so a reconnecting ``EventSource`` resumes with ``Last-Event-ID``).
-
-    ``backlog=N`` first sends up to N recent matching records. A stream wakes when this
-    process commits a record and re-reads the store every second for other replicas'.
-    """
+    """Server-sent events: each new record matching the filters is one ``record`` event;
+    ``backlog=N`` first sends up to N recent matching records (see ``api/sse.py``)."""
     await run_in_threadpool(operator, request, OperatorRole.AUDITOR)
     w = warden_of(request)
     query = _query(request, STREAM_PARAMS)
-    backlog = min(MAX_BACKLOG, max(0, int_param(request, "backlog", 0)))
-    resume = request.headers.get("last-event-id", "")
-    head, _ = await run_in_threadpool(w.store.audit_head)
-    if resume.isdigit():
-        cursor = int(resume)
-    elif request.query_params.get("after") is not None:
-        cursor = int_param(request, "after")
-    else:
-        cursor = max(0, head - backlog * 20) if backlog else head
-
-    async def events() -> AsyncIterator[str]:
-        nonlocal cursor
-        yield "retry: 2000\n\n"
-        if backlog and not resume.isdigit():
-            page = await run_in_threadpool(w.attribution.search, query, after=cursor, limit=1000)
-            for rec in page[-backlog:]:
-                yield _event(rec)
-            cursor = page[-1].seq if page else cursor
-        seen_local = w.feed.latest
-        last_scan = last_sent = time.monotonic()
-        while not await request.is_disconnected():
-            now = time.monotonic()
-            if w.feed.latest != seen_local or now - last_scan >= STREAM_RESCAN:
-                seen_local, last_scan = w.feed.latest, now
-                page = await run_in_threadpool(w.attribution.search, query, after=cursor, limit=200)
-                for rec in page:
-                    yield _event(rec)
-                    last_sent = now
-                if page:
-                    cursor = page[-1].seq
-                    continue
-            if now - last_sent >= STREAM_KEEPALIVE:
-                yield ": keep-alive\n\n"
-                last_sent = now
-            await asyncio.sleep(STREAM_TICK)
-
-    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
-    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
-
-
-def _event(rec: AuditRecord) -> str:
-    return f"id: {rec.seq}\nevent: record\ndata: {orjson.dumps(asdict(rec)).decode()}\n\n"
+    backlog = min(sse.MAX_BACKLOG, max(0, int_param(request, "backlog", 0)))
+    cursor, resumed = await sse.start_cursor(request, w, backlog)
+    return sse.stream(request, w, query, cursor, asdict, backlog=0 if resumed else backlog)
 
 
 @router.get("/verify")
