@@ -13,12 +13,15 @@ import warden
 from warden.api.errors import render, request_id_of
 from warden.api.metrics import Metrics
 from warden.api.middleware import RequestContextMiddleware
+from warden.api.openapi import openapi_schema
 from warden.api.routes import (
     agents,
     approvals,
     audit,
     authzen,
     behaviour,
+    console,
+    docs,
     forward_auth,
     governance,
     health,
@@ -49,10 +52,11 @@ def create_app(w: Warden, *, manage_lifecycle: bool = True) -> FastAPI:
         version=warden.__version__,
         description="Runtime identity and authorization control plane for autonomous AI agents",
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served offline by routes/docs.py
         redoc_url=None,
     )
     app.state.warden = w
+    app.openapi = lambda: openapi_schema(app)  # type: ignore[method-assign]  # documented hook
     app.state.metrics = Metrics()
 
     async def on_error(request: Request, exc: Exception) -> Response:
@@ -61,7 +65,7 @@ def create_app(w: Warden, *, manage_lifecycle: bool = True) -> FastAPI:
     app.add_exception_handler(WardenError, on_error)
     app.add_exception_handler(Exception, on_error)
     routers = (health, oauth, authzen, agents, tasks, audit, policies, forward_auth, keys)
-    for module in (*routers, replicas, governance, approvals, behaviour, operators):
+    for module in (*routers, replicas, governance, approvals, behaviour, operators, console, docs):
         app.include_router(module.router)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=w.settings.max_body_bytes)
     return app

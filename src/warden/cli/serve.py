@@ -109,6 +109,7 @@ def banner(w: Warden, *, dev: bool, token_written: bool) -> None:
     say = functools.partial(console.print, soft_wrap=True)
     say()
     say(f"[bold green]Warden is running[/] at [bold]{esc(url)}[/]")
+    say(f"  operator console    {esc(url)}/console  (sign in with an operator token)")
     say(f"  API docs (OpenAPI)  {esc(url)}/docs")
     if token_file.exists():
         note = " (created now)" if token_written else ""
