@@ -231,7 +231,7 @@ async function cascadePreview(agent) {
   let leases = 0;
   for (const t of tasks) {
     try {
-      subtasks += (await api(`/v1/tasks/${encodeURIComponent(t.id)}/subtasks`)).subtasks.length;
+      subtasks += (await api(`/v1/tasks/${encodeURIComponent(t.id)}/subtasks`)).tasks.length;
     } catch (e) { /* a task that just ended */ }
     try {
       leases += (await api(`/v1/tasks/${encodeURIComponent(t.id)}/leases`)).leases.filter((l) => l.state !== "revoked").length;
@@ -397,6 +397,18 @@ function verification(v) {
   ]);
 }
 
+function approvalSummary(a) {
+  const r = a.record || {};
+  return kv([
+    ["outcome", a.outcome || (a.required ? "required" : "")],
+    ["request", h("span", { class: "mono", text: a.request_id || "" })],
+    ["status", r.status ? `${r.status}${r.used ? " (used)" : ""}` : ""],
+    ["asked by policy", (a.policies || r.policies || []).join(", ")],
+    ["bound to digest", h("span", { class: "mono", text: r.digest || a.digest || "" })],
+    ["decided by", r.decided_by ? `${r.decided_by} at ${when(r.decided_at)}: ${r.decision_reason || ""}` : ""],
+  ]);
+}
+
 async function showDecision() {
   const id = decodeURIComponent(location.pathname.split("/").pop());
   let why;
@@ -441,7 +453,7 @@ async function showDecision() {
       ["chain", h("ol", {}, (cred.chain || []).map((c) => h("li", { class: "mono", text: c })))],
     ]),
     h("h2", { text: "Approval" }),
-    why.approval ? json(why.approval) : h("p", { class: "muted", text: "none" }),
+    why.approval ? approvalSummary(why.approval) : h("p", { class: "muted", text: "none" }),
     h("h2", { text: "Audit record" }),
     kv([
       ["position", `seq ${why.audit.seq} of ${why.audit.head_seq}`],
