@@ -135,7 +135,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         )
     server = ServerProcess(process, f"http://127.0.0.1:{port}", data_dir, log_file)
     try:
-        server.wait_ready(timeout=30)
+        server.wait_ready(timeout=90)  # a loaded CI machine starts slowly
         admin = (data_dir / "admin.token").read_text().strip()
         yield Console(
             server,
