@@ -205,7 +205,11 @@ def test_approvals_list_watch_prints_new_requests_as_they_happen(console: Consol
         # the watcher subscribes a moment after it starts: hold calls until it has printed one
         deadline = time.monotonic() + 30
         n = 0
-        while not lines and time.monotonic() < deadline and watcher.poll() is None:
+
+        def pushed() -> bool:
+            return any(json.loads(x)["event"] != "listed" for x in lines)
+
+        while not pushed() and time.monotonic() < deadline and watcher.poll() is None:
             n += 1
             console.call(spiffe, token, "tickets.delete", arguments={"ticket": f"W-{n}"})
             time.sleep(0.5)
@@ -214,7 +218,7 @@ def test_approvals_list_watch_prints_new_requests_as_they_happen(console: Consol
         watcher.wait(10)
         reader.join(10)
     assert lines, watcher.stderr.read().decode() if watcher.stderr else "no output"
-    first = json.loads(lines[0])
+    first = next(e for e in map(json.loads, lines) if e["event"] != "listed")
     assert first["event"] == "approval.requested" and first["agent"] == name
     assert first["action"] == "tickets.delete" and first["status"] == "pending"
 

@@ -94,9 +94,9 @@ def list_approvals(
         if as_json and not watch:
             print_json(page)
             return
-        if as_json:
+        if as_json:  # JSON lines: the current requests, then one per change
             for r in page.get("approvals", []):
-                typer.echo(json.dumps(r, ensure_ascii=False))
+                typer.echo(json.dumps({"event": "listed", **r}, ensure_ascii=False))
         else:
             _table(page.get("approvals", []))
         if watch:

@@ -147,15 +147,19 @@ function notify(fresh) {
 }
 
 function countdown(ts) {
-  const node = h("span", { class: "mono" });
-  const tick = () => {
-    const left = Math.round(Number(ts) - Date.now() / 1000);
-    node.textContent = left > 0 ? `in ${Math.floor(left / 60)}m ${left % 60}s` : "now";
-  };
-  tick();
-  setInterval(tick, 1000);
+  // one ticker (below) updates every countdown on the page, so removed cards leave nothing behind
+  const node = h("span", { class: "mono countdown", "data-ts": String(ts) });
+  tickCountdowns();
   return node;
 }
+
+function tickCountdowns() {
+  for (const node of document.querySelectorAll(".countdown")) {
+    const left = Math.round(Number(node.dataset.ts) - Date.now() / 1000);
+    node.textContent = left > 0 ? `in ${Math.floor(left / 60)}m ${left % 60}s` : "now";
+  }
+}
+setInterval(tickCountdowns, 1000);
 
 async function approvalCard(a) {
   let task = null;
@@ -205,22 +209,36 @@ async function approvalCard(a) {
 }
 
 async function showApprovals() {
+  // cards still pending stay as they are (a reason being typed survives a push); new ones are
+  // added, decided ones removed
   const pending = await refreshBadge();
-  const nodes = [];
-  if ("Notification" in window && Notification.permission === "default") {
-    nodes.push(h("p", {}, h("button", { onclick: () => Notification.requestPermission(),
-      text: "Notify me of new requests" })));
+  let list = document.getElementById("pending");
+  if (!list) {
+    const nodes = [];
+    if ("Notification" in window && Notification.permission === "default") {
+      nodes.push(h("p", {}, h("button", { onclick: () => Notification.requestPermission(),
+        text: "Notify me of new requests" })));
+    }
+    list = h("div", { id: "pending" });
+    nodes.push(h("p", { class: "muted", id: "pending-count" }), list, h("div", { id: "recent" }));
+    content(...nodes);
   }
-  nodes.push(h("p", { class: "muted", id: "pending-count",
-    text: `${pending.length} pending request${pending.length === 1 ? "" : "s"}` }));
-  for (const a of pending) nodes.push(await approvalCard(a));
+  document.getElementById("pending-count").textContent =
+    `${pending.length} pending request${pending.length === 1 ? "" : "s"}`;
+  const ids = new Set(pending.map((a) => a.id));
+  for (const card of [...list.children]) if (!ids.has(card.dataset.id)) card.remove();
+  const shown = new Set([...list.children].map((c) => c.dataset.id));
+  for (const a of pending) {
+    if (!shown.has(a.id)) list.prepend(await approvalCard(a));
+  }
   const recent = await api("/v1/approvals?limit=10&status=approved");
+  const box = document.getElementById("recent");
+  box.replaceChildren();
   if (recent.approvals.length) {
-    nodes.push(h("h2", { text: "Recently approved" }), grid(["request", "action", "agent", "by", "used"],
+    box.append(h("h2", { text: "Recently approved" }), grid(["request", "action", "agent", "by", "used"],
       recent.approvals.map((a) => ({ cells: [h("span", { class: "mono", text: a.id }), a.action,
         a.agent, a.decided_by || "", a.used ? "yes" : "no"] }))));
   }
-  content(...nodes);
 }
 
 // -- agents ------------------------------------------------------------------------------------
@@ -606,7 +624,11 @@ async function start() {
     location.assign("/console/login");
   });
   // the badge and notifications follow approvals on every page, pushed by the server
-  stream("/v1/approvals/stream", () => (page === "approvals" ? showApprovals() : refreshBadge()).catch(() => null));
+  // refreshes run one after another: two pushes in a row never add a card twice
+  let queue = Promise.resolve();
+  stream("/v1/approvals/stream", () => {
+    queue = queue.then(page === "approvals" ? showApprovals : refreshBadge).catch(() => null);
+  });
   try {
     if (page !== "approvals") await refreshBadge();
     await PAGES[page]();
