@@ -115,11 +115,8 @@ def _operator(url: str, admin: str, name: str, role: str, human: str | None = No
     return token
 
 
-@pytest.fixture(scope="module")
-def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
-    tmp = tmp_path_factory.mktemp("console")
-    policies = tmp / "policies"
-    shutil.copytree(POLICIES, policies)
+def start_server(tmp: Path, policies: Path) -> ServerProcess:
+    """``warden serve --dev`` as a real process on a free port, with its own data folder."""
     data_dir = tmp / "data"
     data_dir.mkdir()
     port = free_port()
@@ -136,7 +133,20 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     server = ServerProcess(process, f"http://127.0.0.1:{port}", data_dir, log_file)
     try:
         server.wait_ready(timeout=90)  # a loaded CI machine starts slowly
-        admin = (data_dir / "admin.token").read_text().strip()
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+@pytest.fixture(scope="module")
+def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+    tmp = tmp_path_factory.mktemp("console")
+    policies = tmp / "policies"
+    shutil.copytree(POLICIES, policies)
+    server = start_server(tmp, policies)
+    try:
+        admin = (server.data_dir / "admin.token").read_text().strip()
         yield Console(
             server,
             policies,

@@ -11,13 +11,14 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from typer.testing import CliRunner
 
-from tests.console.conftest import OWNER, Console
+from tests.console.conftest import OWNER, POLICIES, Console, start_server
 from warden.cli.main import app
 
 pytestmark = [pytest.mark.console, pytest.mark.slow]
@@ -251,3 +252,29 @@ def test_cli_wrong_token_says_invalid_not_required(console: Console) -> None:
     out = _cli(console, "agents", "list", token="not-a-token")
     assert out.exit_code != 0 and "invalid operator token" in out.output
     assert "required" not in out.output
+
+
+def test_ctrl_c_ends_open_event_streams_and_stops_cleanly(tmp_path: Path) -> None:
+    server = start_server(tmp_path, POLICIES)
+    admin = (server.data_dir / "admin.token").read_text().strip()
+    opened = threading.Event()
+    ended: list[str] = []
+
+    def follow() -> None:
+        headers = {"Authorization": f"Bearer {admin}"}
+        with httpx.stream("GET", f"{server.url}/v1/approvals/stream", headers=headers,
+                          timeout=httpx.Timeout(5, read=120)) as r:  # fmt: skip
+            for line in r.iter_lines():
+                if line.startswith("retry:"):
+                    opened.set()
+        ended.append("closed by the server")
+
+    reader = threading.Thread(target=follow, daemon=True)
+    reader.start()
+    try:
+        assert opened.wait(30)
+    finally:
+        code = server.stop()
+    reader.join(30)
+    assert code == 0 and ended == ["closed by the server"], server.log_tail()
+    assert "Warden stopped." in server.log_tail()

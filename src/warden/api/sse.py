@@ -60,7 +60,7 @@ def stream(
             after = page[-1].seq if page else after
         seen = w.feed.latest
         last_scan = last_sent = time.monotonic()
-        while not await request.is_disconnected():
+        while not w.feed.closed and not await request.is_disconnected():
             now = time.monotonic()
             if w.feed.latest != seen or now - last_scan >= RESCAN:
                 seen, last_scan = w.feed.latest, now

@@ -170,14 +170,25 @@ def _server_class() -> type[Any]:
     class Server(uvicorn.Server):
         """uvicorn's server, calling ``on_started`` once the sockets listen."""
 
-        def __init__(self, config: uvicorn.Config, on_started: Callable[[], None]) -> None:
+        def __init__(
+            self,
+            config: uvicorn.Config,
+            on_started: Callable[[], None],
+            on_stopping: Callable[[], None] = lambda: None,
+        ) -> None:
             super().__init__(config)
             self._on_started = on_started
+            self._on_stopping = on_stopping
 
         async def startup(self, sockets: Any = None) -> None:
             await super().startup(sockets=sockets)
             if self.started:
                 self._on_started()
+
+        async def shutdown(self, sockets: Any = None) -> None:
+            # end the open event streams first: uvicorn waits for every response to finish
+            self._on_stopping()
+            await super().shutdown(sockets=sockets)
 
     return Server
 
@@ -281,7 +292,9 @@ def serve(
             **tls_options(w),
         )
         server = _server_class()(
-            uv_config, lambda: banner(w, dev=dev, token_written=token_file is not None)
+            uv_config,
+            lambda: banner(w, dev=dev, token_written=token_file is not None),
+            w.feed.close,
         )
         workload_server = start_workload_socket(w)
     except WardenError as exc:

@@ -440,6 +440,7 @@ class Warden:
 
     def close(self) -> None:
         self._stop.set()
+        self.feed.close()  # live event streams end (embedded servers have no uvicorn hook)
         try:  # anchor the tail of the log before going away
             self.checkpoints.create()
         except Exception:

@@ -63,8 +63,12 @@ def summary(rec: AuditRecord) -> dict[str, Any]:
 class EventFeed:
     def __init__(self, level: str = "info") -> None:
         self._seq = 0
+        self.closed = False  # the server is stopping: live streams end
         self._lock = threading.Lock()
         self.level = LEVELS.get(level, logging.INFO)
+
+    def close(self) -> None:
+        self.closed = True
 
     @property
     def latest(self) -> int:
