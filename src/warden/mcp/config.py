@@ -34,6 +34,8 @@ import yaml
 
 from warden.errors import InvalidParameterError
 
+from .signals import SignalsConfig, parse_signals
+
 __all__ = ["ProxyConfig", "UpstreamConfig", "load_proxy_config"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -63,6 +65,7 @@ class ProxyConfig:
     call_timeout: float = 30.0
     max_argument_bytes: int = 64 * 1024
     max_sessions: int = 64
+    signals: SignalsConfig | None = None  # HTTP mode: follow a Shared Signals stream
 
     @property
     def embedded(self) -> bool:
@@ -168,6 +171,7 @@ def parse_proxy_config(raw: Any, base: Path = Path(".")) -> ProxyConfig:
         call_timeout=timeout,
         max_argument_bytes=int(limits.get("max_argument_bytes", 64 * 1024)),
         max_sessions=int(limits.get("max_sessions", 64)),
+        signals=parse_signals(raw.get("signals")),
     )
 
 

@@ -185,11 +185,18 @@ async def _decide(request: Request, request_id: str, approve: bool) -> Response:
     return json_response(w.approvals.view(decided))
 
 
+async def _traced_decide(request: Request, request_id: str, approve: bool) -> Response:
+    with warden_of(request).tracing.span(
+        "warden.approval", {"warden.approval_id": request_id[:100], "warden.approve": approve}
+    ):
+        return await _decide(request, request_id, approve)
+
+
 @router.post("/{request_id}/approve")
 async def approve(request: Request, request_id: str) -> Response:
-    return await _decide(request, request_id, True)
+    return await _traced_decide(request, request_id, True)
 
 
 @router.post("/{request_id}/deny")
 async def deny(request: Request, request_id: str) -> Response:
-    return await _decide(request, request_id, False)
+    return await _traced_decide(request, request_id, False)

@@ -26,6 +26,7 @@ carries ``X-Warden-Decision`` when a decision was made.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -36,6 +37,7 @@ from starlette.responses import Response
 
 from warden.api.deps import require_pep, warden_of
 from warden.api.errors import error_body, json_response, request_id_of
+from warden.api.observed import decide
 from warden.authz.authzen import ActionInput, EntityInput, EvaluationInput
 from warden.errors import InvalidParameterError, TokenInvalidError
 
@@ -127,6 +129,22 @@ def _challenge(reason: str, decision_id: str | None, rid: str | None) -> Respons
 
 
 async def forward_auth(request: Request, suffix: str = "") -> Response:
+    """The check, timed (the latency forward-auth adds) and, tracing on, in its own span."""
+    w = warden_of(request)
+    started = time.perf_counter()
+    if w.tracing.enabled:
+        with w.tracing.span("warden.forward_auth") as span:
+            response = await _forward_auth(request, suffix)
+            span.set_attribute("http.response.status_code", response.status_code)
+    else:
+        response = await _forward_auth(request, suffix)
+    request.app.state.metrics.forward_auth_seconds.labels(str(response.status_code)).observe(
+        time.perf_counter() - started
+    )
+    return response
+
+
+async def _forward_auth(request: Request, suffix: str) -> Response:
     require_pep(request)
     w = warden_of(request)
     rid = request_id_of(request)
@@ -148,7 +166,8 @@ async def forward_auth(request: Request, suffix: str = "") -> Response:
         resource=EntityInput(ROUTE_TYPE, path, {"path": path, "host": host}),
         context={"http": {"method": method, "uri": uri, "path": path, "host": host}},
     )
-    out = await run_in_threadpool(w.decisions.evaluate, ev, request_id=rid)
+    metrics = request.app.state.metrics
+    out = await run_in_threadpool(decide, w, metrics, ev, rid, "forward_auth")
     reason = out.context.get("reason")
     if not out.allowed and reason in _CREDENTIAL_REASONS:
         return _challenge(str(reason), out.decision_id, rid)
