@@ -1,7 +1,7 @@
 """Console: index audit records by decision id (``GET /v1/audit?decision_id=``, ``warden why``).
 
 Revision ID: 0010
-Revises: 0007
+Revises: 0013
 Create Date: 2026-12-02
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0010"
-down_revision: str | Sequence[str] | None = "0007"
+down_revision: str | Sequence[str] | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
