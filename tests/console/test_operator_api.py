@@ -98,6 +98,9 @@ def test_console_session_is_csrf_safe_and_pages_have_a_strict_csp(console: Conso
     r = httpx.post(f"{url}/console/login", data={"token": "wdn_op_wrong"},
                    headers={"Origin": url})  # fmt: skip
     assert r.status_code == 401 and "invalid operator token" in r.text
+    pep = console.api("POST", "/v1/operators", {"name": "gateway", "role": "pep"})["token"]
+    r = httpx.post(f"{url}/console/login", data={"token": pep}, headers={"Origin": url})
+    assert r.status_code == 403 and "warden_console" not in r.cookies  # a machine account
     r = httpx.post(f"{url}/console/login", data={"token": console.admin}, headers={"Origin": url})
     assert r.status_code == 303 and r.headers["location"] == "/console/approvals"
     session = r.cookies["warden_console"]

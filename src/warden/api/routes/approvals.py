@@ -26,7 +26,7 @@ from warden.api.deps import any_operator, operator_token, read_object, require_p
 from warden.api.errors import json_response
 from warden.api.paging import limit_of
 from warden.core.governance import AuditQuery
-from warden.core.model import ApprovalRequest, ApprovalStatus, AuditRecord, Operator
+from warden.core.model import ApprovalRequest, ApprovalStatus, AuditRecord, Operator, OperatorRole
 from warden.errors import (
     AuthenticationError,
     InvalidParameterError,
@@ -100,8 +100,8 @@ def _viewer(request: Request, req: ApprovalRequest) -> bool:
     w = warden_of(request)
     token = operator_token(request)
     if token is not None and token.startswith(TOKEN_PREFIX):
-        w.operators.authenticate(token)
-        return True
+        op = w.operators.authenticate(token)
+        return op.role is not OperatorRole.PEP  # a PEP account sees the task handle only
     if token is not None:
         try:
             cred = w.tasks.verify_live(token)

@@ -27,6 +27,7 @@ from warden.api.deps import (
     warden_of,
 )
 from warden.api.errors import json_response
+from warden.core.model import OperatorRole
 from warden.errors import AuthenticationError, CSRFError, NotFoundError
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -50,10 +51,10 @@ def _signed_in(request: Request) -> bool:
     if not token:
         return False
     try:
-        warden_of(request).operators.authenticate(token)
+        op = warden_of(request).operators.authenticate(token)
     except AuthenticationError:
         return False
-    return True
+    return op.role is not OperatorRole.PEP
 
 
 @router.get("")
@@ -80,9 +81,11 @@ async def login(request: Request) -> Response:
     if not token or len(token) > MAX_TOKEN:
         return secure(HTMLResponse(ui.login("enter an operator token"), status_code=401))
     try:
-        await run_in_threadpool(warden_of(request).operators.authenticate, token)
+        op = await run_in_threadpool(warden_of(request).operators.authenticate, token)
     except AuthenticationError:
         return secure(HTMLResponse(ui.login("invalid operator token"), status_code=401))
+    if op.role is OperatorRole.PEP:  # a machine account: it may only ask the PDP
+        return secure(HTMLResponse(ui.login("a `pep` account cannot sign in"), status_code=403))
     response = RedirectResponse("/console/approvals", status_code=303)
     https = request.url.scheme == "https"
     response.set_cookie(
