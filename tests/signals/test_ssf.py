@@ -389,3 +389,32 @@ def test_a_set_queued_under_a_retired_key_is_still_verifiable(
     _tick(world)
     assert receiver.types() == [SESSION_REVOKED]
     assert receiver.events[0]["sub_id"]["session"]["id"] == task["task_id"]
+
+
+def test_a_renewal_that_binds_a_dpop_key_is_a_credential_change(
+    world: World, receiver: SETReceiver
+) -> None:
+    from tests.lifecycle.dpop import ProofKey
+
+    world.register()
+    task = world.start_task()  # a bearer credential
+    _push_stream(world, receiver, events_requested=[CREDENTIAL_CHANGE])
+    key = ProofKey()
+    token_url = f"{world.warden.settings.effective_issuer}/oauth2/token"
+    renewed = world.client.post(
+        "/oauth2/token",
+        data={
+            "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+            "subject_token": task["access_token"],
+            "subject_token_type": "urn:ietf:params:oauth:token-type:access_token",
+        },
+        headers={"DPoP": key.proof("POST", token_url)},
+    )
+    assert renewed.status_code == 200, renewed.text
+    assert renewed.json()["token_type"] == "DPoP"
+    _tick(world)
+    assert receiver.types() == [CREDENTIAL_CHANGE]
+    event = receiver.events[0]["events"][CREDENTIAL_CHANGE]
+    assert event["credential_type"] == "dpop-key" and event["change_type"] == "create"
+    assert event["jkt"] == key.jkt and event["previous_jkt"] is None
+    assert receiver.events[0]["sub_id"]["session"]["id"] == task["task_id"]
