@@ -65,14 +65,19 @@ async def evaluations(request: Request) -> Response:
     parsed, semantic = parse_evaluations(body)
     results: list[dict[str, Any]] = []
     for item in parsed:
+        result: dict[str, Any]
+        if not isinstance(item, InvalidParameterError):
+            try:
+                out = _decide(request, item, rid, "evaluations")
+            except InvalidParameterError as exc:  # e.g. reserved_entity_type: that item alone
+                item = exc
+            else:
+                result = {"decision": out.allowed, "context": out.context}
         if isinstance(item, InvalidParameterError):
-            result: dict[str, Any] = {
-                "decision": False,
-                "context": {"error": {"status": 400, "message": item.message}},
-            }
-        else:
-            out = _decide(request, item, rid, "evaluations")
-            result = {"decision": out.allowed, "context": out.context}
+            error = {"status": 400, "message": item.message}
+            if item.code != InvalidParameterError.code:
+                error["code"] = item.code
+            result = {"decision": False, "context": {"error": error}}
         results.append(result)
         if semantic == "deny_on_first_deny" and not result["decision"]:
             break
