@@ -42,6 +42,12 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def acts_for(op: Operator, human: str) -> bool:
+    """Whether ``op`` is the person ``human``: its linked ``--human`` account. Approvals (the
+    owner level) and certification reviews resolve an agent's owner the same way."""
+    return op.human is not None and op.human == human
+
+
 class OperatorService:
     def __init__(
         self,
@@ -169,7 +175,7 @@ class OperatorService:
             raise AuthenticationError("an operator token is required", detail={"reason": "missing"})
         if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
             raise AuthenticationError(
-                "an operator token is required", detail={"reason": "not_an_operator_token"}
+                "invalid operator token", detail={"reason": "not_an_operator_token"}
             )
         digest = hash_token(token)
         now = self._clock.now()
@@ -182,10 +188,10 @@ class OperatorService:
                 op = self._store.fetch_operator_by_token_hash(digest)
             except NotFoundError:
                 raise AuthenticationError(
-                    "unknown operator token", detail={"reason": "unknown"}
+                    "invalid operator token", detail={"reason": "unknown"}
                 ) from None
             if not hmac.compare_digest(op.token_hash, digest):
-                raise AuthenticationError("unknown operator token", detail={"reason": "unknown"})
+                raise AuthenticationError("invalid operator token", detail={"reason": "unknown"})
             with self._lock:
                 if generation == self._generation:
                     self._cache[digest] = (op, now)
