@@ -122,9 +122,11 @@ JSON_BODIES: dict[tuple[str, str], Schema] = {
     ("post", "/v1/operators"): _obj(
         ("name",),
         name=STR,
-        role={"type": "string", "enum": ["admin", "approver", "auditor"]},
+        role={"type": "string", "enum": ["admin", "approver", "auditor", "pep"]},
         human={"type": "string", "description": "the person this account acts as"},
     ),
+    ("post", "/v1/operators/{name}/disable"): REASON,
+    ("post", "/v1/operators/{name}/rotate"): {"type": "object"},
 }
 FORM_BODIES: dict[tuple[str, str], Schema] = {
     ("post", "/oauth2/token"): TOKEN_FORM,
