@@ -34,7 +34,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 from warden.approvals import OWNER_LEVEL, Requirement, action_digest, requirement_from
@@ -530,16 +529,8 @@ def _is_listing(context: Mapping[str, Any] | None) -> bool:
 
 
 def _mentions(lps: LoadedPolicySet, word: str) -> bool:
-    """Does any policy file of the set contain ``word``? (True when a file cannot be read.)"""
-    for name in lps.files:
-        if not name.endswith(".cedar"):
-            continue
-        try:
-            if word in (Path(lps.path) / name).read_text(errors="replace"):
-                return True
-        except OSError:
-            return True
-    return False
+    """Does any policy file of the set contain ``word``?"""
+    return lps.mentions(word)
 
 
 def _agent_attrs(agent: Agent) -> Mapping[str, Any]:
