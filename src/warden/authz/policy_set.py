@@ -60,7 +60,7 @@ import orjson
 
 from warden.errors import PolicyError, PolicyEvaluationError
 
-from . import _cedar, source
+from . import _cedar, recording, source
 from . import schema as _schema
 from .types import EntityRef
 
@@ -252,6 +252,7 @@ class PolicyInfo:
     mode: str = "enforce"  # "enforce" | "monitor"
     template: bool = False
     line: int = 1  # where the policy starts in its file
+    reads: frozenset[str] = frozenset()  # context paths it reads (``recording.context_reads``)
 
     @property
     def monitor(self) -> bool:
@@ -971,6 +972,7 @@ def load_policy_files(
                 mode="monitor" if monitor else "enforce",
                 template=is_template,
                 line=source.position(text, stmt.start)[0] if stmt is not None else 1,
+                reads=frozenset(recording.context_reads(body)),
             )
             (template_json if is_template else static_json)[policy_id] = orjson.dumps(body).decode()
             scopes[policy_id] = (

@@ -40,6 +40,7 @@ from warden.approvals import OWNER_LEVEL, Requirement, action_digest, requiremen
 from warden.authz.authzen import EvaluationInput, SearchInput, run_search, to_cedar
 from warden.authz.pdp import PolicyDecisionPoint
 from warden.authz.policy_set import LoadedPolicySet
+from warden.authz.recording import request_record
 from warden.authz.types import AuthzRequest, Decision, EntityRef
 from warden.behaviour import BehaviourMonitor, Observation
 from warden.core.clock import Clock
@@ -50,6 +51,7 @@ from warden.errors import DPoPProofError, PolicyEvaluationError, TokenInvalidErr
 from warden.service.approvals import ApprovalService
 from warden.service.auditing import Auditor
 from warden.service.modes import ModeService
+from warden.service.replay import policy_outcome
 from warden.service.state import HotState, LiveTask
 from warden.service.tasks import TaskService
 
@@ -436,6 +438,10 @@ class DecisionService:
                 "reasons": list(decision.reasons),
                 "errors": list(decision.errors),
                 "policy_revision": decision.policy_revision,
+                # what a replay needs (service/replay.py): the request Cedar evaluated, secrets
+                # as digests, and the policy-level outcome before modes and grants
+                "cedar": request_record(req),
+                "policy_outcome": policy_outcome(decision),
                 "monitor": monitor,
                 "context": _pep_context(ev.context),
                 "request_id": request_id,
