@@ -189,7 +189,9 @@ WARDEN_FACTS = Record(
         Attr("attestation", Ref("WardenAttestation")),
     )
 )
-_HTTP = Record((Attr("method", STRING), Attr("uri", STRING), Attr("path", STRING), Attr("host", STRING)))
+_HTTP = Record(
+    (Attr("method", STRING), Attr("uri", STRING), Attr("path", STRING), Attr("host", STRING))
+)
 
 COMMON_TYPES: tuple[tuple[str, Record], ...] = (
     ("WardenTask", _TASK),
@@ -221,7 +223,11 @@ MAPPED_ACTIONS: tuple[ActionDef, ...] = (
         (AGENT_TYPE,),
         (ROUTE_TYPE,),
         Record(
-            (Attr("warden", Ref("WardenFacts")), Attr("action", Record(())), Attr("http", Ref("WardenHttp")))
+            (
+                Attr("warden", Ref("WardenFacts")),
+                Attr("action", Record(())),
+                Attr("http", Ref("WardenHttp")),
+            )
         ),
         doc="forward-auth: the HTTP method on the route",
     ),

@@ -416,9 +416,13 @@ class LoadedPolicySet:
         schema: _cedar.SchemaHandle | None,
         entities: _cedar.EntitiesHandle,
         sources: Mapping[str, str] | None = None,
+        schema_text: str = "",
+        schema_notes: tuple[str, ...] = (),
     ) -> None:
         self.path = path
         self.sources: Mapping[str, str] = sources or MappingProxyType({})
+        self.schema_text = schema_text  # the schema the set was validated against
+        self.schema_notes = schema_notes  # names no schema declared (declared for it)
         self.revision = revision
         self.files = files
         self.policies: Mapping[str, PolicyInfo] = MappingProxyType(policies)
@@ -900,9 +904,7 @@ def load_policy_files(
         try:
             est = _cedar.policies_to_est(text)
         except _cedar.CedarError as exc:
-            problems.items.extend(
-                source.locate_parse_errors(name, text, _parse_message, str(exc))
-            )
+            problems.items.extend(source.locate_parse_errors(name, text, _parse_message, str(exc)))
             continue
         stmts = source.statements(source.tokenize(text))
         ids: dict[str, str] = {}
@@ -987,7 +989,7 @@ def load_policy_files(
         parsed.append((name, text, stmts, ids))
 
     user = (schema_files[0], texts[schema_files[0]]) if schema_files else None
-    schema, entity_schema = _build_schema(user, named_types, named_actions, problems)
+    schema, entity_schema, eff = _build_schema(user, named_types, named_actions, problems)
     if schema is not None:
         # without a user schema only what Warden's model types is checked (see schema.py)
         relevant = _schema.warden_relevant if user is None else None
@@ -1007,7 +1009,26 @@ def load_policy_files(
         schema=schema,
         entities=entities,
         sources=MappingProxyType({n: texts[n] for n in names}),
+        schema_text=eff.text if eff is not None else "",
+        schema_notes=_notes(eff),
     )
+
+
+def _notes(eff: _schema.EffectiveSchema | None) -> tuple[str, ...]:
+    if eff is None:
+        return ()
+    from .model import OTHER_ACTION, OTHER_TYPE
+
+    types = [t for t in eff.auto_entities if t != OTHER_TYPE]
+    actions = [a for a in eff.auto_actions if a != OTHER_ACTION]
+    notes = []
+    if types:
+        notes.append("entity types no schema declares (untyped): " + ", ".join(types))
+    if actions:
+        notes.append(
+            "actions no schema declares (untyped context.arguments): " + ", ".join(actions)
+        )
+    return tuple(notes)
 
 
 def _build_schema(
@@ -1015,14 +1036,14 @@ def _build_schema(
     named_types: set[str],
     named_actions: set[str],
     problems: _Problems,
-) -> tuple[_cedar.SchemaHandle | None, _cedar.SchemaHandle | None]:
-    """(schema policies validate against, schema entities validate against or None)."""
+) -> tuple[_cedar.SchemaHandle | None, _cedar.SchemaHandle | None, _schema.EffectiveSchema | None]:
+    """(schema policies validate against, schema entities validate against, its source)."""
     try:
         eff = _schema.effective_schema(user, named_types, named_actions)
     except ValueError as exc:
         assert user is not None
         problems.add(user[0], user[1], 0, f"invalid schema: {exc}", kind="schema")
-        return None, None
+        return None, None, None
     try:
         handle = (_cedar.schema_from_json if eff.is_json else _cedar.schema_from_text)(eff.text)
     except _cedar.CedarError as exc:
@@ -1031,19 +1052,17 @@ def _build_schema(
         name, text = user
         offset = _find_named(text, str(exc))
         problems.add(name, text, offset, f"invalid schema: {exc}", kind="schema")
-        return None, None
+        return None, None, None
     if user is None:
-        return handle, None  # entities are not checked against auto-declared types
+        return handle, None, eff  # entities are not checked against auto-declared types
     # Entities validate against the types only: Warden's actions are not store entities.
     skip_actions = _schema.Declared(actions=frozenset(_schema.mapped_action_names()))
     ent = _schema.effective_schema(user, skip=skip_actions)
     try:
-        ent_handle = (_cedar.schema_from_json if ent.is_json else _cedar.schema_from_text)(
-            ent.text
-        )
+        ent_handle = (_cedar.schema_from_json if ent.is_json else _cedar.schema_from_text)(ent.text)
     except _cedar.CedarError:  # pragma: no cover - a subset of a schema that parsed
         ent_handle = handle
-    return handle, ent_handle
+    return handle, ent_handle, eff
 
 
 def _find_named(text: str, message: str) -> int:

@@ -228,7 +228,9 @@ def declared_in_text(text: str) -> Declared:
             names: list[str] = []
             j = i + 1
             while j < len(tokens) and tokens[j].kind in ("ident", "string"):
-                names.append(tokens[j].text.strip('"') if tokens[j].kind == "string" else tokens[j].text)
+                names.append(
+                    tokens[j].text.strip('"') if tokens[j].kind == "string" else tokens[j].text
+                )
                 if j + 1 < len(tokens) and tokens[j + 1].text == ",":
                     j += 2
                     continue

@@ -491,6 +491,7 @@ class DecisionService:
                 "resource": {"type": ev.resource.type, "id": ev.resource.id[:300]},
                 "reason": reason,
                 "detail": detail,
+                "policy_revision": self._pdp.revision,
                 "context": _pep_context(ev.context),
                 "request_id": request_id,
                 "jti": jti,

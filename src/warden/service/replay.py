@@ -26,16 +26,25 @@ from typing import Any
 
 from warden.approvals import requirement_from
 from warden.authz.pdp import PolicyDecisionPoint
-from warden.authz.policy_set import LoadedPolicySet
+from warden.authz.policy_set import LoadedPolicySet, is_policy_file, load_policy_files
 from warden.authz.recording import overlaps, request_from_record
 from warden.authz.types import AuthzRequest, Decision
+from warden.core.duration import parse_duration
+from warden.core.model import AuditRecord
+from warden.core.ports import Store
+from warden.errors import InvalidParameterError
 
 __all__ = [
     "THRESHOLD_KEYS",
-    "Replayer",
+    "ReplayQuery",
     "ReplayReport",
+    "Replayer",
     "exceeded",
+    "files_of",
+    "parse_query",
     "policy_outcome",
+    "recorded_decisions",
+    "replay_files",
 ]
 
 BATCH = 2000
@@ -217,9 +226,7 @@ class Replayer:
                 (report.by_agent, item.agent),
                 (report.by_tool, item.request.action),
             ):
-                table.setdefault(key, {}).setdefault(transition, _Group()).add(
-                    item.decision_id, n
-                )
+                table.setdefault(key, {}).setdefault(transition, _Group()).add(item.decision_id, n)
             for pid in _responsible(item.before_reasons, decision):
                 report.by_policy.setdefault(pid, {}).setdefault(transition, _Group()).add(
                     item.decision_id, n
@@ -250,3 +257,110 @@ def _responsible(before: Iterable[str], decision: Decision) -> Iterator[str]:
         yield from dict.fromkeys(old)
         return
     yield "(no policy applies: default deny)"
+
+
+# --------------------------------------------------------------------------- running
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayQuery:
+    """What to replay: a time window, optionally one agent, at most ``limit`` records."""
+
+    since: float | None = None
+    until: float | None = None
+    agent: str | None = None
+    limit: int = 1_000_000
+    examples: int = EXAMPLES
+    thresholds: Mapping[str, int] = field(default_factory=dict)
+
+
+PAGE = 5000
+
+
+def recorded_decisions(store: Store, query: ReplayQuery) -> Iterator[AuditRecord]:
+    """The ``authz.decision`` records of a window, oldest first, paged."""
+    after = 0
+    left = query.limit
+    while left > 0:
+        page = store.list_audit(
+            after_seq=after,
+            limit=min(PAGE, left),
+            type_prefix="authz.decision",
+            agent=query.agent,
+            since=query.since,
+            until=query.until,
+        )
+        if not page:
+            return
+        yield from page
+        left -= len(page)
+        after = page[-1].seq
+        if len(page) < PAGE:
+            return
+
+
+def replay_files(
+    store: Store, files: Mapping[str, bytes], query: ReplayQuery
+) -> tuple[ReplayReport, list[str]]:
+    """Load a candidate set (``PolicyError`` with located errors if invalid) and replay.
+
+    Returns the report and the thresholds it crosses.
+    """
+    candidate = load_policy_files(files, origin="<candidate>")
+    report = Replayer(candidate, examples=query.examples).run(recorded_decisions(store, query))
+    return report, exceeded(report, query.thresholds)
+
+
+def parse_query(body: Mapping[str, Any], now: float) -> ReplayQuery:
+    """A ``ReplayQuery`` from an API body; ``InvalidParameterError`` on a bad member."""
+
+    def when(key: str) -> float | None:
+        value = body.get(key)
+        if value is None:
+            return None
+        if isinstance(value, str):
+            try:
+                return now - parse_duration(value)
+            except ValueError as exc:
+                raise InvalidParameterError(f"`{key}`: {exc}") from None
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        raise InvalidParameterError(f"`{key}` must be a duration (`24h`) or a Unix time")
+
+    agent = body.get("agent")
+    if agent is not None and not isinstance(agent, str):
+        raise InvalidParameterError("`agent` must be a string")
+    limit = body.get("limit", 1_000_000)
+    examples = body.get("examples", EXAMPLES)
+    for key, value in (("limit", limit), ("examples", examples)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise InvalidParameterError(f"`{key}` must be a non-negative integer")
+    raw = body.get("thresholds") or {}
+    if not isinstance(raw, Mapping):
+        raise InvalidParameterError("`thresholds` must be an object")
+    thresholds: dict[str, int] = {}
+    for key, value in raw.items():
+        if key not in THRESHOLD_KEYS:
+            allowed = ", ".join(THRESHOLD_KEYS)
+            raise InvalidParameterError(f"unknown threshold `{key}` (one of {allowed})")
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise InvalidParameterError(f"threshold `{key}` must be a non-negative integer")
+        thresholds[key] = value
+    return ReplayQuery(when("since"), when("until"), agent, limit, examples, thresholds)
+
+
+def files_of(body: Mapping[str, Any]) -> dict[str, bytes]:
+    """The ``files`` member of an API body: ``{file name: text}``."""
+    files = body.get("files")
+    if not isinstance(files, Mapping) or not files:
+        raise InvalidParameterError("send `files`: an object of policy file name -> text")
+    out: dict[str, bytes] = {}
+    for name, text in files.items():
+        if not isinstance(name, str) or not isinstance(text, str):
+            raise InvalidParameterError("each of `files` must map a file name to its text")
+        if not is_policy_file(name) or "/" in name or "\\" in name or name.startswith("."):
+            raise InvalidParameterError(
+                f"`{name}` is not a policy file name (*.cedar, *.cedarschema[.json], entities.json)"
+            )
+        out[name] = text.encode("utf-8")
+    return out
