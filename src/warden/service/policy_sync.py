@@ -73,7 +73,8 @@ class PolicySync:
         self._on_rejected = on_rejected
         self._lock = threading.Lock()
         self._current: str | None = None
-        self._confirmed_at: float | None = None
+        # the bound runs from start: a replica has max_staleness to confirm its first revision
+        self._confirmed_at: float | None = clock.now()
         self._error: str | None = None
         self._failed_revision: str | None = None  # a bundle we could not load: not retried
 
