@@ -821,11 +821,13 @@ class _Problems:
         *,
         policy: str | None = None,
         kind: str = "parse",
+        about: str | None = None,
     ) -> None:
+        """A problem with a statement, pointed at what ``about`` (default: message) names."""
         if stmt is None:
             self.add(file, text, 0, message, policy=policy, kind=kind)
             return
-        tok = source.locate_in_statement(text, stmt, message)
+        tok = source.locate_in_statement(text, stmt, message if about is None else about)
         self.add(file, text, tok.start, message, width=len(tok.text), policy=policy, kind=kind)
 
     def raise_if_any(self) -> None:
@@ -1112,6 +1114,7 @@ def _validate_file(
             f"policy `{policy_id}` does not validate against the schema: {message}",
             policy=policy_id,
             kind="validation",
+            about=message,
         )
 
 
