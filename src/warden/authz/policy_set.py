@@ -1069,7 +1069,7 @@ def _build_schema(
 
 def _find_named(text: str, message: str) -> int:
     """Offset of the first backticked name of a message in ``text`` (0 if none is found)."""
-    for name in re.findall(r"`([^`]+)`", message):
+    for name in source.names_in(message):
         last = name.split("::")[-1].strip('"')
         found = re.search(rf"(?<![\w]){re.escape(last)}(?![\w])", text)
         if found:

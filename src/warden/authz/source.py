@@ -28,6 +28,7 @@ __all__ = [
     "Statement",
     "Token",
     "locate_in_statement",
+    "names_in",
     "locate_parse_errors",
     "position",
     "snippet",
@@ -197,14 +198,30 @@ def _offending_token(text: str, stmt: Statement, parse: Callable[[str], str | No
     return stmt.tokens[lo - 1]
 
 
-def locate_in_statement(text: str, stmt: Statement, message: str) -> Token:
-    """The token a message is about: a backticked name in it, else the statement's effect."""
+def names_in(message: str) -> list[str]:
+    """What a Cedar message is about: backticked names, then a trailing ``: name``."""
     names = [n for n in re.findall(r"`([^`]+)`", message) if not n.startswith("policy")]
-    for name in names:
+    tail = re.search(r":\s*@?([\w:\"]+)\s*$", message)
+    if tail:
+        names.append(tail.group(1))
+    return names
+
+
+def locate_in_statement(text: str, stmt: Statement, message: str) -> Token:
+    """The token a message is about: a name it mentions, else the statement's effect.
+
+    For a "duplicate …" message the last occurrence is the offending one.
+    """
+    duplicate = "duplicate" in message
+    for name in names_in(message):
         last = name.split(".")[-1].split("::")[-1].strip('"')
-        for tok in stmt.tokens:
-            if tok.text == last or (tok.kind == "string" and tok.text.strip('"') == last):
-                return tok
+        hits = [
+            tok
+            for tok in stmt.tokens
+            if tok.text == last or (tok.kind == "string" and tok.text.strip('"') == last)
+        ]
+        if hits:
+            return hits[-1] if duplicate else hits[0]
     for tok in stmt.tokens:
         if tok.kind == "ident" and tok.text in ("permit", "forbid"):
             return tok
