@@ -378,9 +378,12 @@ class Warden:
         self._sweeper.start()
         self.replication.start()
         self.leases.start()
-        self._every(
-            "warden-policy-sync", self.settings.policy_reload_interval, self.policy_sync.sync
+        # confirm the active revision well within the staleness bound (one small row read)
+        settings = self.settings
+        sync_every = max(
+            0.05, min(settings.policy_reload_interval, settings.policy_max_staleness / 4)
         )
+        self._every("warden-policies", sync_every, self.policy_sync.sync)
         self._every("warden-governance", self.settings.governance_interval, self.governance_tick)
         self._every("warden-checkpoints", self.settings.checkpoint_interval, self.checkpoints.tick)
         if self.export.sinks:
