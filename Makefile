@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install run test demo bench lint format clean
+.PHONY: install run test demo bench lint format clean cedar-wasm
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ test: install
 ## End-to-end story against a real server process
 demo: install
 	$(BIN)/warden demo
+
+## The official Cedar validator (npm) the schema tests use; .ci/run installs it too
+cedar-wasm:
+	npm ci --no-audit --no-fund --prefix tools/cedar-wasm
 
 ## Benchmarks: each prints its figures and `Pn: ... ratio=... target=...`
 bench: install

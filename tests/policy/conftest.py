@@ -69,7 +69,9 @@ def cedar_wasm() -> Path:
         return CEDAR_WASM
     problem = "node is not installed" if node is None else f"{module} is missing"
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"the official Cedar validator is required in CI: {problem} (.ci/run installs it)")
+        pytest.fail(
+            f"the official Cedar validator is required in CI: {problem} (.ci/run installs it)"
+        )
     pytest.skip(f"official Cedar validator unavailable: {problem}; run `make cedar-wasm`")
 
 
@@ -77,7 +79,7 @@ def official_validate(schema: str | dict[str, Any], policies: str) -> dict[str, 
     """Run @cedar-policy/cedar-wasm's schema parse and strict validation."""
     kit = cedar_wasm()
     out = subprocess.run(
-        ["node", str(kit / "validate.mjs")],  # noqa: S607 - node from PATH, checked above
+        ["node", str(kit / "validate.mjs")],
         input=json.dumps({"schema": schema, "policies": policies}),
         capture_output=True,
         text=True,

@@ -99,13 +99,25 @@ def test_both_replicas_serve_the_active_revision(
     a, b = ab
     assert _ready(a)["policy_revision"] == _ready(b)["policy_revision"]
     text = (POLICIES / "lifecycle.cedar").read_text()
-    files = {"lifecycle.cedar": text, "extra.cedar": '@id("extra") permit(principal, action == Action::"extra.tool", resource);'}
+    files = {
+        "lifecycle.cedar": text,
+        "extra.cedar": '@id("extra") permit(principal, action == Action::"extra.tool", resource);',
+    }
     revision = _publish(cluster, files)
     for replica in (a, b):
-        eventually(lambda r=replica: _ready(r)["policy_revision"] == revision, "replica follows the database", timeout=10)
+        eventually(
+            lambda r=replica: _ready(r)["policy_revision"] == revision,
+            "replica follows the database",
+            timeout=10,
+        )
     body = _ready(b)
     assert body["status"] == "ready"
-    assert body["policy"] == {**body["policy"], "serving": revision, "current": revision, "stale": False}  # type: ignore[dict-item]
+    assert body["policy"] == {
+        **body["policy"],
+        "serving": revision,
+        "current": revision,
+        "stale": False,
+    }  # type: ignore[dict-item]
     # every decision record names the revision it was decided with
     task = b.start_task(dev_svid(cluster.data_dir, "reader"), "tickets.read")
     assert b.allowed(f"{AGENT}/reader", task["access_token"], "tickets.read") is True
@@ -113,7 +125,9 @@ def test_both_replicas_serve_the_active_revision(
     assert records[-1]["data"]["policy_revision"] == revision
 
 
-def test_a_reload_on_a_is_served_by_b(cluster: Cluster, ab: tuple[ReplicaClient, ReplicaClient]) -> None:
+def test_a_reload_on_a_is_served_by_b(
+    cluster: Cluster, ab: tuple[ReplicaClient, ReplicaClient]
+) -> None:
     a, b = ab
     revision = a.admin_post("/v1/policies/reload")["revision"]  # A's folder, published
     eventually(lambda: _ready(b)["policy_revision"] == revision, "B serves A's folder", timeout=10)
@@ -125,9 +139,15 @@ def test_a_replica_that_cannot_get_the_revision_says_so(
     a, b = ab
     serving = _ready(b)["policy_revision"]
     # a revision neither replica can load (say, written by a newer Warden)
-    broken = _publish(cluster, {"new.cedar": "permit(principal, action, resource) when { future(1) };"})
+    broken = _publish(
+        cluster, {"new.cedar": "permit(principal, action, resource) when { future(1) };"}
+    )
     for replica in (a, b):
-        eventually(lambda r=replica: r.http.get("/readyz").status_code == 503, "stale after the bound", timeout=STALENESS + 8)
+        eventually(
+            lambda r=replica: r.http.get("/readyz").status_code == 503,
+            "stale after the bound",
+            timeout=STALENESS + 8,
+        )
     body = _ready(b)
     policy = body["policy"]
     assert isinstance(policy, dict)
@@ -136,26 +156,48 @@ def test_a_replica_that_cannot_get_the_revision_says_so(
     assert body["policy_revision"] == serving  # the last good set keeps deciding
     revision = a.admin_post("/v1/policies/reload")["revision"]
     for replica in (a, b):
-        eventually(lambda r=replica: r.http.get("/readyz").status_code == 200, "fresh again", timeout=10)
+        eventually(
+            lambda r=replica: r.http.get("/readyz").status_code == 200, "fresh again", timeout=10
+        )
     assert _ready(b)["policy_revision"] == revision
 
 
 def test_replay_from_the_cli_gates_on_a_threshold(
     cluster: Cluster, ab: tuple[ReplicaClient, ReplicaClient], tmp_path: Path
 ) -> None:
-    a, b = ab
+    a, _b = ab
     task = a.start_task(dev_svid(cluster.data_dir, "reader"), "tickets.read")
     for _ in range(3):
         assert a.allowed(f"{AGENT}/reader", task["access_token"], "tickets.read") is True
     candidate = tmp_path / "candidate"
     shutil.copytree(POLICIES, candidate)
-    (candidate / "tighter.cedar").write_text('@id("no-reads") forbid(principal, action == Action::"tickets.read", resource);\n')
-    command = [str(Path(sys.executable).parent / "warden"), "policies", "replay", str(candidate), "--since", "1h",
-               "--url", a.url, "--data-dir", str(cluster.data_dir)]
-    gated = subprocess.run([*command, "--max-allow-to-deny", "0"], capture_output=True, text=True, timeout=120, check=False)
+    (candidate / "tighter.cedar").write_text(
+        '@id("no-reads") forbid(principal, action == Action::"tickets.read", resource);\n'
+    )
+    command = [
+        str(Path(sys.executable).parent / "warden"),
+        "policies",
+        "replay",
+        str(candidate),
+        "--since",
+        "1h",
+        "--url",
+        a.url,
+        "--data-dir",
+        str(cluster.data_dir),
+    ]
+    gated = subprocess.run(
+        [*command, "--max-allow-to-deny", "0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert gated.returncode == 1, gated.stdout + gated.stderr
     assert "allow→deny" in gated.stdout and "no-reads" in gated.stdout
     assert "threshold crossed" in gated.stdout
-    report = subprocess.run([*command, "--json"], capture_output=True, text=True, timeout=120, check=False)
+    report = subprocess.run(
+        [*command, "--json"], capture_output=True, text=True, timeout=120, check=False
+    )
     assert report.returncode == 0, report.stderr
     assert json.loads(report.stdout)["transitions"]["allow→deny"]["count"] >= 3

@@ -55,10 +55,18 @@ def test_a_parse_error_is_pinned_to_its_token(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "where", "needle"),
     [
-        ('permit(principal, action, resource)\nwhen { foo(1) };\n', (2, 8), "`foo` is not a valid function"),
-        ('permit(principal, action, resource)\nwhen { context.s == "abc };\n', (2, 21), "invalid token"),
-        ('permit(principal, action, resource)', (1, 36), "is a `;` missing"),
-        ('permit(principal, action, resource);\npermit(principal, actoin, resource);', (2, 19), ""),
+        (
+            "permit(principal, action, resource)\nwhen { foo(1) };\n",
+            (2, 8),
+            "`foo` is not a valid function",
+        ),
+        (
+            'permit(principal, action, resource)\nwhen { context.s == "abc };\n',
+            (2, 21),
+            "invalid token",
+        ),
+        ("permit(principal, action, resource)", (1, 36), "is a `;` missing"),
+        ("permit(principal, action, resource);\npermit(principal, actoin, resource);", (2, 19), ""),
         ('@id("a") @id("b") permit(principal, action, resource);', (1, 11), "duplicate annotation"),
     ],
 )
@@ -74,23 +82,39 @@ def test_every_bad_policy_of_every_file_is_reported(tmp_path: Path) -> None:
     folder = _folder(
         tmp_path,
         {
-            "a.cedar": BAD_TOKEN + 'permit(principal, action, resource) when { 1 +* 2 };\n',
+            "a.cedar": BAD_TOKEN + "permit(principal, action, resource) when { 1 +* 2 };\n",
             "b.cedar": GOOD + '@id("x") @mode("monitor") permit(principal, action, resource);\n',
             "c.cedar": GOOD,
         },
     )
     errors = _errors(folder)
-    assert [(e["file"], e["line"]) for e in errors] == [("a.cedar", 5), ("a.cedar", 7), ("b.cedar", 2)]
+    assert [(e["file"], e["line"]) for e in errors] == [
+        ("a.cedar", 5),
+        ("a.cedar", 7),
+        ("b.cedar", 2),
+    ]
     assert "only allowed on forbid" in str(errors[2]["message"])
 
 
 def test_schema_and_entity_errors_are_located(tmp_path: Path) -> None:
     (schema_problem,) = _errors(
-        _folder(tmp_path, {"s.cedarschema": "entity User;\nentity Doc { owner: Usr };\n", "a.cedar": GOOD}, "s")
+        _folder(
+            tmp_path,
+            {"s.cedarschema": "entity User;\nentity Doc { owner: Usr };\n", "a.cedar": GOOD},
+            "s",
+        )
     )
-    assert (schema_problem["file"], schema_problem["line"], schema_problem["kind"]) == ("s.cedarschema", 2, "schema")
+    assert (schema_problem["file"], schema_problem["line"], schema_problem["kind"]) == (
+        "s.cedarschema",
+        2,
+        "schema",
+    )
     (json_problem,) = _errors(_folder(tmp_path, {"entities.json": '[\n  {"uid": }\n]'}, "e"))
-    assert (json_problem["file"], json_problem["line"], json_problem["column"]) == ("entities.json", 2, 11)
+    assert (json_problem["file"], json_problem["line"], json_problem["column"]) == (
+        "entities.json",
+        2,
+        11,
+    )
 
 
 def test_the_cli_prints_file_line_col_and_the_snippet(tmp_path: Path) -> None:
@@ -114,7 +138,9 @@ def test_the_api_returns_structured_errors(world: World) -> None:
     (problem,) = error["details"]["errors"]
     assert problem == {**problem, "file": "a.cedar", "line": 5, "column": 20, "kind": "parse"}
     assert problem["snippet"].startswith("when { context.x === 1 };")
-    ok = world.client.post("/v1/policies/validate", json={"files": {"a.cedar": GOOD}}, headers=world.admin)
+    ok = world.client.post(
+        "/v1/policies/validate", json={"files": {"a.cedar": GOOD}}, headers=world.admin
+    )
     assert ok.status_code == 200 and ok.json()["ok"] is True
     bad_name = world.client.post(
         "/v1/policies/validate", json={"files": {"../a.cedar": GOOD}}, headers=world.admin

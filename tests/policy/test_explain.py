@@ -52,7 +52,8 @@ def test_explain_names_determining_overridden_and_reads(tmp_path: Path) -> None:
     assert allowed["allowed"] is True and allowed["determining"] == ["support-email-internal"]
     assert allowed["overridden"] == []
     text = CliRunner().invoke(
-        app, ["policies", "explain", str(_request(tmp_path, "x@evil.test", "x")), "-p", str(EXAMPLES)]
+        app,
+        ["policies", "explain", str(_request(tmp_path, "x@evil.test", "x")), "-p", str(EXAMPLES)],
     )
     assert "no-external-email" in text.stdout and "context fields read" in text.stdout
 
@@ -60,7 +61,9 @@ def test_explain_names_determining_overridden_and_reads(tmp_path: Path) -> None:
 def test_explain_a_recorded_decision(world: World, tmp_path: Path) -> None:
     world.register()
     task = world.start_task(scope="email.send")
-    world.decide(task["access_token"], task["spiffe_id"], "email.send", arguments={"to": "x@evil.test"})
+    world.decide(
+        task["access_token"], task["spiffe_id"], "email.send", arguments={"to": "x@evil.test"}
+    )
     record = next(r for r in world.audit("authz.decision") if "cedar" in r["data"])
     path = tmp_path / "decision.json"
     path.write_text(json.dumps(record))

@@ -70,7 +70,7 @@ def _replay(world: World, files: dict[str, str], **body: Any) -> dict[str, Any]:
 
 def test_decision_records_hold_what_replay_needs(world: World) -> None:
     _traffic(world)
-    records = [r for r in world.audit("authz.decision")]
+    records = list(world.audit("authz.decision"))
     cedar = [r for r in records if "cedar" in r["data"]]
     assert len(cedar) == 6
     for r in records:
@@ -112,7 +112,9 @@ def test_approval_newly_required_and_thresholds(world: World, tmp_path: Path) ->
 def test_a_loosened_rule_reports_deny_to_allow(world: World, tmp_path: Path) -> None:
     ids = _traffic(world)
     files = _candidate(
-        world, tmp_path, '@id("any-email") permit(principal, action == Action::"email.send", resource);'
+        world,
+        tmp_path,
+        '@id("any-email") permit(principal, action == Action::"email.send", resource);',
     )
     files["agents.cedar"] = files["agents.cedar"].replace(
         '@id("no-external-email")', '@id("no-external-email")\n@mode("monitor")'
@@ -130,7 +132,9 @@ def test_a_masked_value_makes_a_result_uncertain(world: World, tmp_path: Path) -
     d = world.decide(
         task["access_token"], task["spiffe_id"], "tickets.read", arguments={"api_key": "x"}
     )
-    record = next(r for r in world.audit("authz.decision") if r["decision_id"] == d["context"]["decision_id"])
+    record = next(
+        r for r in world.audit("authz.decision") if r["decision_id"] == d["context"]["decision_id"]
+    )
     stored = record["data"]["cedar"]["context"]["arguments"]["api_key"]
     assert stored["__masked"].startswith("sha256:") and "x" not in stored["__masked"][7:8]
     assert record["data"]["cedar"]["masked"] == ["context.arguments.api_key"]
