@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from warden.errors import InvalidParameterError, PolicyEvaluationError
+from warden.errors import InvalidParameterError, PolicyEvaluationError, ToolMismatchError
 
 from .authzen import parse_evaluation, to_cedar
 from .pdp import PolicyDecisionPoint
@@ -98,7 +98,7 @@ def _run_one(pdp: PolicyDecisionPoint, index: int, case: dict[str, Any]) -> Case
         request = to_cedar(evaluation, warden_context=warden, principal_parents=parents)
         explanation = pdp.explain(request)
         decision = explanation.decision
-    except (InvalidParameterError, PolicyEvaluationError) as exc:
+    except (InvalidParameterError, PolicyEvaluationError, ToolMismatchError) as exc:
         return CaseResult(name, False, expected, "error", (), exc.message)
     actual = "allow" if decision.allowed else "deny"
     problems: list[str] = []

@@ -32,11 +32,14 @@ from typing import Any
 
 import yaml
 
+from warden.core.ids import full_match
 from warden.errors import InvalidParameterError
+
+from .signals import SignalsConfig, parse_signals
 
 __all__ = ["ProxyConfig", "UpstreamConfig", "load_proxy_config"]
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,7 @@ class ProxyConfig:
     call_timeout: float = 30.0
     max_argument_bytes: int = 64 * 1024
     max_sessions: int = 64
+    signals: SignalsConfig | None = None  # HTTP mode: follow a Shared Signals stream
 
     @property
     def embedded(self) -> bool:
@@ -86,7 +90,7 @@ def _upstream(raw: Any, index: int, timeout: float) -> UpstreamConfig:
     if not isinstance(raw, dict):
         raise _bad(f"`{where}` must be a mapping")
     name = raw.get("name")
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not full_match(_NAME, name):
         raise _bad(f"`{where}.name` must be a short name of letters, digits, `.`, `_`, `-`")
     command = raw.get("command")
     url = raw.get("url")
@@ -106,7 +110,7 @@ def _upstream(raw: Any, index: int, timeout: float) -> UpstreamConfig:
     ):
         raise _bad(f"`{where}.url` must be an http(s) URL")
     prefix = raw.get("tool_prefix", "")
-    if not isinstance(prefix, str) or (prefix and not re.match(r"^[A-Za-z0-9._-]+$", prefix)):
+    if not isinstance(prefix, str) or (prefix and not re.fullmatch(r"[A-Za-z0-9._-]+", prefix)):
         raise _bad(f"`{where}.tool_prefix` may only hold letters, digits, `.`, `_`, `-`")
     return UpstreamConfig(
         name=name,
@@ -168,6 +172,7 @@ def parse_proxy_config(raw: Any, base: Path = Path(".")) -> ProxyConfig:
         call_timeout=timeout,
         max_argument_bytes=int(limits.get("max_argument_bytes", 64 * 1024)),
         max_sessions=int(limits.get("max_sessions", 64)),
+        signals=parse_signals(raw.get("signals")),
     )
 
 
