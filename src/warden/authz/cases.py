@@ -21,7 +21,7 @@ Requests go through the same AuthZEN parsing and mapping as the evaluation endpo
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,8 @@ class CaseResult:
     actual: str  # "allow" | "deny" | "error"
     reasons: tuple[str, ...]
     message: str = ""
-    matched: tuple[str, ...] = ()  # determining, overridden and monitored policies
+    # determining, overridden and monitored policies (coverage; not part of the verdict)
+    matched: tuple[str, ...] = field(default=(), compare=False)
 
 
 def load_cases(path: Path | str) -> list[dict[str, Any]]:
