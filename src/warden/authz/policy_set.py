@@ -1097,7 +1097,7 @@ def _validate_file(
     for parser_id, message in found:
         # Cedar repeats an error per request environment (each action the policy may apply
         # to): report it once, without the environment
-        key = (parser_id, re.sub(r" for Action::\"[^\"]*\"$", "", message))
+        key = (parser_id, re.sub(r" for Action::\"[^\"]*\"", "", message))
         if key in seen:
             continue
         seen.add(key)

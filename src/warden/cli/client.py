@@ -68,8 +68,10 @@ def located_errors(errors: list[Any]) -> str:
     for e in errors:
         if not isinstance(e, dict):
             continue
-        who = f" policy `{e['policy']}`:" if e.get("policy") else ""
-        out.append(f"{e.get('file')}:{e.get('line')}:{e.get('column')}:{who} {e.get('message')}")
+        message = str(e.get("message"))
+        named = e.get("policy") and not message.startswith(f"policy `{e['policy']}`")
+        who = f" policy `{e['policy']}`:" if named else ""
+        out.append(f"{e.get('file')}:{e.get('line')}:{e.get('column')}:{who} {message}")
         out.extend(f"    {line}" for line in str(e.get("snippet") or "").splitlines())
     return "\n".join(out)
 
