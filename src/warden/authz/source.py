@@ -25,8 +25,10 @@ from typing import Any
 
 __all__ = [
     "PolicyProblem",
+    "PolicySource",
     "Statement",
     "Token",
+    "locate",
     "locate_in_statement",
     "locate_parse_errors",
     "names_in",
@@ -258,3 +260,22 @@ def locate_parse_errors(
         line, column = position(text, offset)
         problems.append(PolicyProblem(file, line, column, snippet(text, offset), whole_error))
     return problems
+
+
+@dataclass(frozen=True, slots=True)
+class PolicySource:
+    """Where the n-th statement of a file sits, and its text (for explanations)."""
+
+    line: int  # 1-based line of the statement's first token (its first annotation)
+    column: int  # 1-based
+    text: str  # the statement, annotations and trailing ``;`` included
+
+
+def locate(text: str, index: int) -> PolicySource | None:
+    """The ``index``-th complete statement (from 0) of ``text``, or None when there are fewer."""
+    found = [s for s in statements(tokenize(text)) if s.tokens[-1].text == ";"]
+    if not 0 <= index < len(found):
+        return None
+    stmt = found[index]
+    line, column = position(text, stmt.start)
+    return PolicySource(line, column, text[stmt.start : stmt.end])
