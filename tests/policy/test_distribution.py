@@ -121,8 +121,12 @@ def test_both_replicas_serve_the_active_revision(
     # every decision record names the revision it was decided with
     task = b.start_task(dev_svid(cluster.data_dir, "reader"), "tickets.read")
     assert b.allowed(f"{AGENT}/reader", task["access_token"], "tickets.read") is True
-    records = a.admin_get("/v1/audit?type=authz.decision&limit=1000")["records"]
-    assert records[-1]["data"]["policy_revision"] == revision
+
+    def recorded() -> bool:  # B's audit batch commits asynchronously: read it through A
+        records = a.admin_get("/v1/audit?type=authz.decision&agent=reader&limit=1000")["records"]
+        return any(r["data"].get("policy_revision") == revision for r in records)
+
+    eventually(recorded, "the decision on B is recorded with the revision", timeout=10)
 
 
 def test_a_reload_on_a_is_served_by_b(

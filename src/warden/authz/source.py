@@ -117,7 +117,9 @@ def tokenize(text: str) -> list[Token]:
     pos = 0
     n = len(text)
     while pos < n:
-        m = _TOKEN.match(text, pos)
+        m = _TOKEN.search(text, pos)  # anchored below: a token must start at `pos`
+        if m is not None and m.start() != pos:
+            m = None
         if m is None:
             # an unterminated string runs to the end of the file; anything else is one char
             end = n if text[pos] == '"' else pos + 1
