@@ -19,6 +19,7 @@ import asyncio
 import inspect
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -52,8 +53,11 @@ class Gate:
 
     def __init__(self, pdp: DecisionPoint) -> None:
         self._pdp = pdp
+        # (kind, seconds) of each round trip to the PDP: the proxy's metrics (issue 16)
+        self.observers: list[Callable[[str, float], None]] = []
 
     async def _call(self, fn: Callable[..., Any], arg: Any) -> Any:
+        started = time.perf_counter()
         try:
             answer = fn(arg)
             if inspect.isawaitable(answer):
@@ -62,6 +66,9 @@ class Gate:
             raise
         except Exception as exc:  # a PDP that breaks must never turn into an allow
             raise DecisionUnavailableError(f"the PDP failed: {type(exc).__name__}") from exc
+        finally:
+            for observe in self.observers:
+                observe(getattr(fn, "__name__", "evaluate"), time.perf_counter() - started)
         return answer
 
     async def decide(self, request: Mapping[str, Any]) -> dict[str, Any]:
