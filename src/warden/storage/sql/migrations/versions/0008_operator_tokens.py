@@ -2,7 +2,7 @@
 get no expiry until their token is rotated (``warden operators rotate NAME``).
 
 Revision ID: 0008
-Revises: 0010
+Revises: 0012
 Create Date: 2026-12-02
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008"
-down_revision: str | Sequence[str] | None = "0010"
+down_revision: str | Sequence[str] | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
