@@ -178,11 +178,19 @@ def test_the_server_logs_one_structured_line_per_event_without_request_values(
     decision_id, _ = _denied(console, "logged")
     name, _ = console.agent("killed")
     console.api("POST", f"/v1/agents/{name}/suspend", {"reason": "test"})
-    console.api("GET", "/v1/audit?limit=1")  # the writer has flushed by the time reads return
-    lines = []
-    for text in console.server.log_file.read_text().splitlines():
-        if text.startswith("{"):
-            lines.append(json.loads(text))
+    # the writer thread logs each batch just after its commit, so a read that already sees the
+    # records may still race the log line: wait for it (bounded), never sleep a fixed time
+    deadline = time.monotonic() + 15
+    while True:
+        lines = [
+            json.loads(text)
+            for text in console.server.log_file.read_text().splitlines()
+            if text.startswith("{")
+        ]
+        suspended = [x for x in lines if x.get("event") == "agent.suspended"]
+        if any(x.get("agent") == name for x in suspended) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     decision = [x for x in lines if x.get("decision_id") == decision_id]
     assert len(decision) == 1, decision
     assert decision[0]["event"] == "authz.decision" and decision[0]["decision"] == "deny"
