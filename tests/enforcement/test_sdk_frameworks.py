@@ -9,9 +9,8 @@ from typing import Any
 
 import pytest
 
-from warden.sdk import AccessDeniedError, WardenClient, guard
-
 from tests.conftest import require_module
+from warden.sdk import AccessDeniedError, WardenClient, guard
 
 from .conftest import SCOPE, LiveWarden
 

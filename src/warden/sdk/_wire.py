@@ -228,7 +228,10 @@ def exchange_form(
     subject_token_type: str = JWT_TYPE,
     ttl: float | None = None,
     on_behalf_of: str | None = None,
+    manifest: str | Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """The token-exchange form; ``manifest`` is a signed agent manifest (a DSSE envelope, as
+    JSON text or decoded) sent as ``agent_manifest``."""
     details: dict[str, Any] = {"type": "agent_task", "purpose": purpose, "category": category}
     if ttl is not None:
         details["ttl"] = ttl
@@ -243,6 +246,8 @@ def exchange_form(
     }
     if audience:
         form["audience"] = [audience] if isinstance(audience, str) else list(audience)
+    if manifest is not None:
+        form["agent_manifest"] = manifest if isinstance(manifest, str) else json.dumps(manifest)
     return form
 
 

@@ -93,7 +93,7 @@ class WardenClient:
         """Start a task: exchange a workload identity (JWT-SVID) for a task credential.
 
         Keywords: ``scope``, ``purpose``, ``category``, ``audience``, ``ttl``, ``on_behalf_of``,
-        ``subject_token_type`` (see ``_wire.exchange_form``).
+        ``subject_token_type``, ``manifest`` (see ``_wire.exchange_form``).
         """
         now = self._clock()
         response = self._send(

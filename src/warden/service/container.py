@@ -36,6 +36,7 @@ from warden.service.introspection import IntrospectionService
 from warden.service.join_tokens import JoinTokenService
 from warden.service.keys import KeyService
 from warden.service.leases import LeaseService
+from warden.service.manifests import ManifestService
 from warden.service.modes import ModeService
 from warden.service.notifications import Notifier
 from warden.service.operators import OperatorService
@@ -101,6 +102,7 @@ class Warden:
         self.modes = ModeService(self.store, self.auditor, self.clock, settings.tier_modes)
         self.modes.load()
         self.operators = OperatorService(self.store, self.auditor, self.clock)
+        self.manifests = ManifestService(self.store, self.auditor, self.clock)
         self.tasks = TaskService(
             self.store,
             self.state,
@@ -121,6 +123,7 @@ class Warden:
             ),
             self.dpop,
             entries=self.entries,
+            manifests=self.manifests,
         )
         default_td = settings.trust_domains[0].name if settings.trust_domains else "warden.local"
         self.agents = AgentService(

@@ -207,6 +207,8 @@ class DecisionService:
         }
         if task.on_behalf_of:
             warden_ctx["task"]["on_behalf_of"] = task.on_behalf_of  # type: ignore[index]
+        if task.manifest is not None:
+            warden_ctx["manifest"] = task.manifest
         try:
             req = to_cedar(ev, warden_context=warden_ctx)
         except WardenError as exc:

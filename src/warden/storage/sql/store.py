@@ -66,6 +66,7 @@ from warden.storage.sql.codec import dump as _dump
 from warden.storage.sql.codec import load_tuple as _load_tuple
 from warden.storage.sql.codec import round_trip as _round_trip
 from warden.storage.sql.governance import GovernanceSQL
+from warden.storage.sql.integrity import IntegrityStoreMixin
 from warden.storage.sql.lifecycle import LifecycleStoreMixin
 from warden.storage.sql.rows import fetch_one
 from warden.storage.sql.tables import (
@@ -605,7 +606,7 @@ def _end_one(
 # --- the store ----------------------------------------------------------------------------
 
 
-class SQLStore(LifecycleStoreMixin, GovernanceSQL):
+class SQLStore(LifecycleStoreMixin, IntegrityStoreMixin, GovernanceSQL):
     """The system of record on SQLite or PostgreSQL. Create with ``open_store(url)``."""
 
     def __init__(self, url: str | URL, *, echo: bool = False) -> None:
