@@ -23,6 +23,7 @@ from warden.api.routes import (
     governance,
     health,
     keys,
+    mcp,
     oauth,
     operators,
     policies,
@@ -61,7 +62,7 @@ def create_app(w: Warden, *, manage_lifecycle: bool = True) -> FastAPI:
     app.add_exception_handler(WardenError, on_error)
     app.add_exception_handler(Exception, on_error)
     routers = (health, oauth, authzen, agents, tasks, audit, policies, forward_auth, keys)
-    for module in (*routers, replicas, governance, approvals, behaviour, operators):
+    for module in (*routers, replicas, governance, approvals, behaviour, operators, mcp):
         app.include_router(module.router)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=w.settings.max_body_bytes)
     return app

@@ -17,6 +17,7 @@ from warden.cli import (
     findings,
     identity,
     keys,
+    mcp,
     mcp_proxy,
     operators,
     owners,
@@ -50,6 +51,7 @@ app.add_typer(findings.app, name="findings")
 app.command("demo")(demo.demo)
 app.command("agent-identity")(identity.agent_identity)
 app.command("mcp-proxy")(mcp_proxy.mcp_proxy)
+app.add_typer(mcp.app, name="mcp")
 
 
 def _version(value: bool) -> None:

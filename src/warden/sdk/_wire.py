@@ -251,6 +251,22 @@ def exchange_form(
     return form
 
 
+def observe_body(
+    server: str, tools: Sequence[Mapping[str, Any]], mode: str, agent: str | None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"server": server, "tools": [dict(t) for t in tools], "mode": mode}
+    if agent:
+        body["agent"] = agent
+    return body
+
+
+def verdicts_of(body: Any) -> dict[str, str]:
+    verdicts = body.get("verdicts") if isinstance(body, Mapping) else None
+    if not isinstance(verdicts, Mapping):
+        raise DecisionUnavailableError("the tool-pin answer has no `verdicts`")
+    return {str(k): str(v) for k, v in verdicts.items()}
+
+
 def renew_form(token: str, scope: Sequence[str] | str | None = None) -> dict[str, Any]:
     form: dict[str, Any] = {
         "grant_type": TOKEN_EXCHANGE,

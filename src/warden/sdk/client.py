@@ -169,6 +169,18 @@ class WardenClient:
     ) -> Decision:
         return Decision.of(self.evaluate(_wire.tool_evaluation(token, tool, arguments, **kw)))
 
+    def observe_tools(
+        self,
+        server: str,
+        tools: Sequence[Mapping[str, Any]],
+        *,
+        mode: str = "enforce",
+        agent: str | None = None,
+    ) -> dict[str, str]:
+        """Tool-pin verdicts for an MCP server's tools (``POST /v1/mcp/observe``)."""
+        body = _wire.observe_body(server, tools, mode, agent)
+        return _wire.verdicts_of(_wire.read_body(self._send("POST", "/v1/mcp/observe", json=body)))
+
     # -- approvals -----------------------------------------------------------------------------
     def approval(self, approval_id: str) -> dict[str, Any]:
         """An approval request (``GET /v1/approvals/{id}``)."""
@@ -280,6 +292,18 @@ class AsyncWardenClient:
         self, token: str, tool: str, arguments: Mapping[str, Any] | None = None, **kw: Any
     ) -> Decision:
         return Decision.of(await self.evaluate(_wire.tool_evaluation(token, tool, arguments, **kw)))
+
+    async def observe_tools(
+        self,
+        server: str,
+        tools: Sequence[Mapping[str, Any]],
+        *,
+        mode: str = "enforce",
+        agent: str | None = None,
+    ) -> dict[str, str]:
+        body = _wire.observe_body(server, tools, mode, agent)
+        response = await self._send("POST", "/v1/mcp/observe", json=body)
+        return _wire.verdicts_of(_wire.read_body(response))
 
     async def approval(self, approval_id: str) -> dict[str, Any]:
         headers = _bearer(self._operator) if self._operator else {}

@@ -41,6 +41,7 @@ from warden.service.modes import ModeService
 from warden.service.notifications import Notifier
 from warden.service.operators import OperatorService
 from warden.service.ownership import LifecyclePolicy, OwnershipService
+from warden.service.pins import ToolPinService
 from warden.service.replication import Replication
 from warden.service.reports import controls_report
 from warden.service.sinks import make_sink
@@ -103,6 +104,7 @@ class Warden:
         self.modes.load()
         self.operators = OperatorService(self.store, self.auditor, self.clock)
         self.manifests = ManifestService(self.store, self.auditor, self.clock)
+        self.pins = ToolPinService(self.store, self.auditor, self.clock)
         self.tasks = TaskService(
             self.store,
             self.state,
