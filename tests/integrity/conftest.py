@@ -15,6 +15,14 @@ from warden.core.manifest import PAYLOAD_TYPE, build_statement, digest_of
 from warden.tokens import dsse
 
 INTEGRITY_POLICIES = """
+// mcp-server-time (a third-party MCP server) behind the proxy
+@id("time-tools")
+permit (
+  principal in Group::"support",
+  action in [Action::"get_current_time", Action::"convert_time"],
+  resource == MCPServer::"time"
+);
+
 @id("support-refunds")
 permit (principal in Group::"support", action == Action::"payments.refund", resource);
 

@@ -35,6 +35,9 @@ async def list_pins(request: Request) -> Response:
 async def pin(request: Request) -> Response:
     op = await run_in_threadpool(operator, request, OperatorRole.ADMIN)
     body = await read_object(request)
+    unknown = set(body) - {"server", "tools", "only"}
+    if unknown:
+        raise InvalidParameterError(f"unknown field `{sorted(unknown)[0]}`")
     only = body.get("only")
     if only is not None and (
         not isinstance(only, list) or not all(isinstance(n, str) for n in only)
@@ -61,6 +64,9 @@ async def unpin(request: Request, server: str, tool: str) -> Response:
 async def observe(request: Request) -> Response:
     require_pep(request)
     body = await read_object(request)
+    unknown = set(body) - {"server", "tools", "mode", "agent"}
+    if unknown:
+        raise InvalidParameterError(f"unknown field `{sorted(unknown)[0]}`")
     mode = body.get("mode", "enforce")
     spiffe_id = body.get("agent")
     if not isinstance(mode, str) or (spiffe_id is not None and not isinstance(spiffe_id, str)):
