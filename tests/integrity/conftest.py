@@ -15,6 +15,9 @@ from warden.core.manifest import PAYLOAD_TYPE, build_statement, digest_of
 from warden.tokens import dsse
 
 INTEGRITY_POLICIES = """
+@id("summarize-tickets")
+permit (principal in Group::"support", action == Action::"tickets.summarize", resource);
+
 // mcp-server-time (a third-party MCP server) behind the proxy
 @id("time-tools")
 permit (

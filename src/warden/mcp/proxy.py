@@ -22,7 +22,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import warden
 from warden.errors import DecisionUnavailableError
@@ -63,7 +63,17 @@ class Gate:
 
     def __init__(self, pdp: DecisionPoint, pins: PinBook | None = None) -> None:
         self._pdp = pdp
-        self._pins = pins if pins is not None else (pdp if hasattr(pdp, "observe_tools") else None)
+        if pins is None and hasattr(pdp, "observe_tools"):
+            pins = cast(PinBook, pdp)  # EmbeddedPDP and the SDK clients answer for pins too
+        self._pins = pins
+
+    @property
+    def pdp(self) -> DecisionPoint:
+        return self._pdp
+
+    @property
+    def pins(self) -> PinBook | None:
+        return self._pins
 
     async def observe(
         self, server: str, tools: list[dict[str, Any]], *, mode: str, agent: str | None

@@ -26,8 +26,9 @@ status, who approves, where to wait). See docs/approvals.md.
 
 Listings (``context.listing == true``): a PEP that only asks whether to *show* an item — the MCP
 proxy filtering ``tools/list`` — runs no call, so nobody is asked to approve one and no grant is
-spent: such a decision answers ``approval_required`` without opening a request. The flag can
-only withhold an approval request, never allow anything.
+spent: such a decision answers ``approval_required`` without opening a request, and checks a
+DPoP proof without spending it (the PEP decides once per listed item for one request, and the
+MCP proxy already refused a replayed request). The flag never turns a deny into an allow.
 """
 
 from __future__ import annotations
@@ -176,6 +177,8 @@ class DecisionService:
                     method=method,
                     uri=uri,
                     token=token,
+                    # a listing runs nothing and decides once per item of one request
+                    spend=not _is_listing(ev.context),
                 )
             except DPoPProofError as exc:
                 return self._refuse(

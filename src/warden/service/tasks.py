@@ -709,11 +709,15 @@ class TaskService:
         method: str,
         uri: str,
         token: str,
+        spend: bool = True,
     ) -> None:
-        """For a DPoP-bound credential: a valid, unused proof by its key for this request."""
+        """For a DPoP-bound credential: a valid, unused proof by its key for this request
+        (``spend=False``: valid, and left unused — see ``DPoPVerifier.verify``)."""
         if cred.jkt is None:
             return
-        self._dpop.verify(proof, method=method, uri=uri, access_token=token, jkt=cred.jkt)
+        self._dpop.verify(
+            proof, method=method, uri=uri, access_token=token, jkt=cred.jkt, spend=spend
+        )
 
     def authenticate_agent(
         self, token: str, *, scheme: str, proof: str | None, method: str, uri: str
