@@ -29,6 +29,7 @@ from tests.enforcement.conftest import (
     ThreadServer,
 )
 from warden.cli.demo import free_port
+from warden.errors import InvalidParameterError
 from warden.mcp.config import parse_proxy_config
 from warden.mcp.http import create_proxy_app, embedded_check
 from warden.mcp.proxy import Gate
@@ -295,7 +296,7 @@ def test_an_embedded_proxy_takes_the_servers_full_settings(tmp_path: Path) -> No
     )
     assert embedded_settings(override).database_url == "sqlite:///other.db"
     for bad in ({"config": "missing.yaml"}, {"colour": "blue"}):
-        with pytest.raises(Exception, match="warden.embedded"):
+        with pytest.raises(InvalidParameterError, match=r"warden\.embedded"):
             parse_proxy_config(
                 {"warden": {"embedded": bad}, "upstreams": [{"name": "a", "command": ["x"]}]},
                 tmp_path,
