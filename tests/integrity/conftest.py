@@ -15,6 +15,14 @@ from warden.core.manifest import PAYLOAD_TYPE, build_statement, digest_of
 from warden.tokens import dsse
 
 INTEGRITY_POLICIES = """
+// A2A: support agents may ask the billing agent to explain invoices, never to refund
+@id("a2a-explain")
+permit (
+  principal in Group::"support",
+  action in [Action::"a2a.skill.invoices.explain", Action::"a2a.tasks.get"],
+  resource == A2AAgent::"billing-agent"
+);
+
 @id("summarize-tickets")
 permit (principal in Group::"support", action == Action::"tickets.summarize", resource);
 

@@ -8,6 +8,7 @@ import typer
 
 import warden
 from warden.cli import (
+    a2a_proxy,
     agents,
     approvals,
     audit,
@@ -52,6 +53,7 @@ app.command("demo")(demo.demo)
 app.command("agent-identity")(identity.agent_identity)
 app.command("mcp-proxy")(mcp_proxy.mcp_proxy)
 app.add_typer(mcp.app, name="mcp")
+app.command("a2a-proxy")(a2a_proxy.a2a_proxy)
 
 
 def _version(value: bool) -> None:
