@@ -23,7 +23,8 @@ target, task_id, context_id}``):
 
 A deny is a JSON-RPC error ``-32040`` (outside A2A's own codes; ``data = {reason, decision_id,
 policies}``); no decision is ``-32603`` (fail closed). An allowed request goes to the target
-byte for byte (streams stay streams) with the caller's credential removed and ``X-Warden-Agent``, ``X-Warden-Task``,
+byte for byte (streams stay streams) with the caller's credential removed and
+``X-Warden-Agent``, ``X-Warden-Task``,
 ``X-Warden-Chain`` (the delegation chain, root first, comma separated) and
 ``X-Warden-Decision`` added, so the target — and its own delegations — can attribute the hop.
 """
