@@ -4,8 +4,15 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
+# The peers Warden is compared with live in their own venv, never in $(VENV); versions pinned so a
+# run can be reproduced. The venv ignores itself in git (a `*` .gitignore, as venv does in 3.13).
+PEERS_VENV  ?= .venv-peers
+PEERS_STAMP := $(PEERS_VENV)/.installed-stamp
+PEERS_PY    := agent-governance-toolkit-core==5.0.0 cedarpy==4.12.2 pycasbin==2.8.0
+PEERS_NPM   := @cerbos/cerbos-linux-x64@0.55.0
 
-.PHONY: install run test demo bench lint format clean
+.PHONY: install run test demo bench bench-peers peers-install lint format clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,9 +34,23 @@ test: install
 demo: install
 	$(BIN)/warden demo
 
-## Benchmarks: each prints its figures and `Pn: ... ratio=... target=...`
+## Benchmarks: each prints its figures and `Pn: ... ratio=... target=...` (BENCH_ARGS=--quick)
 bench: install
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+$(PEERS_STAMP): Makefile
+	@test -x $(PEERS_VENV)/bin/python || $(PYTHON) -m venv $(PEERS_VENV)
+	@echo '*' > $(PEERS_VENV)/.gitignore
+	$(PEERS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(PEERS_VENV)/bin/python -m pip install --quiet $(PEERS_PY)
+	npm install --silent --no-save --no-audit --no-fund --prefix $(PEERS_VENV)/cerbos $(PEERS_NPM)
+	@touch $@
+
+peers-install: $(PEERS_STAMP)
+
+## Warden beside AGT, cedarpy, pycasbin (in-process) and Cerbos (HTTP) on equal rules (docs/benchmarks.md)
+bench-peers: install $(PEERS_STAMP)
+	$(BIN)/python -m bench.peers $(BENCH_ARGS)
 
 lint: install
 	$(BIN)/ruff check src tests bench
@@ -42,4 +63,4 @@ format: install
 	$(BIN)/ruff check --fix src tests bench
 
 clean:
-	rm -rf $(VENV) .warden .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(PEERS_VENV) .warden .pytest_cache .mypy_cache .ruff_cache

@@ -60,6 +60,13 @@ def usable_cpus() -> list[int]:
         return list(range(os.cpu_count() or 1))
 
 
+def cpu_split() -> tuple[int, int]:
+    """(server cpu, client cpu) for the HTTP benchmarks: the first two usable cores, or
+    (-1, -1) (not pinned) on a one-core machine."""
+    cpus = usable_cpus()
+    return (cpus[0], cpus[1]) if len(cpus) >= 2 else (-1, -1)
+
+
 def machine_line() -> str:
     return (
         f"machine: cpu={cpu_model()!r} cores={os.cpu_count()} usable={len(usable_cpus())} "
@@ -385,15 +392,13 @@ class AgentWorld:
         self.warden.close()
 
 
-def make_agent_world(root: Path, *, policies: Path | None = None, start: bool = True) -> AgentWorld:
-    """Build Warden like ``warden serve`` does (SQLite in ``root``), register the agent, start a
-    task through the token exchange. ``start`` runs the background loops (audit writer thread,
-    policy watcher, expiry sweeper) as in production."""
+def open_warden(root: Path, policies: Path) -> tuple[Any, Any]:
+    """(Warden, DevTrustDomain): Warden built like ``warden serve`` builds it (SQLite in
+    ``root``), trusting a dev SPIFFE trust domain; background loops not started yet."""
     from warden.config import Settings, TrustDomainConfig
     from warden.service.container import Warden
     from warden.tokens.svid import DevTrustDomain
 
-    policies = policies or write_agent_policies(root / "policies")
     trust = DevTrustDomain.create(TRUST_DOMAIN, root / "trust")
     settings = Settings(
         data_dir=root / "data",
@@ -401,26 +406,40 @@ def make_agent_world(root: Path, *, policies: Path | None = None, start: bool = 
         trust_domains=(TrustDomainConfig(TRUST_DOMAIN, trust.bundle_path),),
         svid_audience=SVID_AUDIENCE,
     )
-    w = Warden(settings)
+    return Warden(settings), trust
+
+
+def start_task(w: Any, trust: Any, body: dict[str, Any], scope: str) -> tuple[Any, str, str]:
+    """Register the agent ``body`` and start a task with ``scope`` through the token exchange:
+    (agent, task credential, task id)."""
+    agent = w.agents.register(dict(body), "bench")
+    svid = trust.mint(agent.spiffe_id, SVID_AUDIENCE, ttl=3600)
+    form = {
+        "grant_type": [TOKEN_EXCHANGE],
+        "subject_token": [svid],
+        "subject_token_type": [JWT_TYPE],
+        "scope": [scope],
+        "authorization_details": [
+            json.dumps([{"type": "agent_task", "purpose": "triage", "category": "support"}])
+        ],
+    }
+    answer = w.tasks.token(form)
+    return agent, answer["access_token"], answer["task_id"]
+
+
+def make_agent_world(root: Path, *, policies: Path | None = None, start: bool = True) -> AgentWorld:
+    """Build Warden like ``warden serve`` does (SQLite in ``root``), register the agent, start a
+    task through the token exchange. ``start`` runs the background loops (audit writer thread,
+    policy watcher, expiry sweeper) as in production."""
+    w, trust = open_warden(root, policies or write_agent_policies(root / "policies"))
     try:
-        agent = w.agents.register(dict(AGENT_BODY), "bench")
-        svid = trust.mint(agent.spiffe_id, SVID_AUDIENCE, ttl=3600)
-        form = {
-            "grant_type": [TOKEN_EXCHANGE],
-            "subject_token": [svid],
-            "subject_token_type": [JWT_TYPE],
-            "scope": [TASK_SCOPE],
-            "authorization_details": [
-                json.dumps([{"type": "agent_task", "purpose": "triage", "category": "support"}])
-            ],
-        }
-        answer = w.tasks.token(form)
+        agent, token, task_id = start_task(w, trust, AGENT_BODY, TASK_SCOPE)
         if start:
             w.start()
     except BaseException:
         w.close()
         raise
-    return AgentWorld(w, trust, agent, answer["access_token"], answer["task_id"], start)
+    return AgentWorld(w, trust, agent, token, task_id, start)
 
 
 def capture_cedar_request(world: AgentWorld, ev: Any) -> tuple[Any, Any]:

@@ -168,3 +168,43 @@ def run_load(
         return asyncio.run(coro)
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return runner.run(coro)
+
+
+def alternate_rounds(
+    loads: dict[str, tuple[int, bytes, int]],
+    *,
+    rounds: int,
+    warmup: float,
+    duration: float,
+    conns: int,
+    client_cpu: int,
+) -> dict[str, list[LoadResult]]:
+    """Load each server (name -> (port, request, server pid)) in turn, ``rounds`` times, the
+    order reversed every other round, with this process pinned to ``client_cpu`` (if ≥ 0)."""
+    import os
+
+    results: dict[str, list[LoadResult]] = {name: [] for name in loads}
+    previous = os.sched_getaffinity(0)
+    if client_cpu >= 0:
+        os.sched_setaffinity(0, {client_cpu})
+    try:
+        for i in range(rounds):
+            for name in list(loads) if i % 2 == 0 else list(reversed(loads)):
+                port, request, pid = loads[name]
+                results[name].append(
+                    run_load(
+                        port, request, conns=conns, warmup=warmup, duration=duration, server_pid=pid
+                    )
+                )
+    finally:
+        os.sched_setaffinity(0, previous)
+    return results
+
+
+def per_cpu_second(runs: list[LoadResult]) -> float:
+    """Median over rounds of responses per second of server CPU (utime + stime, all threads)."""
+    import math
+    import statistics
+
+    values = [x.rps / x.server_cpu for x in runs if x.server_cpu > 0]
+    return statistics.median(values) if values else math.nan

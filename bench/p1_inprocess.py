@@ -1,4 +1,4 @@
-"""P1: in-process decision with a cached credential vs a bare cedarpy call (target ≤ 1.25x p50).
+"""P1: in-process decision with a cached credential vs a bare cedarpy call (target ≤ 1.15x p50).
 
 Warden side: ``warden.decisions.evaluate(EvaluationInput)`` in agent mode, the same task
 credential every call (verified-token cache hit), with the background loops running as in
@@ -88,4 +88,4 @@ def _measure(world: c.AgentWorld, batches: int, batch: int, warmup: int) -> None
         f"({c.ratio(amortised, bare_mean):.2f}x)"
     )
     c.profile("warden.decisions.evaluate (cached credential)", warden_op, 20 * batch)
-    print(f"P1: p50={ws.p50:.1f} bare={bs.p50:.1f} ratio={c.ratio(ws.p50, bs.p50):.2f} target=1.25")
+    print(f"P1: p50={ws.p50:.1f} bare={bs.p50:.1f} ratio={c.ratio(ws.p50, bs.p50):.2f} target=1.15")

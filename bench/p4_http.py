@@ -31,8 +31,7 @@ def run() -> None:
     c.print_header("P4 HTTP decision throughput vs hello-world, same server stack and process")
     rounds, duration, warmup = (2, 2.0, 1.0) if c.QUICK else (3, 5.0, 1.5)
     conns = 32
-    cpus = c.usable_cpus()
-    server_cpu, client_cpu = (cpus[0], cpus[1]) if len(cpus) >= 2 else (-1, -1)
+    server_cpu, client_cpu = c.cpu_split()
     if server_cpu < 0:
         print("  only one usable core: server and client NOT pinned apart (figures are shared)")
     with c.temp_dir("p4") as root:

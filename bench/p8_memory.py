@@ -11,11 +11,7 @@ P3 recipe, spread over every agent) and a config file naming a dev SPIFFE trust 
 
 from __future__ import annotations
 
-import json
 import math
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -23,6 +19,7 @@ from typing import Any
 import httpx
 
 from bench import _common as c
+from bench._serve import ServerNotReadyError, WardenServe, exchange
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -36,7 +33,7 @@ def _insert(conn: Any, table: Any, rows: list[dict[str, Any]]) -> None:
     conn.exec_driver_sql(str(compiled), [tuple(row[col] for col in columns) for row in rows])
 
 
-def _seed(data_dir: Path, n_agents: int, tasks_per_agent: int) -> dict[str, float]:
+def seed(data_dir: Path, n_agents: int, tasks_per_agent: int) -> dict[str, float]:
     """Seed the SQLite store in bulk. Rows come from the store's own row encoders
     (``warden.storage.sql.store._*_row``: same columns, same encodings as ``SQLStore``), so the
     seed follows schema changes; only the inserts are batched."""
@@ -128,7 +125,7 @@ def run() -> None:
         t0 = time.perf_counter()
         info = c.write_scale_policies(root / "policies", n_policies, n_agents=n_agents)
         t_pol = time.perf_counter() - t0
-        seeded = _seed(root / "data", n_agents, tasks_per_agent)
+        seeded = seed(root / "data", n_agents, tasks_per_agent)
         print(
             f"  generated {info['policies']} policies over {info['agents']} agents in "
             f"{t_pol:.1f} s; seeded {n_agents} agents in {seeded['agents']:.1f} s and "
@@ -136,49 +133,12 @@ def run() -> None:
             f"{seeded['tasks']:.1f} s"
         )
         trust = DevTrustDomain.create(c.TRUST_DOMAIN, root / "trust")
-        port = c.free_port()
-        config = root / "warden.yaml"
-        config.write_text(
-            json.dumps(  # JSON is YAML
-                {
-                    "server": {
-                        "host": "127.0.0.1",
-                        "port": port,
-                        "data_dir": str(root / "data"),
-                        "policies": str(root / "policies"),
-                    },
-                    "spiffe": {
-                        "audience": c.SVID_AUDIENCE,
-                        "trust_domains": {c.TRUST_DOMAIN: {"bundle_file": str(trust.bundle_path)}},
-                    },
-                }
-            )
-        )
-        warden_bin = Path(sys.executable).with_name("warden")
-        cmd = (
-            [str(warden_bin)]
-            if warden_bin.exists()
-            else [sys.executable, "-c", "from warden.cli.main import main; main()"]
-        )
-        log = (root / "server.log").open("wb")
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(
-            [*cmd, "serve", "--config", str(config)],
-            cwd=root,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
         try:
-            _measure(proc, port, trust, t0, root / "server.log")
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(5)
-            log.close()
+            with WardenServe(root, root / "data", root / "policies", trust.bundle_path) as server:
+                _measure(server, trust)
+        except ServerNotReadyError as exc:
+            print(f"  {exc}")
+            print("P8: rss=nan target=300")
 
 
 # Idle observation after the decisions: long enough for the periodic background work (the hot
@@ -218,51 +178,22 @@ def _observe(pid: int, window: float) -> dict[str, str]:
     return status
 
 
-def _measure(proc: subprocess.Popen[bytes], port: int, trust: Any, t0: float, log: Path) -> None:
-    base = f"http://127.0.0.1:{port}"
-    with httpx.Client(base_url=base, timeout=30) as client:
-        deadline = time.monotonic() + 240
-        ready = False
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                if client.get("/readyz").status_code == 200:
-                    ready = True
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        if not ready:
-            print("  the server did not become ready; its log:")
-            print(log.read_text(errors="replace")[-3000:])
-            print("P8: rss=nan target=300")
-            return
-        startup = time.perf_counter() - t0
-        status = c.proc_status(proc.pid)
-        print(
-            f"  ready after {startup:.1f} s: VmHWM={c.kib(status.get('VmHWM', '')):.1f} MB "
-            f"VmRSS={c.kib(status.get('VmRSS', '')):.1f} MB"
-        )
+def _measure(server: WardenServe, trust: Any) -> None:
+    status = c.proc_status(server.pid)
+    print(
+        f"  ready after {server.startup_s:.1f} s: VmHWM={c.kib(status.get('VmHWM', '')):.1f} MB "
+        f"VmRSS={c.kib(status.get('VmRSS', '')):.1f} MB"
+    )
+    with httpx.Client(base_url=server.base, timeout=30) as client:
         decisions = allowed = 0
         for i in (0, 1, 2, 3, 4):
             spiffe = c.agent_spiffe(i)
             tool = c.tool_name(i % 10)
-            svid = trust.mint(spiffe, c.SVID_AUDIENCE)
-            r = client.post(
-                "/oauth2/token",
-                data={
-                    "grant_type": c.TOKEN_EXCHANGE,
-                    "subject_token": svid,
-                    "subject_token_type": c.JWT_TYPE,
-                    "scope": tool,
-                    "authorization_details": json.dumps(
-                        [{"type": "agent_task", "purpose": "bench", "category": "support"}]
-                    ),
-                },
-            )
-            if r.status_code != 200:
-                print(f"  token exchange for {c.agent_name(i)} failed: {r.status_code} {r.text}")
+            try:
+                token = exchange(client, trust, spiffe, tool)
+            except RuntimeError as exc:
+                print(f"  {exc}")
                 continue
-            token = r.json()["access_token"]
             for _ in range(5):
                 r = client.post(
                     "/access/v1/evaluation",
@@ -276,13 +207,13 @@ def _measure(proc: subprocess.Popen[bytes], port: int, trust: Any, t0: float, lo
                 decisions += 1
                 allowed += bool(r.status_code == 200 and r.json().get("decision"))
         ready_body = client.get("/readyz").json()
-    status = c.proc_status(proc.pid)
+    status = c.proc_status(server.pid)
     print(
         f"  {decisions} decisions ({allowed} allowed) for 5 agents; readyz checks "
         f"{ready_body.get('checks')}; now VmHWM={c.kib(status.get('VmHWM', '')):.1f} MB "
         f"VmRSS={c.kib(status.get('VmRSS', '')):.1f} MB"
     )
-    status = _observe(proc.pid, WINDOW_QUICK if c.QUICK else WINDOW)
+    status = _observe(server.pid, WINDOW_QUICK if c.QUICK else WINDOW)
     hwm = c.kib(status.get("VmHWM", ""))
     print(
         f"  peak over the whole process life (startup, policy and state load, the decisions, the"

@@ -111,6 +111,14 @@ class Settings:
     webhook_max_attempts: int = 6
     webhook_base_delay: float = 0.5
     webhook_timeout: float = 5.0
+    # traces and Shared Signals (docs/observability.md)
+    otlp_endpoint: str | None = None  # OTLP/HTTP collector base URL; None: tracing off
+    otlp_headers: tuple[tuple[str, str], ...] = ()
+    otlp_service_name: str = "warden"
+    otlp_sample_ratio: float = 1.0
+    signals_interval: float = 0.5  # how often the outbox is filled and pushed
+    signals_max_backoff: float = 60.0  # push retries back off up to this
+    signals_push_timeout: float = 5.0
 
     @property
     def effective_issuer(self) -> str:
@@ -166,6 +174,7 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         else None,
         "issuer": os.environ.get("WARDEN_ISSUER"),
         "key_encryption_key": os.environ.get("WARDEN_KEY_ENCRYPTION_KEY") or None,
+        "otlp_endpoint": os.environ.get("WARDEN_OTLP_ENDPOINT") or None,
     }
     settings = settings.with_overrides(**env)
     settings = settings.with_overrides(**overrides)
@@ -283,6 +292,7 @@ def _from_yaml(settings: Settings, path: Path) -> Settings:
         out["behaviour"] = _behaviour(_section(raw, "behaviour"))
     if raw.get("webhooks") is not None:
         out.update(_webhooks(_section(raw, "webhooks"), rel))
+    out.update(_observability_yaml(raw))
     return replace(settings, **out)
 
 
@@ -600,4 +610,44 @@ def _lifecycle(raw: dict[str, Any], rel: Any) -> dict[str, Any]:
                 where = f"leases.{key}.{name}.max_ttl"
                 parsed[str(name)]["max_ttl"] = _duration(entry["max_ttl"], where)
         out[attr] = parsed
+    return out
+
+
+def _observability_yaml(raw: dict[str, Any]) -> dict[str, Any]:
+    """``telemetry:`` (OTLP traces) and ``signals:`` (SSF delivery) sections."""
+    out: dict[str, Any] = {}
+    tel = _section(raw, "telemetry") if raw.get("telemetry") is not None else {}
+    unknown = set(tel) - {"otlp_endpoint", "headers", "service_name", "sample_ratio"}
+    if unknown:
+        raise InvalidParameterError(f"unknown config key `telemetry.{sorted(unknown)[0]}`")
+    if tel.get("otlp_endpoint"):
+        endpoint = str(tel["otlp_endpoint"])
+        if not endpoint.startswith(("http://", "https://")):
+            raise InvalidParameterError("config `telemetry.otlp_endpoint` must be an http(s) URL")
+        out["otlp_endpoint"] = endpoint
+    if tel.get("headers") is not None:
+        if not isinstance(tel["headers"], dict):
+            raise InvalidParameterError("config `telemetry.headers` must be a mapping")
+        out["otlp_headers"] = tuple((str(k), str(v)) for k, v in tel["headers"].items())
+    if "service_name" in tel:
+        out["otlp_service_name"] = str(tel["service_name"])
+    if "sample_ratio" in tel:
+        try:
+            ratio = float(tel["sample_ratio"])
+        except (TypeError, ValueError):
+            ratio = -1.0
+        if not 0.0 <= ratio <= 1.0:
+            raise InvalidParameterError("config `telemetry.sample_ratio` must be between 0 and 1")
+        out["otlp_sample_ratio"] = ratio
+    sig = _section(raw, "signals") if raw.get("signals") is not None else {}
+    unknown = set(sig) - {"interval", "max_backoff", "push_timeout"}
+    if unknown:
+        raise InvalidParameterError(f"unknown config key `signals.{sorted(unknown)[0]}`")
+    for key, attr in (
+        ("interval", "signals_interval"),
+        ("max_backoff", "signals_max_backoff"),
+        ("push_timeout", "signals_push_timeout"),
+    ):
+        if key in sig:
+            out[attr] = _duration(sig[key], f"signals.{key}")
     return out

@@ -8,7 +8,8 @@ code to status. Callers outside the trust boundary get opaque codes for credenti
     ├── InvalidParameterError        invalid_parameter
     │   ├── MalformedRequestError        malformed_request
     │   └── UnsupportedMediaTypeError    unsupported_media_type
-    │   └── LeaseTargetUnknownError      lease_target_unknown
+    │   ├── LeaseTargetUnknownError      lease_target_unknown
+    │   └── ReservedEntityTypeError      reserved_entity_type (a caller named a type Warden owns)
     ├── NotFoundError                not_found
     ├── ConflictError                conflict
     │   ├── TaskNotActiveError           task_not_active
@@ -21,6 +22,7 @@ code to status. Callers outside the trust boundary get opaque codes for credenti
     │   ├── AgentCannotApproveError      agent_cannot_approve
     │   └── AccessDeniedError            access_denied (a PEP enforcing a deny decision)
     │       └── ApprovalRequiredError        approval_required
+    ├── ToolMismatchError            tool_mismatch (action and tool resource name two tools)
     ├── RateLimitedError             rate_limited
     ├── DecisionUnavailableError     decision_unavailable (the PDP could not answer: fail closed)
     ├── RemoteAPIError               remote_error (a Warden server answered with an error)
@@ -266,6 +268,18 @@ class LeaseTargetUnknownError(InvalidParameterError):
     """A lease was asked for a PostgreSQL target or downstream service that is not configured."""
 
     code = "lease_target_unknown"
+
+
+class ReservedEntityTypeError(InvalidParameterError):
+    """A caller supplied an entity type (or ``context.warden``) only Warden may produce."""
+
+    code = "reserved_entity_type"
+
+
+class ToolMismatchError(WardenError):
+    """A tool call whose action and ``Tool`` resource name different tools."""
+
+    code = "tool_mismatch"
 
 
 class TaskNotActiveError(ConflictError):

@@ -238,17 +238,21 @@ def test_missing_credential_is_a_deny(world: World, task: dict[str, Any]) -> Non
 
 
 def test_pep_cannot_smuggle_warden_facts(world: World, task: dict[str, Any]) -> None:
-    # facts.check requires server facts that do hold; a forged `warden` key changes nothing
-    d = world.decide(
-        task["access_token"],
-        task["spiffe_id"],
-        "facts.check",
-        warden={"task": {"category": "other"}},
-    )
-    assert d["decision"] is True
-    world.register("ops-bot", owner="mallory@example.com")
-    t2 = world.start_task("ops-bot", scope="facts.check")
-    d2 = world.decide(
-        t2["access_token"], t2["spiffe_id"], "facts.check", warden={"owner": "alice@example.com"}
-    )
-    assert d2["decision"] is False
+    # context.warden is Warden's own: a PEP that sends it is refused outright (issue 10)
+    for forged in ({"task": {"category": "other"}}, {"owner": "alice@example.com"}, {}):
+        r = world.client.post(
+            "/access/v1/evaluation",
+            json={
+                "subject": {
+                    "type": "agent",
+                    "id": task["spiffe_id"],
+                    "properties": {"token": task["access_token"]},
+                },
+                "action": {"name": "tools/call"},
+                "resource": {"type": "tool", "id": "facts.check"},
+                "context": {"warden": forged},
+            },
+        )
+        assert r.status_code == 400, r.text
+        assert r.json()["error"]["code"] == "reserved_entity_type"
+    assert world.decide(task["access_token"], task["spiffe_id"], "facts.check")["decision"]

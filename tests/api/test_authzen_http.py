@@ -223,7 +223,7 @@ def test_injection_in_entity_ids_never_changes_a_decision(world: World, evil: st
     assert r.json()["decision"] is False
 
 
-def test_pep_supplied_warden_context_is_discarded(world: World) -> None:
+def test_pep_supplied_warden_context_and_agent_type_are_refused(world: World) -> None:
     forged = {
         "warden": {
             "task": {"id": "t", "purpose": "p", "category": "support", "age": 1},
@@ -242,8 +242,8 @@ def test_pep_supplied_warden_context_is_discarded(world: World) -> None:
         context=forged,
     )
     r = world.client.post("/access/v1/evaluation", json=body)
-    assert r.status_code == 200
-    assert r.json()["decision"] is False
+    assert r.status_code == 400  # issue 10: neither `Agent` nor `context.warden` is the PEP's
+    assert r.json()["error"]["code"] == "reserved_entity_type"
 
 
 def test_values_cedar_cannot_hold_are_a_deny_not_an_allow(world: World) -> None:

@@ -12,7 +12,7 @@ from starlette.responses import Response
 import warden
 from warden.api.errors import render, request_id_of
 from warden.api.metrics import Metrics
-from warden.api.middleware import RequestContextMiddleware
+from warden.api.middleware import RequestContextMiddleware, TraceMiddleware
 from warden.api.routes import (
     agents,
     approvals,
@@ -28,6 +28,7 @@ from warden.api.routes import (
     operators,
     policies,
     replicas,
+    signals,
     tasks,
 )
 from warden.errors import WardenError
@@ -55,6 +56,7 @@ def create_app(w: Warden, *, manage_lifecycle: bool = True) -> FastAPI:
     )
     app.state.warden = w
     app.state.metrics = Metrics()
+    app.state.metrics.bind(w)
 
     async def on_error(request: Request, exc: Exception) -> Response:
         return render(exc, request_id_of(request))
@@ -62,7 +64,9 @@ def create_app(w: Warden, *, manage_lifecycle: bool = True) -> FastAPI:
     app.add_exception_handler(WardenError, on_error)
     app.add_exception_handler(Exception, on_error)
     routers = (health, oauth, authzen, agents, tasks, audit, policies, forward_auth, keys)
-    for module in (*routers, replicas, governance, approvals, behaviour, operators, mcp):
+    for module in (*routers, replicas, governance, approvals, behaviour, operators, mcp, signals):
         app.include_router(module.router)
+    if w.tracing.enabled:  # off, not even a pass-through layer: tracing costs nothing
+        app.add_middleware(TraceMiddleware, tracing=w.tracing)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=w.settings.max_body_bytes)
     return app

@@ -17,6 +17,7 @@ from warden.errors import (
     DPoPProofError,
     MalformedRequestError,
     OAuthError,
+    PermissionDeniedError,
     UnsupportedMediaTypeError,
 )
 from warden.service.container import Warden
@@ -108,8 +109,12 @@ def operator(request: Request, *roles: OperatorRole) -> Operator:
 
 
 def any_operator(request: Request) -> Operator:
-    """Any authenticated operator (admin, approver or auditor) may read."""
-    return warden_of(request).operators.authenticate(bearer(request))
+    """Any authenticated person (admin, approver or auditor) may read; a ``pep`` account is a
+    machine that may only ask the PDP."""
+    op = warden_of(request).operators.authenticate(bearer(request))
+    if op.role is OperatorRole.PEP:
+        raise PermissionDeniedError("a `pep` account may only call the PDP")
+    return op
 
 
 def _pep_key(request: Request, token: str) -> bool:
@@ -142,22 +147,25 @@ def require_client(request: Request, *roles: OperatorRole) -> str:
 
 
 def require_pep(request: Request) -> None:
-    """PEPs may call the PDP unauthenticated only when Warden is bound to loopback."""
+    """PEPs may call the PDP unauthenticated only when Warden is bound to loopback (and no PEP
+    API key is configured). Otherwise: a PEP API key, or an operator token with the ``pep``
+    role (admin implies every role); an approver's or auditor's token is not a PEP's."""
     w = warden_of(request)
     if w.settings.loopback and not w.settings.pep_api_keys:
         return
     token = bearer(request) or request.headers.get("x-api-key")
     if token:
-        for key in w.settings.pep_api_keys:
-            if hmac.compare_digest(token.encode(), key.encode()):
-                return
-        try:
-            w.operators.authenticate(token)
+        if _pep_key(request, token):
             return
+        try:
+            op = w.operators.authenticate(token)
         except AuthenticationError:
-            pass
+            op = None
+        if op is not None:
+            w.operators.require(op, OperatorRole.PEP)
+            return
     raise AuthenticationError(
-        "policy enforcement points must authenticate (api key or operator token)"
+        "policy enforcement points must authenticate (a PEP API key or a `pep` operator token)"
     )
 
 

@@ -40,6 +40,8 @@ STATUS_BY_CODE = {
     "authz_evaluation_error": 500,
     "storage_error": 503,
     "lease_target_unknown": 400,
+    "reserved_entity_type": 400,
+    "tool_mismatch": 403,
     "task_not_active": 409,
     "invalid_dpop_proof": 401,
     "lease_failed": 502,

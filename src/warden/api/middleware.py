@@ -1,4 +1,5 @@
-"""Pure-ASGI middleware (cheap on the hot path): request ids and body-size limits."""
+"""Pure-ASGI middleware (cheap on the hot path): request ids, body-size limits, and (only when
+tracing is on) a server span per request that continues the caller's W3C ``traceparent``."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from typing import Any
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from warden.telemetry import Tracing
 
 MAX_REQUEST_ID = 128
 
@@ -62,6 +65,46 @@ class RequestContextMiddleware:
             await self.app(scope, limited_receive, send_with_id)
         except _BodyTooLargeError:
             await _too_large(send_with_id, rid, self.max_body)
+
+
+class TraceMiddleware:
+    """One SERVER span per HTTP request, a child of the PEP's ``traceparent`` when it sends one;
+    the response carries ``traceparent`` back so a caller can find the trace."""
+
+    def __init__(self, app: ASGIApp, *, tracing: Tracing) -> None:
+        self.app = app
+        self.tracing = tracing
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        parent = None
+        for name, value in scope["headers"]:
+            if name == b"traceparent":
+                parent = value.decode("latin-1")[:128]
+                break
+        method = scope.get("method", "")
+        attributes = {"http.request.method": method, "url.path": scope.get("path", "")[:512]}
+        with self.tracing.span(
+            method,  # OTel semconv: no route template this early; the path is an attribute
+            attributes,
+            traceparent=parent,
+            kind="server",
+        ) as span:
+            header = self.tracing.traceparent()
+
+            async def send_traced(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    span.set_attribute("http.response.status_code", message["status"])
+                    if header:
+                        message["headers"] = [
+                            *message.get("headers", []),
+                            (b"traceparent", header.encode("latin-1")),
+                        ]
+                await send(message)
+
+            await self.app(scope, receive, send_traced)
 
 
 class _BodyTooLargeError(Exception):

@@ -26,10 +26,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from warden.core.duration import parse_duration
+from warden.core.ids import full_match
 
 OWNER_LEVEL = "owner"
 APPROVERS_LEVEL = "approvers"
-_GROUP = re.compile(r"^group:[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_GROUP = re.compile(r"group:[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ class Requirement:
 def parse_level(text: str) -> str:
     """One escalation level, normalised; ValueError when it is not one Warden knows."""
     level = text.strip()
-    if level in (OWNER_LEVEL, APPROVERS_LEVEL) or _GROUP.match(level):
+    if level in (OWNER_LEVEL, APPROVERS_LEVEL) or full_match(_GROUP, level):
         return level
     raise ValueError(f"`{text}` is not an approval level: use owner, approvers or group:<name>")
 

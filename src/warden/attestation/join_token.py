@@ -26,7 +26,7 @@ from warden.errors import AttestationError, NotFoundError
 
 TOKEN_TYPE_JOIN_TOKEN = "urn:warden:params:oauth:token-type:join-token"  # noqa: S105 - a URN
 METHOD = "join_token"
-_TOKEN = re.compile(r"^(jt_[0-9a-f]{24})\.([A-Za-z0-9_-]{43})$")
+_TOKEN = re.compile(r"(jt_[0-9a-f]{24})\.([A-Za-z0-9_-]{43})")
 
 
 def _fail(reason: str, message: str) -> AttestationError:
@@ -48,7 +48,7 @@ class JoinTokenAttestor:
     def attest(
         self, token: str, token_type: str, channel: Channel | None = None
     ) -> WorkloadIdentity:
-        match = _TOKEN.match(token) if isinstance(token, str) and len(token) < 200 else None
+        match = _TOKEN.fullmatch(token) if isinstance(token, str) and len(token) < 200 else None
         if match is None:
             raise _fail("malformed", "join token is malformed")
         try:

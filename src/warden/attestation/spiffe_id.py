@@ -13,6 +13,9 @@ def validate_spiffe_id(value: str) -> str:
     """Return the canonical SPIFFE ID or raise InvalidParameterError naming the rule broken."""
     if not isinstance(value, str) or len(value.encode()) > MAX_SPIFFE_ID_BYTES:
         raise InvalidParameterError("invalid spiffe id: longer than 2048 bytes")
+    if any(ord(c) < 0x21 or ord(c) > 0x7E for c in value):
+        # a trailing newline or a look-alike character must never name a second agent
+        raise InvalidParameterError("invalid spiffe id: only printable ASCII is allowed")
     try:
         parsed = SpiffeId(value)
     except Exception as exc:  # py-spiffe raises its own error types; the message is what matters

@@ -18,7 +18,9 @@ attributes; ``action.name`` → ``Action::"{name}"``; ``resource`` → resource;
 ``context.action`` is replaced) and ``context.warden`` set to the server-derived record
 (``{}`` when none is given, so policies can always test ``context.warden has …``).
 Tool calls in the COAZ-MCP default shape (action ``tools/call``, resource
-``{type: "tool", id: X}``) become ``Action::"X"`` on ``Tool::"X"``.
+``{type: "tool", id: X}``) become ``Action::"X"`` on ``Tool::"X"``. Any other action on a tool
+resource (``tool``, ``Tool`` or a look-alike) must name the same tool exactly, or the request
+is refused (``ToolMismatchError``, ``tool_mismatch``).
 """
 
 from __future__ import annotations
@@ -28,13 +30,15 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from warden.errors import InvalidParameterError, PolicyEvaluationError
+from warden.core.names import is_tool_type
+from warden.errors import InvalidParameterError, PolicyEvaluationError, ToolMismatchError
 
 from .pdp import PolicyDecisionPoint
 from .types import AuthzRequest, Decision, EntityRef
 
 __all__ = [
     "TOOL_CALL_ACTION",
+    "TOOL_TYPE",
     "ActionInput",
     "EntityInput",
     "EvaluationInput",
@@ -52,6 +56,7 @@ __all__ = [
 ]
 
 TOOL_CALL_ACTION = "tools/call"
+TOOL_TYPE = "Tool"
 _EMPTY: Mapping[str, Any] = {}
 
 
@@ -333,9 +338,17 @@ def to_cedar(
     """Map a validated AuthZEN evaluation to a Cedar request (DESIGN §4)."""
     action = ev.action.name
     resource = ev.resource
-    if action == TOOL_CALL_ACTION and resource.type == "tool":
-        action = resource.id
-        resource_ref = EntityRef("Tool", resource.id)
+    if is_tool_type(resource.type):
+        # one call names one tool: the action and the resource agree, exactly (ADR 0080)
+        if action == TOOL_CALL_ACTION:
+            action = resource.id
+        elif action != resource.id:
+            raise ToolMismatchError(
+                f"action `{action[:80]}` and tool resource `{resource.id[:80]}` name "
+                "different tools",
+                detail={"field": "resource.id"},
+            )
+        resource_ref = EntityRef(TOOL_TYPE, resource.id)
     else:
         resource_ref = EntityRef(resource.type, resource.id)
     return AuthzRequest(
@@ -375,7 +388,11 @@ def evaluate_items(
         if isinstance(item, InvalidParameterError):
             results[i] = item
             continue
-        requests.append(to_cedar(item, warden_context=warden_context))
+        try:
+            requests.append(to_cedar(item, warden_context=warden_context))
+        except ToolMismatchError as exc:  # that item alone is refused
+            results[i] = InvalidParameterError(exc.message, detail=exc.detail)
+            continue
         positions.append(i)
     for i, decision in zip(positions, pdp.evaluate_batch(requests), strict=True):
         results[i] = decision

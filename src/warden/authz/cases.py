@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from warden.errors import InvalidParameterError, PolicyEvaluationError
+from warden.errors import InvalidParameterError, PolicyEvaluationError, ToolMismatchError
 
 from .authzen import parse_evaluation, to_cedar
 from .pdp import PolicyDecisionPoint
@@ -96,7 +96,7 @@ def _run_one(pdp: PolicyDecisionPoint, index: int, case: dict[str, Any]) -> Case
         parents = tuple(_refs(case.get("subject_parents") or []))
         request = to_cedar(evaluation, warden_context=warden, principal_parents=parents)
         decision = pdp.evaluate(request)
-    except (InvalidParameterError, PolicyEvaluationError) as exc:
+    except (InvalidParameterError, PolicyEvaluationError, ToolMismatchError) as exc:
         return CaseResult(name, False, expected, "error", (), exc.message)
     actual = "allow" if decision.allowed else "deny"
     problems: list[str] = []

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from warden.core.ids import validate_scope_token
+from warden.core.ids import full_match, validate_scope_token
 from warden.errors import InvalidParameterError
 
 __all__ = [
@@ -65,7 +65,7 @@ OBJECT_KINDS: dict[str, tuple[str, frozenset[str], tuple[int, ...]]] = {
         (1,),
     ),
 }
-_ROLE_PREFIX = re.compile(r"^[a-z_][a-z0-9_]{0,29}$")
+_ROLE_PREFIX = re.compile(r"[a-z_][a-z0-9_]{0,29}")
 _MAX_NAME = 63  # PostgreSQL's NAMEDATALEN - 1
 
 
@@ -174,7 +174,7 @@ def parse_target(name: str, raw: dict[str, Any]) -> PostgresTarget:
     parts = urlsplit(dsn)
     database = parts.path.lstrip("/") or "postgres"
     prefix = raw.get("role_prefix", "warden_")
-    if not isinstance(prefix, str) or not _ROLE_PREFIX.match(prefix):
+    if not full_match(_ROLE_PREFIX, prefix):
         raise InvalidParameterError(
             f"config {_where(name, 'role_prefix')} must match [a-z_][a-z0-9_]* (30 at most)"
         )

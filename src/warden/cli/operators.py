@@ -22,7 +22,12 @@ app = typer.Typer(help="Operator accounts (admins only).", no_args_is_help=True)
 @app.command("create")
 def create(
     name: Annotated[str, typer.Argument(help="A name for the account.")],
-    role: Annotated[str, typer.Option("--role", help="admin, approver or auditor.")] = "approver",
+    role: Annotated[
+        str,
+        typer.Option(
+            "--role", help="admin, approver, auditor or pep (a PEP: may only call the PDP)."
+        ),
+    ] = "approver",
     human: Annotated[
         str | None,
         typer.Option("--human", help="The person behind it (e.g. an agent owner's email)."),

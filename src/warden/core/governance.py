@@ -129,7 +129,7 @@ class AuditQuery:
     until: float | None = None
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
@@ -140,7 +140,7 @@ def parse_duration(value: str | float | int, what: str = "duration") -> float:
     if isinstance(value, int | float):
         seconds = float(value)
     else:
-        match = _DURATION.match(str(value))
+        match = _DURATION.fullmatch(str(value))
         if match is None:
             raise InvalidParameterError(
                 f"`{what}` must be a duration like `90d`, `12h` or `30m`, not `{str(value)[:40]}`"

@@ -37,6 +37,7 @@ class OperatorRole(StrEnum):
     ADMIN = "admin"
     APPROVER = "approver"
     AUDITOR = "auditor"
+    PEP = "pep"  # a policy enforcement point: may ask the PDP, nothing else (issue 10)
 
 
 class EnforcementMode(StrEnum):

@@ -22,3 +22,9 @@ def format_scope(scope: Iterable[str]) -> str:
 def grant(requested: Iterable[str], entitlements: Iterable[str]) -> tuple[str, ...]:
     """The most a task may get: what it asked for and the agent may ever hold."""
     return tuple(sorted(set(requested) & set(entitlements)))
+
+
+def effective_scope(scope: Iterable[str], entitlements: Iterable[str]) -> frozenset[str]:
+    """What a credential may use right now: its scope, bounded by the agent's current
+    entitlements (taking an entitlement away takes it from every live task at once)."""
+    return frozenset(scope).intersection(entitlements)

@@ -27,15 +27,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from warden.core.ids import full_match
 from warden.errors import InvalidParameterError
 
 MAX_SELECTOR = 2200  # a SPIFFE ID may be 2048 bytes, plus the prefix
 MAX_SELECTORS_PER_ENTRY = 32
 
-_TYPE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
-_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_DIGITS = re.compile(r"^[0-9]{1,10}$")
+_TYPE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+_KEY = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_DIGITS = re.compile(r"[0-9]{1,10}")
 
 KNOWN_KEYS = {
     "spiffe": frozenset({"id", "td"}),
@@ -68,7 +69,7 @@ def validate_selector(selector: object) -> str:
             f"invalid selector `{selector[:100]}`: use `<type>:<key>:<value>`"
         )
     type_, key, value = parts
-    if not _TYPE.match(type_) or not _KEY.match(key):
+    if not full_match(_TYPE, type_) or not full_match(_KEY, key):
         raise InvalidParameterError(f"invalid selector type or key in `{selector[:100]}`")
     known = KNOWN_KEYS.get(type_)
     if known is not None and key not in known:
@@ -80,9 +81,9 @@ def validate_selector(selector: object) -> str:
     # outside the pure core); here only the shape
     if type_ == "spiffe" and key == "id" and not value.startswith("spiffe://"):
         raise InvalidParameterError("`spiffe:id` needs a spiffe id (`spiffe://…`)")
-    if type_ == "unix" and key in ("uid", "gid") and not _DIGITS.match(value):
+    if type_ == "unix" and key in ("uid", "gid") and not full_match(_DIGITS, value):
         raise InvalidParameterError(f"`unix:{key}` needs a number, not `{value[:40]}`")
-    elif type_ == "unix" and key == "sha256" and not _SHA256.match(value):
+    elif type_ == "unix" and key == "sha256" and not full_match(_SHA256, value):
         raise InvalidParameterError("`unix:sha256` needs 64 lowercase hex digits")
     elif type_ == "unix" and key == "path" and not value.startswith("/"):
         raise InvalidParameterError("`unix:path` needs an absolute path")

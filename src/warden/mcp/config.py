@@ -45,12 +45,15 @@ from typing import Any
 
 import yaml
 
+from warden.core.ids import full_match
 from warden.errors import InvalidParameterError
+
+from .signals import SignalsConfig, parse_signals
 
 __all__ = ["ProxyConfig", "UpstreamConfig", "load_proxy_config"]
 
 PINNING_MODES = ("enforce", "require", "tofu", "off")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,7 @@ class ProxyConfig:
     max_sessions: int = 64
     pinning_mode: str = "enforce"
     pin_recheck: float = 5.0
+    signals: SignalsConfig | None = None  # HTTP mode: follow a Shared Signals stream
 
     @property
     def embedded(self) -> bool:
@@ -104,7 +108,7 @@ def _upstream(raw: Any, index: int, timeout: float) -> UpstreamConfig:
     if not isinstance(raw, dict):
         raise _bad(f"`{where}` must be a mapping")
     name = raw.get("name")
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not full_match(_NAME, name):
         raise _bad(f"`{where}.name` must be a short name of letters, digits, `.`, `_`, `-`")
     command = raw.get("command")
     url = raw.get("url")
@@ -124,7 +128,7 @@ def _upstream(raw: Any, index: int, timeout: float) -> UpstreamConfig:
     ):
         raise _bad(f"`{where}.url` must be an http(s) URL")
     prefix = raw.get("tool_prefix", "")
-    if not isinstance(prefix, str) or (prefix and not re.match(r"^[A-Za-z0-9._-]+$", prefix)):
+    if not isinstance(prefix, str) or (prefix and not re.fullmatch(r"[A-Za-z0-9._-]+", prefix)):
         raise _bad(f"`{where}.tool_prefix` may only hold letters, digits, `.`, `_`, `-`")
     return UpstreamConfig(
         name=name,
@@ -210,6 +214,7 @@ def parse_proxy_config(raw: Any, base: Path = Path(".")) -> ProxyConfig:
         max_sessions=int(limits.get("max_sessions", 64)),
         pinning_mode=mode,
         pin_recheck=recheck,
+        signals=parse_signals(raw.get("signals")),
     )
 
 

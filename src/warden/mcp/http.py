@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import os
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -49,7 +50,10 @@ from warden.errors import (
     DPoPProofError,
     KeyNotFoundError,
     TokenInvalidError,
+    TokenRevokedError,
 )
+from warden.sdk.signals import SignalReceiver
+from warden.telemetry import NO_TRACING, TRACEPARENT, Tracing, incoming_traceparent, otlp_tracing
 from warden.tokens.dpop import PROOF_ALGORITHMS, DPoPVerifier
 from warden.tokens.jwks import PublishedKeys
 from warden.tokens.verifier import TaskCredentialVerifier, VerifiedCredential
@@ -58,6 +62,7 @@ from . import mapping as m
 from .config import ProxyConfig
 from .proxy import Gate, ProxySession
 from .runner import Backend, open_backend
+from .signals import SignalFollower
 
 MAX_BODY = 4 * 1024 * 1024
 METADATA_PATH = "/.well-known/oauth-protected-resource"
@@ -102,8 +107,23 @@ class CredentialCheck:
         self._refresh = refresh
         self._refreshed_at = 0.0
         self.dpop = DPoPVerifier(clock or SystemClock(), _LocalLedger())
+        self._ended_tasks: set[str] = set()
+        self._revoked: set[str] = set()
+
+    def session_revoked(self, task_id: str | None, jtis: frozenset[str]) -> None:
+        """A Shared Signals receiver hook (``SignalReceiver.on_session_revoked``): refuse the
+        task's credentials from now on, before their expiry."""
+        if task_id:
+            self._ended_tasks.add(task_id)
+        self._revoked |= jtis
 
     async def verify(self, token: str) -> VerifiedCredential:
+        cred = await self._verify(token)
+        if cred.task_id in self._ended_tasks or cred.jti in self._revoked:
+            raise TokenRevokedError("the task's session was revoked")
+        return cred
+
+    async def _verify(self, token: str) -> VerifiedCredential:
         try:
             return self.verifier.verify(token)
         except KeyNotFoundError:
@@ -219,7 +239,13 @@ def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
 
 
 def create_proxy_app(
-    config: ProxyConfig, gate: Gate, check: CredentialCheck, *, resource: str, issuer: str
+    config: ProxyConfig,
+    gate: Gate,
+    check: CredentialCheck,
+    *,
+    resource: str,
+    issuer: str,
+    tracing: Tracing = NO_TRACING,
 ) -> Starlette:
     """The Streamable HTTP endpoint at the path of ``resource`` (``/mcp`` by default)."""
     path = urlsplit(resource).path or "/mcp"
@@ -346,15 +372,21 @@ def create_proxy_app(
             )
         state.token = token  # a renewed credential takes over at once
         state.used = time.monotonic()
-        if (
-            isinstance(message, dict)
-            and "id" in message
-            and isinstance(message.get("method"), str)
-            and message["method"] != "initialize"
-            and "text/event-stream" in request.headers.get("accept", "")
-        ):
-            return await streamed(state, message)
-        reply = await state.proxy.handle(message)
+        method = message.get("method") if isinstance(message, dict) else None
+        parent = request.headers.get(TRACEPARENT)
+        attributes = {"mcp.method.name": str(method)[:100] if method else None}
+        with tracing.span("warden.mcp", attributes, traceparent=parent, kind="server"):
+            # W3C Trace Context: the client's trace continues through the decision calls
+            incoming_traceparent.set(tracing.traceparent() or parent)
+            if (
+                isinstance(message, dict)
+                and "id" in message
+                and isinstance(method, str)
+                and method != "initialize"
+                and "text/event-stream" in request.headers.get("accept", "")
+            ):
+                return await streamed(state, message)
+            reply = await state.proxy.handle(message)
         if reply is None:
             return Response(status_code=202, headers=headers)
         if headers and "error" in reply:  # a failed initialize opens no session
@@ -464,13 +496,43 @@ def create_proxy_app(
     )
 
 
-async def build_http(config: ProxyConfig, backend: Backend, resource: str) -> Starlette:
+async def follow_signals(
+    config: ProxyConfig, backend: Backend, check: CredentialCheck
+) -> SignalFollower | None:
+    """A receiver for the configured stream whose ``session-revoked`` events reach ``check``."""
+    if config.signals is None:
+        return None
+    if backend.warden is not None:
+        issuer, jwks = backend.warden.settings.effective_issuer, backend.warden.keys.jwks()
+    else:
+        assert config.warden_url is not None
+        try:
+            async with httpx.AsyncClient(base_url=config.warden_url, timeout=5.0) as http:
+                meta = (await http.get("/.well-known/ssf-configuration")).raise_for_status().json()
+                jwks = (await http.get(meta["jwks_uri"])).raise_for_status().json()
+                issuer = str(meta["issuer"])
+        except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+            raise DecisionUnavailableError(
+                f"cannot read Warden's Shared Signals metadata at `{config.warden_url}`: {exc}"
+            ) from exc
+    receiver = SignalReceiver(issuer, jwks, audience=config.signals.audience)
+    receiver.on_session_revoked(check.session_revoked)
+    return SignalFollower(config.signals, receiver)
+
+
+async def build_http(
+    config: ProxyConfig, backend: Backend, resource: str, tracing: Tracing = NO_TRACING
+) -> Starlette:
     if backend.warden is not None:
         check, issuer = embedded_check(backend.warden, resource)
     else:
         assert config.warden_url is not None
         check, issuer = await remote_check(config.warden_url, resource)
-    return create_proxy_app(config, backend.gate, check, resource=resource, issuer=issuer)
+    app = create_proxy_app(
+        config, backend.gate, check, resource=resource, issuer=issuer, tracing=tracing
+    )
+    app.state.check = check
+    return app
 
 
 async def run_http(config: ProxyConfig, host: str, port: int) -> None:
@@ -478,6 +540,17 @@ async def run_http(config: ProxyConfig, host: str, port: int) -> None:
 
     resource = config.resource or f"http://{host}:{port}/mcp"
     async with open_backend(config) as backend:
-        app = await build_http(config, backend, resource)
+        endpoint = os.environ.get("WARDEN_OTLP_ENDPOINT")  # the proxy's own traces, when set
+        tracing = (
+            otlp_tracing(endpoint, service_name="warden-mcp-proxy") if endpoint else NO_TRACING
+        )
+        app = await build_http(config, backend, resource, tracing)
         server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
-        await server.serve()
+        follower = await follow_signals(config, backend, app.state.check)
+        task = asyncio.create_task(follower.run()) if follower is not None else None
+        try:
+            await server.serve()
+        finally:
+            if task is not None:
+                task.cancel()
+            tracing.shutdown()

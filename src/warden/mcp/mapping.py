@@ -26,6 +26,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from warden.core.ids import full_match
+
 __all__ = [
     "DENIED",
     "INTERNAL_ERROR",
@@ -56,7 +58,7 @@ MCP_PROMPT = "MCPPrompt"
 
 # SEP-986 tool names, minus a leading dot: no slashes, quotes, colons or spaces, so a name can
 # never read as a path or as Cedar syntax (``Action::"x"``).
-_TOOL_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")
+_TOOL_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")
 
 # Reasons the PDP gives before Cedar runs (service/decisions.py), in words for the agent.
 _REASON_TEXT = {
@@ -71,7 +73,7 @@ _REASON_TEXT = {
 
 
 def valid_tool_name(name: Any) -> bool:
-    return isinstance(name, str) and bool(_TOOL_NAME.match(name)) and ".." not in name
+    return full_match(_TOOL_NAME, name) and ".." not in name
 
 
 def _envelope(

@@ -25,6 +25,7 @@ from urllib.parse import quote
 import httpx
 
 from warden.errors import DecisionUnavailableError, RemoteAPIError
+from warden.telemetry import TRACEPARENT, incoming_traceparent
 
 from . import _wire
 from ._wire import Decision, Lease, LeaseKind, TaskCredential
@@ -48,6 +49,31 @@ def _on_task(task: TaskCredential | str, operator: str | None) -> tuple[str, dic
     if isinstance(task, TaskCredential):
         return f"/v1/tasks/{quote(task.task_id, safe='')}", _bearer(task.token)
     return f"/v1/tasks/{quote(task, safe='')}", _bearer(operator) if operator else {}
+
+
+_inject: Any = None  # opentelemetry.propagate.inject, False when OpenTelemetry is not installed
+
+
+def _traced(kw: dict[str, Any]) -> dict[str, Any]:
+    """Forward the host application's W3C ``traceparent`` (its current OpenTelemetry span), so
+    Warden's spans join the agent's own trace. Nothing when OpenTelemetry is absent or idle."""
+    global _inject
+    if _inject is None:
+        try:
+            from opentelemetry import propagate
+        except ImportError:
+            _inject = False
+        else:
+            _inject = propagate.inject
+    carrier: dict[str, str] = {}
+    if _inject is not False:
+        _inject(carrier)
+    if not carrier:
+        forwarded = incoming_traceparent.get()
+        if forwarded is None:
+            return kw
+        carrier = {TRACEPARENT: forwarded}
+    return {**kw, "headers": {**carrier, **(kw.get("headers") or {})}}
 
 
 class WardenClient:
@@ -82,7 +108,7 @@ class WardenClient:
 
     def _send(self, method: str, path: str, **kw: Any) -> httpx.Response:
         try:
-            return self._http.request(method, path, **kw)
+            return self._http.request(method, path, **_traced(kw))
         except _TRANSPORT_ERRORS as exc:
             raise RemoteAPIError(
                 f"warden at {self.url} is unreachable: {exc}", status=0, error_code=""
@@ -147,7 +173,7 @@ class WardenClient:
     def evaluate(self, request: Mapping[str, Any]) -> dict[str, Any]:
         """One AuthZEN evaluation; the raw answer. Fails closed (``DecisionUnavailableError``)."""
         try:
-            response = self._http.post("/access/v1/evaluation", json=dict(request))
+            response = self._http.post("/access/v1/evaluation", **_traced({"json": dict(request)}))
         except _TRANSPORT_ERRORS as exc:
             raise DecisionUnavailableError(f"the PDP at {self.url} is unreachable: {exc}") from exc
         return _wire.decision_body(response)
@@ -158,7 +184,8 @@ class WardenClient:
             return []
         try:
             response = self._http.post(
-                "/access/v1/evaluations", json={"evaluations": [dict(r) for r in requests]}
+                "/access/v1/evaluations",
+                **_traced({"json": {"evaluations": [dict(r) for r in requests]}}),
             )
         except _TRANSPORT_ERRORS as exc:
             raise DecisionUnavailableError(f"the PDP at {self.url} is unreachable: {exc}") from exc
@@ -220,7 +247,7 @@ class AsyncWardenClient:
 
     async def _send(self, method: str, path: str, **kw: Any) -> httpx.Response:
         try:
-            return await self._http.request(method, path, **kw)
+            return await self._http.request(method, path, **_traced(kw))
         except _TRANSPORT_ERRORS as exc:
             raise RemoteAPIError(
                 f"warden at {self.url} is unreachable: {exc}", status=0, error_code=""
@@ -272,7 +299,9 @@ class AsyncWardenClient:
 
     async def evaluate(self, request: Mapping[str, Any]) -> dict[str, Any]:
         try:
-            response = await self._http.post("/access/v1/evaluation", json=dict(request))
+            response = await self._http.post(
+                "/access/v1/evaluation", **_traced({"json": dict(request)})
+            )
         except _TRANSPORT_ERRORS as exc:
             raise DecisionUnavailableError(f"the PDP at {self.url} is unreachable: {exc}") from exc
         return _wire.decision_body(response)
@@ -282,7 +311,8 @@ class AsyncWardenClient:
             return []
         try:
             response = await self._http.post(
-                "/access/v1/evaluations", json={"evaluations": [dict(r) for r in requests]}
+                "/access/v1/evaluations",
+                **_traced({"json": {"evaluations": [dict(r) for r in requests]}}),
             )
         except _TRANSPORT_ERRORS as exc:
             raise DecisionUnavailableError(f"the PDP at {self.url} is unreachable: {exc}") from exc

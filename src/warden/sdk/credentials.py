@@ -11,6 +11,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from warden.errors import TaskNotActiveError
+
 from ._wire import TaskCredential
 from .client import AsyncWardenClient, WardenClient
 
@@ -33,12 +35,19 @@ class CredentialKeeper:
         self._margin = margin
         self._clock = clock
         self._lock = threading.Lock()
+        self._dropped = False
 
     @property
     def credential(self) -> TaskCredential:
         return self._credential
 
+    def drop(self) -> None:
+        """Forget the credential: its task ended (a Shared Signals ``session-revoked``)."""
+        self._dropped = True
+
     def token(self) -> str:
+        if self._dropped:
+            raise TaskNotActiveError("the task's session was revoked: its credential was dropped")
         with self._lock:
             if self._credential.renew_due(self._clock(), margin=self._margin):
                 self._credential = self._client.renew(self._credential)

@@ -8,7 +8,7 @@ from typing import Any
 
 from warden.attestation.spiffe_id import validate_spiffe_id
 from warden.core.clock import Clock
-from warden.core.ids import validate_agent_name, validate_group
+from warden.core.ids import validate_agent_name, validate_group, validate_owner
 from warden.core.model import Agent, AgentStatus, Human, HumanStatus, RiskTier, TaskStatus
 from warden.core.ports import Store
 from warden.core.scope import parse_scope
@@ -74,7 +74,7 @@ class AgentService:
         name = validate_agent_name(body.get("name"))  # type: ignore[arg-type]  # validated inside
         spiffe_id = body.get("spiffe_id") or f"spiffe://{self._default_td}/agent/{name}"
         validate_spiffe_id(spiffe_id)
-        owner = _text(body.get("owner"), "owner")
+        owner = validate_owner(body.get("owner"))
         now = self._clock.now()
         agent = Agent(
             name=name,
@@ -88,11 +88,21 @@ class AgentService:
             created_at=now,
             updated_at=now,
         )
-        self._store.upsert_human(Human(id=owner, status=HumanStatus.ACTIVE, created_at=now))
+        self._active_owner(owner, now)
         self._store.create_agent(agent)
         self._state.put_agent(agent)
         self._audit.record("agent.registered", actor, _describe(agent), agent=name)
         return agent
+
+    def _active_owner(self, owner: str, now: float) -> None:
+        """An agent's owner is an active human: a new one is recorded as such; one that exists
+        but is inactive (left, or deactivated) cannot take an agent (issue 10)."""
+        human = self._store.upsert_human(Human(id=owner, status=HumanStatus.ACTIVE, created_at=now))
+        if human.status is not HumanStatus.ACTIVE:
+            raise ConflictError(
+                f"owner `{owner}` is not an active human: reactivate them or choose another owner",
+                detail={"owner": owner},
+            )
 
     def get(self, name: str) -> Agent:
         return self._store.fetch_agent(validate_agent_name(name))
@@ -106,8 +116,8 @@ class AgentService:
             raise ConflictError(f"agent `{name}` is decommissioned")
         changes: dict[str, Any] = {}
         if "owner" in body:
-            changes["owner"] = _text(body["owner"], "owner")
-            self._store.upsert_human(Human(id=changes["owner"], created_at=self._clock.now()))
+            changes["owner"] = validate_owner(body["owner"])
+            self._active_owner(changes["owner"], self._clock.now())
         if "purpose" in body:
             changes["purpose"] = _text(body["purpose"], "purpose")
         if "risk_tier" in body:

@@ -160,6 +160,10 @@ class ApprovalService:
         )
 
     # -- the decision path -----------------------------------------------------------------------
+    def pending_count(self) -> int:
+        """Requests still waiting for a human (the metrics gauge)."""
+        return len(self._pending)
+
     def has_grants(self, agent: str) -> bool:
         return agent in self._grant_agents
 

@@ -44,12 +44,14 @@ from warden.service.ownership import LifecyclePolicy, OwnershipService
 from warden.service.pins import ToolPinService
 from warden.service.replication import Replication
 from warden.service.reports import controls_report
+from warden.service.signals import SignalService
 from warden.service.sinks import make_sink
 from warden.service.state import HotState
 from warden.service.tasks import TaskLimits, TaskService
 from warden.service.workload import WorkloadService
 from warden.storage.sql import SQLStore, open_store, sqlite_url_for
 from warden.storage.sql.changes import open_change_channel
+from warden.telemetry import NO_TRACING, Tracing, otlp_tracing
 from warden.tokens.downstream import DownstreamTokenIssuer
 from warden.tokens.dpop import DPoPVerifier
 from warden.tokens.issuer import TaskCredentialIssuer
@@ -75,6 +77,10 @@ class Warden:
         self.store.migrate()
         self.writer = AuditWriter(self.store)
         self.auditor = Auditor(self.writer, self.clock)
+        self.tracing = _tracing(settings)
+        self.auditor.tracing = self.tracing
+        if self.tracing.enabled:
+            self.writer.commit_observers.append(self._trace_commit)
         self.keys = SealedKeyManager(
             self.store, _key_encryption_key(settings, self.store), self.clock
         )
@@ -217,6 +223,16 @@ class Warden:
         if self.pdp.policy_set is not None:
             self.decisions.policies_loaded(self.pdp.policy_set)
         self._build_governance(settings, issuer)
+        self.signals = SignalService(
+            self.store,
+            self.keys,
+            self.auditor,
+            self.clock,
+            issuer=issuer,
+            spiffe_of=self._spiffe_of,
+            max_backoff=settings.signals_max_backoff,
+            timeout=settings.signals_push_timeout,
+        )
         self._watcher: PolicyWatcher | None = None
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None
@@ -269,6 +285,20 @@ class Warden:
             orphan_grace=settings.orphan_grace,
             flag_grace=settings.flag_grace,
             checkpoint_interval=settings.checkpoint_interval,
+        )
+
+    def _spiffe_of(self, agent_name: str) -> str | None:
+        agent = self.state.agents_by_name.get(agent_name)
+        if agent is None:
+            try:
+                agent = self.store.fetch_agent(agent_name)
+            except Exception:  # gone or unreachable: the event names the agent by name
+                return None
+        return agent.spiffe_id
+
+    def _trace_commit(self, start_ns: int, end_ns: int, records: int) -> None:
+        self.tracing.record_span(
+            "warden.audit.commit", start_ns, end_ns, {"warden.audit.records": records}
         )
 
     def evidence_jwks(self) -> dict[str, Any]:
@@ -362,6 +392,7 @@ class Warden:
         if self.export.sinks:
             self._every("warden-export", self.settings.export_interval, self.export.tick)
 
+        self._every("warden-signals", self.settings.signals_interval, self.signals.tick)
         self.webhooks.start()
         self._governor = threading.Thread(
             target=self._governance_loop, name="warden-approvals-behaviour", daemon=True
@@ -405,6 +436,7 @@ class Warden:
         now = self.clock.now()
         self.store.prune_proofs(now=now)
         self.store.prune_changes(before=now - 3600)
+        self.signals.prune()
         self.key_service.retire_due()
 
     def govern(self) -> None:
@@ -454,12 +486,28 @@ class Warden:
         except Exception:
             log.exception("could not flush behaviour state at shutdown")
         self.webhooks.close()
+        try:
+            self.signals.release()
+        except Exception:
+            log.exception("could not release the Shared Signals push leases")
         self.writer.close()
+        self.tracing.shutdown()
         self.store.close()
 
     @property
     def data_dir(self) -> Path:
         return self.settings.data_dir
+
+
+def _tracing(settings: Settings) -> Tracing:
+    if not settings.otlp_endpoint:
+        return NO_TRACING
+    return otlp_tracing(
+        settings.otlp_endpoint,
+        service_name=settings.otlp_service_name,
+        headers=dict(settings.otlp_headers),
+        sample_ratio=settings.otlp_sample_ratio,
+    )
 
 
 def _key_encryption_key(settings: Settings, store: Store) -> KeyEncryptionKey:

@@ -23,6 +23,7 @@ from typing import Any
 
 from warden.core.clock import Clock
 from warden.core.governance import AgentGovernance, FlagReason
+from warden.core.ids import validate_owner
 from warden.core.model import Agent, AgentStatus, Human, HumanStatus
 from warden.core.ports import Store
 from warden.errors import ConflictError, InvalidParameterError, NotFoundError
@@ -46,7 +47,7 @@ class LifecyclePolicy:
 def _human_id(value: Any, field: str = "owner") -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > MAX_HUMAN_ID:
         raise InvalidParameterError(f"`{field}` must be a non-empty string (≤{MAX_HUMAN_ID})")
-    return value.strip()
+    return validate_owner(value.strip(), field)
 
 
 class OwnershipService:

@@ -588,6 +588,7 @@ class TaskService:
             previous=cred.jti,
             chain=list(task.chain),
             jkt=jkt,
+            previous_jkt=cred.jkt,  # a changed binding is a CAEP credential-change
         )
         return self._response(
             issued.token, issued.expires_at - issued.issued_at, scope, stored, bound=jkt is not None

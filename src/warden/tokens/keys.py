@@ -150,7 +150,7 @@ class MemoryKeyManager(_KeyRing):
             return key
 
 
-_KEY_FILE = re.compile(r"^(?P<generation>\d{6,})_(?P<created>\d+)_(?P<kid>[A-Za-z0-9_-]{43})\.pem$")
+_KEY_FILE = re.compile(r"(?P<generation>\d{6,})_(?P<created>\d+)_(?P<kid>[A-Za-z0-9_-]{43})\.pem")
 
 
 class DiskKeyManager(_KeyRing):
@@ -194,7 +194,7 @@ class DiskKeyManager(_KeyRing):
     def _read_all(self) -> list[SigningKey]:
         found: list[tuple[int, SigningKey]] = []
         for path in sorted(self._directory.iterdir()):
-            match = _KEY_FILE.match(path.name)
+            match = _KEY_FILE.fullmatch(path.name)
             if match is None:
                 continue
             key = self._read(path, match["kid"], float(match["created"]) / 1000.0)

@@ -30,13 +30,14 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from warden.core.clock import SystemClock
+from warden.core.ids import full_match
 from warden.errors import InvalidParameterError
 from warden.tokens import _jose
 
 __all__ = ["DevTrustDomain"]
 
 SVID_ALGORITHM = "ES256"
-_TRUST_DOMAIN = re.compile(r"^[a-z0-9._-]{1,255}$")
+_TRUST_DOMAIN = re.compile(r"[a-z0-9._-]{1,255}")
 _SVID_CLAIMS = frozenset({"sub", "aud", "exp", "iat"})
 
 
@@ -61,7 +62,7 @@ class DevTrustDomain:
 
     @staticmethod
     def _check_name(trust_domain: str) -> str:
-        if not isinstance(trust_domain, str) or not _TRUST_DOMAIN.match(trust_domain):
+        if not full_match(_TRUST_DOMAIN, trust_domain):
             raise InvalidParameterError(
                 f"invalid trust domain `{trust_domain}`: "
                 "use lowercase letters, digits, `.`, `_` or `-`"

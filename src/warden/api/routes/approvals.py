@@ -24,7 +24,7 @@ from starlette.responses import Response
 from warden.api.deps import any_operator, bearer, read_object, require_pep, warden_of
 from warden.api.errors import json_response
 from warden.api.paging import limit_of
-from warden.core.model import ApprovalRequest, ApprovalStatus, Operator
+from warden.core.model import ApprovalRequest, ApprovalStatus, Operator, OperatorRole
 from warden.errors import (
     AuthenticationError,
     InvalidParameterError,
@@ -77,8 +77,8 @@ def _viewer(request: Request, req: ApprovalRequest) -> bool:
     w = warden_of(request)
     token = bearer(request)
     if token is not None and token.startswith(TOKEN_PREFIX):
-        w.operators.authenticate(token)
-        return True
+        op = w.operators.authenticate(token)
+        return op.role is not OperatorRole.PEP  # a PEP account sees the task handle only
     if token is not None:
         try:
             cred = w.tasks.verify_live(token)
@@ -160,11 +160,18 @@ async def _decide(request: Request, request_id: str, approve: bool) -> Response:
     return json_response(w.approvals.view(decided))
 
 
+async def _traced_decide(request: Request, request_id: str, approve: bool) -> Response:
+    with warden_of(request).tracing.span(
+        "warden.approval", {"warden.approval_id": request_id[:100], "warden.approve": approve}
+    ):
+        return await _decide(request, request_id, approve)
+
+
 @router.post("/{request_id}/approve")
 async def approve(request: Request, request_id: str) -> Response:
-    return await _decide(request, request_id, True)
+    return await _traced_decide(request, request_id, True)
 
 
 @router.post("/{request_id}/deny")
 async def deny(request: Request, request_id: str) -> Response:
-    return await _decide(request, request_id, False)
+    return await _traced_decide(request, request_id, False)

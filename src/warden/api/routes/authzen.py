@@ -10,8 +10,10 @@ from starlette.responses import Response
 
 from warden.api.deps import read_json, require_pep, warden_of
 from warden.api.errors import json_response, request_id_of
-from warden.authz.authzen import parse_evaluation, parse_evaluations, parse_search
+from warden.api.observed import decide
+from warden.authz.authzen import EvaluationInput, parse_evaluation, parse_evaluations, parse_search
 from warden.errors import InvalidParameterError, MalformedRequestError
+from warden.service.decisions import Outcome
 
 router = APIRouter(tags=["authzen"])
 
@@ -43,9 +45,12 @@ async def configuration(request: Request) -> Response:
 async def evaluation(request: Request) -> Response:
     require_pep(request)
     ev = parse_evaluation(_object(await read_json(request)))
-    out = warden_of(request).decisions.evaluate(ev, request_id=request_id_of(request))
-    request.app.state.metrics.count(out.allowed)
+    out = _decide(request, ev, request_id_of(request), "evaluation")
     return json_response({"decision": out.allowed, "context": out.context})
+
+
+def _decide(request: Request, ev: EvaluationInput, rid: str | None, endpoint: str) -> Outcome:
+    return decide(warden_of(request), request.app.state.metrics, ev, rid, endpoint)
 
 
 @router.post("/access/v1/evaluations")
@@ -53,24 +58,26 @@ async def evaluations(request: Request) -> Response:
     require_pep(request)
     body = _object(await read_json(request))
     rid = request_id_of(request)
-    decisions = warden_of(request).decisions
     items = body.get("evaluations")
     if items is None or items == []:
-        out = decisions.evaluate(parse_evaluation(body), request_id=rid)
-        request.app.state.metrics.count(out.allowed)
+        out = _decide(request, parse_evaluation(body), rid, "evaluations")
         return json_response({"decision": out.allowed, "context": out.context})
     parsed, semantic = parse_evaluations(body)
     results: list[dict[str, Any]] = []
     for item in parsed:
+        result: dict[str, Any]
+        if not isinstance(item, InvalidParameterError):
+            try:
+                out = _decide(request, item, rid, "evaluations")
+            except InvalidParameterError as exc:  # e.g. reserved_entity_type: that item alone
+                item = exc
+            else:
+                result = {"decision": out.allowed, "context": out.context}
         if isinstance(item, InvalidParameterError):
-            result: dict[str, Any] = {
-                "decision": False,
-                "context": {"error": {"status": 400, "message": item.message}},
-            }
-        else:
-            out = decisions.evaluate(item, request_id=rid)
-            request.app.state.metrics.count(out.allowed)
-            result = {"decision": out.allowed, "context": out.context}
+            error = {"status": 400, "message": item.message}
+            if item.code != InvalidParameterError.code:
+                error["code"] = item.code
+            result = {"decision": False, "context": {"error": error}}
         results.append(result)
         if semantic == "deny_on_first_deny" and not result["decision"]:
             break

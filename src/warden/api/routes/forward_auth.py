@@ -15,6 +15,12 @@ Envoy ext_authz    the check request's own method      the path after ``/v1/forw
 ``X-Forwarded-Host`` / ``X-Forwarded-Proto`` (or ``Host``) complete the URL. Two sources that
 disagree, a header given twice, or no source at all is a ``400``: the endpoint never guesses.
 
+The path is canonicalised once before any policy sees it (``warden.core.paths``, ADR 0082):
+dot segments removed, unreserved escapes decoded; an encoded ``/`` or ``\\``, NUL, ``;``
+parameters, ``//`` and the like are a ``400`` (``invalid_parameter``, reason
+``unsafe_path``). Policies see the canonical path; ``context.http.raw_path`` and the audit
+record keep what was sent.
+
 The agent's credential comes in ``Authorization: Bearer|DPoP <task credential>`` (with the
 ``DPoP`` proof header for bound credentials). The decision is Warden's agent mode with the HTTP
 method as the action and the route as the resource, ``Route::"<path>"`` (attributes ``path``
@@ -26,8 +32,8 @@ carries ``X-Warden-Decision`` when a decision was made.
 
 from __future__ import annotations
 
+import time
 from typing import Any
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
@@ -36,7 +42,9 @@ from starlette.responses import Response
 
 from warden.api.deps import require_pep, warden_of
 from warden.api.errors import error_body, json_response, request_id_of
+from warden.api.observed import decide
 from warden.authz.authzen import ActionInput, EntityInput, EvaluationInput
+from warden.core.paths import CanonicalPath, canonical_path
 from warden.errors import InvalidParameterError, TokenInvalidError
 
 router = APIRouter(tags=["enforcement"])
@@ -62,11 +70,31 @@ def _agreed(sources: dict[str, str | None], what: str) -> str | None:
     return next(iter(given.values()), None)
 
 
-def original_request(request: Request, suffix: str) -> tuple[str, str, str, str]:
-    """``(method, absolute uri, path, host)`` of the request the proxy is asking about."""
-    envoy_path = f"/{suffix}" if suffix else None
-    if envoy_path and request.url.query:
-        envoy_path += f"?{request.url.query}"
+def _envoy_target(request: Request, suffix: str) -> str | None:
+    """The raw target after ``/v1/forward-auth`` (Envoy's path-suffix form), as sent: Starlette's
+    routing path is already percent-decoded, so it cannot be canonicalised honestly."""
+    if not suffix:
+        return None
+    raw = request.scope.get("raw_path")
+    text = raw.decode("latin-1") if isinstance(raw, bytes) else f"{PREFIX}/{suffix}"
+    if not text.startswith(PREFIX + "/"):
+        raise InvalidParameterError(
+            "the request path is refused: an encoded separator",
+            detail={"field": "path", "reason": "unsafe_path"},
+        )
+    target = text[len(PREFIX) :]
+    query = request.scope.get("query_string") or b""
+    if query:
+        target += "?" + query.decode("latin-1")
+    return target
+
+
+def original_request(request: Request, suffix: str) -> tuple[str, str, CanonicalPath, str]:
+    """``(method, absolute uri, canonical path, host)`` of the request the proxy asks about.
+
+    The path is canonicalised once, here, before any policy sees it (``core.paths``); a path
+    with no single reading is a 400, never a decision."""
+    envoy_path = _envoy_target(request, suffix)
     uri = _agreed(
         {
             "X-Original-URI": _one_header(request, "x-original-uri"),
@@ -96,13 +124,17 @@ def original_request(request: Request, suffix: str) -> tuple[str, str, str, str]
     method = method.upper()
     if method not in _METHODS:
         raise InvalidParameterError(f"unsupported method `{method[:20]}`")
-    if not uri.startswith("/") or len(uri) > 4096 or any(ord(c) < 0x21 for c in uri):
-        raise InvalidParameterError("the original URI must be an absolute path")
+    path = canonical_path(uri)
     host = _one_header(request, "x-forwarded-host") or request.headers.get("host", "")
     proto = (_one_header(request, "x-forwarded-proto") or "http").lower()
-    if proto not in ("http", "https") or not host or len(host) > 255 or "/" in host:
+    if (
+        proto not in ("http", "https")
+        or not host
+        or len(host) > 255
+        or any(c in host for c in "/\\@?#%")
+        or any(ord(c) < 0x21 or ord(c) > 0x7E for c in host)
+    ):
         raise InvalidParameterError("the original host or scheme is invalid")
-    path = urlsplit(uri).path or "/"
     return method, f"{proto}://{host}{uri}", path, host
 
 
@@ -127,10 +159,27 @@ def _challenge(reason: str, decision_id: str | None, rid: str | None) -> Respons
 
 
 async def forward_auth(request: Request, suffix: str = "") -> Response:
+    """The check, timed (the latency forward-auth adds) and, tracing on, in its own span."""
+    w = warden_of(request)
+    started = time.perf_counter()
+    if w.tracing.enabled:
+        with w.tracing.span("warden.forward_auth") as span:
+            response = await _forward_auth(request, suffix)
+            span.set_attribute("http.response.status_code", response.status_code)
+    else:
+        response = await _forward_auth(request, suffix)
+    request.app.state.metrics.forward_auth_seconds.labels(str(response.status_code)).observe(
+        time.perf_counter() - started
+    )
+    return response
+
+
+async def _forward_auth(request: Request, suffix: str) -> Response:
     require_pep(request)
     w = warden_of(request)
     rid = request_id_of(request)
-    method, uri, path, host = original_request(request, suffix)
+    method, uri, canonical, host = original_request(request, suffix)
+    path = canonical.path
     token, proof = _credential(request)
     if token is None:
         return _challenge("missing_credential", None, rid)
@@ -146,9 +195,18 @@ async def forward_auth(request: Request, suffix: str = "") -> Response:
         subject=EntityInput("agent", str(subject), properties),
         action=ActionInput(method),
         resource=EntityInput(ROUTE_TYPE, path, {"path": path, "host": host}),
-        context={"http": {"method": method, "uri": uri, "path": path, "host": host}},
+        context={
+            "http": {
+                "method": method,
+                "uri": uri,
+                "path": path,
+                "host": host,
+                "raw_path": canonical.raw.partition("?")[0],
+            }
+        },
     )
-    out = await run_in_threadpool(w.decisions.evaluate, ev, request_id=rid)
+    metrics = request.app.state.metrics
+    out = await run_in_threadpool(decide, w, metrics, ev, rid, "forward_auth")
     reason = out.context.get("reason")
     if not out.allowed and reason in _CREDENTIAL_REASONS:
         return _challenge(str(reason), out.decision_id, rid)

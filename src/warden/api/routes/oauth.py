@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import time
+
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -65,22 +67,42 @@ async def spiffe_bundle(request: Request) -> Response:
 @router.post("/oauth2/token")
 async def token(request: Request) -> Response:
     metrics = request.app.state.metrics
+    w = warden_of(request)
+    started = time.perf_counter()
+    grant = "unknown"
     try:
         form = await read_form(request)
+        grant = _grant(form)
         proofs = request.headers.getlist("dpop")
         if len(proofs) > 1:
             raise OAuthError("invalid_dpop_proof", "send exactly one DPoP header")
-        body = await run_in_threadpool(
-            warden_of(request).tasks.token,
-            form,
-            channel_of(request),
-            dpop=proofs[0] if proofs else None,
-        )
+        with w.tracing.span("warden.token", {"warden.grant": grant}) as span:
+            body = await run_in_threadpool(
+                w.tasks.token,
+                form,
+                channel_of(request),
+                dpop=proofs[0] if proofs else None,
+            )
+            if span is not None:
+                span.set_attribute("warden.task", str(body.get("task_id", "")))
     except Exception:
         metrics.tokens.labels(outcome="refused").inc()
+        metrics.token_seconds.labels(grant, "refused").observe(time.perf_counter() - started)
         raise
     metrics.tokens.labels(outcome="issued").inc()
+    metrics.token_seconds.labels(grant, "issued").observe(time.perf_counter() - started)
     return json_response(body, headers=NO_STORE)
+
+
+def _grant(form: dict[str, list[str]]) -> str:
+    """A bounded label: token_exchange (a new task), delegation, renewal, or unsupported."""
+    if (form.get("grant_type") or [""])[0] != TOKEN_EXCHANGE:
+        return "unsupported"
+    if form.get("actor_token"):
+        return "delegation"
+    if (form.get("subject_token_type") or [""])[0] == ACCESS_TOKEN_TYPE:
+        return "renewal"
+    return "token_exchange"
 
 
 def _token_param(form: dict[str, list[str]]) -> str:

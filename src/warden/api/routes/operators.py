@@ -50,7 +50,7 @@ async def create(request: Request) -> Response:
         role = OperatorRole(body.get("role", OperatorRole.APPROVER.value))
     except ValueError:
         raise InvalidParameterError(
-            "`role` must be admin, approver or auditor", detail={"field": "role"}
+            "`role` must be admin, approver, auditor or pep", detail={"field": "role"}
         ) from None
     assert name is not None
     op, token = await run_in_threadpool(

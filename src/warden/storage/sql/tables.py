@@ -383,6 +383,53 @@ export_cursors = sa.Table(
     sa.Column("updated_at", sa.Double(), nullable=False),
 )
 
+# Shared Signals (issue 16): streams registered by operators, and the outbox of signed SETs.
+# The outbox is filled from the audit log (cursor ``ssf`` in export_cursors) and drained in id
+# order per stream, so events are durable, retried and ordered.
+ssf_streams = sa.Table(
+    "ssf_streams",
+    metadata,
+    sa.Column("id", sa.String(), primary_key=True),
+    sa.Column("audience", sa.String(), nullable=False),
+    sa.Column("description", sa.Text(), nullable=False),
+    sa.Column("delivery_method", sa.String(), nullable=False),
+    sa.Column("endpoint_url", sa.Text(), nullable=True),
+    sa.Column("authorization_header", sa.Text(), nullable=True),
+    sa.Column("poll_token_hash", sa.String(64), nullable=True),
+    sa.Column("events_requested", sa.Text(), nullable=False),
+    sa.Column("status", sa.String(), nullable=False),
+    sa.Column("status_reason", sa.Text(), nullable=False),
+    sa.Column("created_by", sa.String(), nullable=False),
+    sa.Column("created_at", sa.Double(), nullable=False),
+    sa.Column("updated_at", sa.Double(), nullable=False),
+    sa.Column("lease_owner", sa.String(), nullable=True),
+    sa.Column("lease_until", sa.Double(), nullable=True),
+)
+
+ssf_outbox = sa.Table(
+    "ssf_outbox",
+    metadata,
+    sa.Column("id", SeqType, primary_key=True, autoincrement=True),
+    sa.Column(
+        "stream_id",
+        sa.String(),
+        sa.ForeignKey("ssf_streams.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("jti", sa.String(), nullable=False, unique=True),
+    sa.Column("event_type", sa.String(), nullable=False),
+    sa.Column("audit_seq", SeqType, nullable=True),
+    sa.Column("token", sa.Text(), nullable=False),
+    sa.Column("created_at", sa.Double(), nullable=False),
+    sa.Column("attempts", sa.Integer(), nullable=False),
+    sa.Column("next_attempt_at", sa.Double(), nullable=False),
+    sa.Column("delivered_at", sa.Double(), nullable=True),
+    sa.Column("outcome", sa.String(), nullable=True),  # delivered | rejected (by the receiver)
+    sa.Column("last_error", sa.Text(), nullable=True),
+    sa.UniqueConstraint("stream_id", "audit_seq", "event_type"),
+    sa.Index(None, "stream_id", "delivered_at", "id"),
+)
+
 # attribution queries find a human's tasks (delegation subtrees use ix_tasks_parent_id above)
 sa.Index("ix_tasks_on_behalf_of", tasks.c.on_behalf_of)
 

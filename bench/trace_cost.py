@@ -1,0 +1,90 @@
+"""Tracing cost on the decision path (issue 16): off must be free, on is reported.
+
+Three ways to answer the same in-process agent decision (cached credential, background loops
+running), interleaved call by call:
+
+- ``bare``: ``DecisionService.evaluate`` alone;
+- ``off``: the HTTP edge's decision wrapper (``warden.api.observed.decide``: latency histogram,
+  tracing check) with tracing off, as Warden runs by default;
+- ``on``: the same with OpenTelemetry on, inside a server span as the trace middleware opens
+  one, exporting over OTLP/HTTP (batch processor) to a loopback receiver that discards.
+
+The figures: ``off/bare`` (the histogram and the off switch; no target beyond "about 1") and
+``on/off`` (what switching tracing on costs per decision).
+"""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from bench import _common as c
+
+
+class _Sink(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length", "0")))
+        self.send_response(200)
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def run() -> None:
+    c.print_header("TRACE tracing cost on the decision path (off: zero; on: reported)")
+    batches, batch, warmup = c.sizes((40, 250, 2000), (12, 200, 500))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    with c.temp_dir("trace") as root:
+        world = c.make_agent_world(root)
+        try:
+            _measure(world, server.server_address[1], batches, batch, warmup)
+        finally:
+            world.close()
+            server.shutdown()
+            server.server_close()
+
+
+def _measure(world: c.AgentWorld, port: int, batches: int, batch: int, warmup: int) -> None:
+    from warden.api.metrics import Metrics
+    from warden.api.observed import decide
+    from warden.telemetry import NO_TRACING, otlp_tracing
+
+    w = world.warden
+    ev = world.evaluation()
+    metrics = Metrics()
+    evaluate = w.decisions.evaluate
+    traced = otlp_tracing(f"http://127.0.0.1:{port}", service_name="warden-bench")
+
+    def bare(_i: int) -> object:
+        return evaluate(ev)
+
+    def off(_i: int) -> object:
+        w.tracing = w.auditor.tracing = NO_TRACING
+        return decide(w, metrics, ev, None, "evaluation")
+
+    def on(_i: int) -> object:
+        w.tracing = w.auditor.tracing = traced
+        with traced.span("POST", {"url.path": "/access/v1/evaluation"}, kind="server"):
+            return decide(w, metrics, ev, None, "evaluation")
+
+    samples = c.interleave(
+        [("bare evaluate", bare), ("edge, tracing off", off), ("edge, tracing on", on)],
+        batches=batches,
+        batch=batch,
+        warmup=warmup,
+    )
+    w.tracing = w.auditor.tracing = NO_TRACING
+    traced.shutdown()
+    s = {name: c.summarize(v) for name, v in samples.items()}
+    for name, summary in s.items():
+        print(summary.line(name))
+    b, f, o = s["bare evaluate"], s["edge, tracing off"], s["edge, tracing on"]
+    print(
+        f"TRACE: bare={b.p50:.1f} off={f.p50:.1f} on={o.p50:.1f} "
+        f"off_ratio={c.ratio(f.p50, b.p50):.2f} on_ratio={c.ratio(o.p50, f.p50):.2f} "
+        f"on_added_us={o.p50 - f.p50:.1f}"
+    )
