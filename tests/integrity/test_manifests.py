@@ -208,3 +208,16 @@ def test_warden_dev_manifest_signs_what_the_declaration_accepts(
     swapped = subprocess.run([*cli, spiffe, *common], capture_output=True, text=True, check=True)
     r = exchange(live, spiffe, swapped.stdout.strip(), scope=SCOPE)
     assert r.json()["error"] == "manifest_mismatch"
+
+
+def test_digests_and_names_match_as_a_whole_string() -> None:
+    from warden.core.manifest import check_digest, parse_declaration
+    from warden.errors import InvalidParameterError
+
+    good = "sha256:" + "a" * 64
+    assert check_digest(good, "d") == good
+    for bad in (good + "\n", " " + good, good.upper(), "sha256:" + "a" * 63):
+        with pytest.raises(InvalidParameterError):
+            check_digest(bad, "d")
+    with pytest.raises(InvalidParameterError):
+        parse_declaration({"signers": [{"keyid": "ci\n", "public_key": "x"}]})

@@ -22,13 +22,14 @@ import httpx
 import yaml
 
 from warden.core.clock import SystemClock
+from warden.core.ids import full_match
 from warden.errors import DecisionUnavailableError, InvalidParameterError
 from warden.tokens.jwks import PublishedKeys
 from warden.tokens.verifier import TaskCredentialVerifier
 
 from .proxy import A2AProxyConfig, create_a2a_proxy_app
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 def _bad(message: str) -> InvalidParameterError:
@@ -48,7 +49,7 @@ def parse_a2a_config(
     if not isinstance(target, dict):
         raise _bad("`target` must be a mapping")
     name, url = target.get("name"), target.get("url")
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not full_match(_NAME, name):
         raise _bad("`target.name` must be a short name of letters, digits, `.`, `_`, `-`")
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
         raise _bad("`target.url` must be the A2A server's http(s) URL")

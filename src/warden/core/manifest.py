@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from warden.core.ids import full_match
 from warden.errors import InvalidParameterError
 
 __all__ = [
@@ -46,8 +47,8 @@ PAYLOAD_TYPE = "application/vnd.in-toto+json"
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://warden.dev/agent-manifest/v1"
 
-_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
-_SHORT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}$")
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+_SHORT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}")
 MAX_ITEMS = 64
 # predicate field -> declaration field (the digest-valued ones)
 DIGEST_FIELDS = {
@@ -63,7 +64,7 @@ def _bad(message: str) -> InvalidParameterError:
 
 
 def check_digest(value: Any, where: str) -> str:
-    if not isinstance(value, str) or not _DIGEST.match(value):
+    if not isinstance(value, str) or not full_match(_DIGEST, value):
         raise _bad(f"`{where}` must be a digest `sha256:<64 lowercase hex>`")
     return value
 
@@ -91,9 +92,9 @@ def _model(raw: Any, where: str) -> ModelRef:
         raise _bad(f"`{where}` must be an object {{id, version}} or `id@version`")
     ident: Any = raw.get("id")
     version: Any = raw.get("version", "") or ""
-    if not isinstance(ident, str) or not _SHORT.match(ident):
+    if not isinstance(ident, str) or not full_match(_SHORT, ident):
         raise _bad(f"`{where}.id` must be a short model name")
-    if not isinstance(version, str) or (version and not _SHORT.match(version)):
+    if not isinstance(version, str) or (version != "" and not _SHORT.fullmatch(version)):
         raise _bad(f"`{where}.version` must be a short string")
     return ModelRef(ident, version)
 
@@ -157,7 +158,7 @@ def parse_declaration(raw: Any, *, key_id: Any = None) -> ManifestDeclaration:
             raise _bad(f"`signers[{i}]` needs a PEM `public_key`")
         pem = str(item["public_key"])
         keyid = item.get("keyid")
-        if keyid is not None and (not isinstance(keyid, str) or not _SHORT.match(keyid)):
+        if keyid is not None and (not isinstance(keyid, str) or not full_match(_SHORT, keyid)):
             raise _bad(f"`signers[{i}].keyid` must be a short string")
         signers.append(Signer(keyid or (key_id(pem) if key_id else ""), pem))
     if not signers:
