@@ -49,6 +49,13 @@ PREDICATE_TYPE = "https://warden.dev/agent-manifest/v1"
 
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _SHORT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}")
+
+
+def _short(value: object) -> bool:
+    """A short token (a model name, a key id), matched as a whole string."""
+    return bool(full_match(_SHORT, value))
+
+
 MAX_ITEMS = 64
 # predicate field -> declaration field (the digest-valued ones)
 DIGEST_FIELDS = {
@@ -92,9 +99,9 @@ def _model(raw: Any, where: str) -> ModelRef:
         raise _bad(f"`{where}` must be an object {{id, version}} or `id@version`")
     ident: Any = raw.get("id")
     version: Any = raw.get("version", "") or ""
-    if not isinstance(ident, str) or not full_match(_SHORT, ident):
+    if not isinstance(ident, str) or not _short(ident):
         raise _bad(f"`{where}.id` must be a short model name")
-    if not isinstance(version, str) or (version != "" and not _SHORT.fullmatch(version)):
+    if not isinstance(version, str) or (version != "" and not _short(version)):
         raise _bad(f"`{where}.version` must be a short string")
     return ModelRef(ident, version)
 
@@ -158,7 +165,7 @@ def parse_declaration(raw: Any, *, key_id: Any = None) -> ManifestDeclaration:
             raise _bad(f"`signers[{i}]` needs a PEM `public_key`")
         pem = str(item["public_key"])
         keyid = item.get("keyid")
-        if keyid is not None and (not isinstance(keyid, str) or not full_match(_SHORT, keyid)):
+        if keyid is not None and (not isinstance(keyid, str) or not _short(keyid)):
             raise _bad(f"`signers[{i}].keyid` must be a short string")
         signers.append(Signer(keyid or (key_id(pem) if key_id else ""), pem))
     if not signers:
