@@ -28,3 +28,5 @@ def run() -> None:
     report.print_http({size: res})
     for m in res["mismatches"]:
         print(f"  MISMATCH: {m['engine']} on {m['request']}: got {m['got']}, want {m['want']}")
+    if res["mismatches"]:  # the figures compare unequal rule sets: fail the benchmark, loudly
+        raise RuntimeError(f"{len(res['mismatches'])} answers differ from the reference")

@@ -7,8 +7,9 @@ spread over every agent). Agent 0 gets a credential for tool 0 from each through
 exchange — the same request matches the same three policies in both worlds — and the closed-loop
 client (pinned to the other core) loads them in alternating rounds. The cost is server CPU per
 decision (utime + stime of the server process over the window ÷ responses), so a busy machine
-moves it less than decisions per second. The policy engine alone is flat (P3): whatever grows
-here is elsewhere on the HTTP path.
+moves it less than decisions per second. Both servers must first go idle (start-up work done:
+the big one works for a while after ``/readyz``). The policy engine alone is flat (P3): whatever
+grows here is elsewhere on the HTTP path.
 """
 
 from __future__ import annotations

@@ -20,8 +20,10 @@ def run() -> None:
     c.print_header("P9 Warden full embedded decision vs bare indexed Cedar, by rule count")
     sizes = r.QUICK_SIZES if c.QUICK else r.SIZES
     budget = 0.8 if c.QUICK else 3.0
+    mismatched = []
     for size in sizes:
         res = inproc_warden.measure_size(size, budget)
+        mismatched += res["mismatches"]
         w, b = res["engines"]["warden"], res["engines"]["cedar-indexed"]
         print(
             f"  {size:>6,} rules ({res['agents']:,} agents; loaded in {res['load_s']:.1f} s):"
@@ -31,3 +33,5 @@ def run() -> None:
         for m in res["mismatches"]:
             print(f"  MISMATCH: {m['engine']} on {m['request']}: got {m['got']}, want {m['want']}")
         print(inproc_warden.p9_line(size, res))
+    if mismatched:  # the timings compare unequal rule sets: fail the benchmark, loudly
+        raise RuntimeError(f"{len(mismatched)} answers differ from the reference (MISMATCH above)")

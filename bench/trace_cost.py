@@ -9,8 +9,9 @@ running), interleaved call by call:
 - ``on``: the same with OpenTelemetry on, inside a server span as the trace middleware opens
   one, exporting over OTLP/HTTP (batch processor) to a loopback receiver that discards.
 
-The figures: ``off/bare`` (the histogram and the off switch; no target beyond "about 1") and
-``on/off`` (what switching tracing on costs per decision).
+The figures: ``off/bare`` (the histogram and the off switch; no target beyond "about 1"),
+``on/off`` (what switching tracing on costs per decision), and one bare OpenTelemetry SDK span
+as the yardstick (a traced HTTP decision makes two: the server span and the decision span).
 """
 
 from __future__ import annotations
@@ -71,8 +72,17 @@ def _measure(world: c.AgentWorld, port: int, batches: int, batch: int, warmup: i
         with traced.span("POST", {"url.path": "/access/v1/evaluation"}, kind="server"):
             return decide(w, metrics, ev, None, "evaluation")
 
+    def span_only(_i: int) -> object:  # calibration: what one OpenTelemetry SDK span costs here
+        with traced.span("calibration"):
+            return None
+
     samples = c.interleave(
-        [("bare evaluate", bare), ("edge, tracing off", off), ("edge, tracing on", on)],
+        [
+            ("bare evaluate", bare),
+            ("edge, tracing off", off),
+            ("edge, tracing on", on),
+            ("one bare OTel span", span_only),
+        ],
         batches=batches,
         batch=batch,
         warmup=warmup,
@@ -83,8 +93,13 @@ def _measure(world: c.AgentWorld, port: int, batches: int, batch: int, warmup: i
     for name, summary in s.items():
         print(summary.line(name))
     b, f, o = s["bare evaluate"], s["edge, tracing off"], s["edge, tracing on"]
+    one = s["one bare OTel span"]
+    print(
+        f"  tracing on adds {o.p50 - f.p50:.1f} µs p50 = {c.ratio(o.p50 - f.p50, one.p50):.1f}x "
+        f"one bare OpenTelemetry SDK span ({one.p50:.1f} µs); a traced decision makes two"
+    )
     print(
         f"TRACE: bare={b.p50:.1f} off={f.p50:.1f} on={o.p50:.1f} "
         f"off_ratio={c.ratio(f.p50, b.p50):.2f} on_ratio={c.ratio(o.p50, f.p50):.2f} "
-        f"on_added_us={o.p50 - f.p50:.1f}"
+        f"on_added_us={o.p50 - f.p50:.1f} otel_span_us={one.p50:.1f}"
     )

@@ -111,6 +111,11 @@ class Settings:
     webhook_max_attempts: int = 6
     webhook_base_delay: float = 0.5
     webhook_timeout: float = 5.0
+    # the server log (docs/console.md): its level, the level of the one line per decision,
+    # approval, kill or policy change, and text or JSON (auto: JSON when stderr is not a TTY)
+    log_level: str = "info"
+    log_events_level: str = "info"
+    log_format: str = "auto"
     # traces and Shared Signals (docs/observability.md)
     otlp_endpoint: str | None = None  # OTLP/HTTP collector base URL; None: tracing off
     otlp_headers: tuple[tuple[str, str], ...] = ()
@@ -174,10 +179,13 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         else None,
         "issuer": os.environ.get("WARDEN_ISSUER"),
         "key_encryption_key": os.environ.get("WARDEN_KEY_ENCRYPTION_KEY") or None,
+        "log_level": os.environ.get("WARDEN_LOG_LEVEL", "").lower() or None,
         "otlp_endpoint": os.environ.get("WARDEN_OTLP_ENDPOINT") or None,
     }
     settings = settings.with_overrides(**env)
     settings = settings.with_overrides(**overrides)
+    if settings.log_level not in LOG_LEVELS:
+        raise InvalidParameterError(f"`WARDEN_LOG_LEVEL` must be one of {', '.join(LOG_LEVELS)}")
     if settings.credential_ttl > settings.credential_max_ttl:
         raise InvalidParameterError("`tokens.ttl` must not exceed `tokens.max_ttl`")
     return settings
@@ -292,8 +300,34 @@ def _from_yaml(settings: Settings, path: Path) -> Settings:
         out["behaviour"] = _behaviour(_section(raw, "behaviour"))
     if raw.get("webhooks") is not None:
         out.update(_webhooks(_section(raw, "webhooks"), rel))
+    if raw.get("log") is not None:
+        out.update(_log(_section(raw, "log")))
     out.update(_observability_yaml(raw))
     return replace(settings, **out)
+
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("auto", "json", "text")
+
+
+def _log(section: dict[str, Any]) -> dict[str, Any]:
+    """``log:`` — ``level``, ``events`` (the level of per-event lines) and ``format``."""
+    out: dict[str, Any] = {}
+    for key, attr, allowed in (
+        ("level", "log_level", LOG_LEVELS),
+        ("events", "log_events_level", LOG_LEVELS),
+        ("format", "log_format", LOG_FORMATS),
+    ):
+        if key in section:
+            value = str(section[key]).lower()
+            if value not in allowed:
+                choices = ", ".join(allowed)
+                raise InvalidParameterError(f"config `log.{key}` must be one of {choices}")
+            out[attr] = value
+    unknown = sorted(set(section) - {"level", "events", "format"})
+    if unknown:
+        raise InvalidParameterError(f"config `log.{unknown[0]}` is not a known key")
+    return out
 
 
 def _governance_yaml(raw: dict[str, Any], rel: Any) -> dict[str, Any]:

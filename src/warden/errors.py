@@ -20,6 +20,7 @@ code to status. Callers outside the trust boundary get opaque codes for credenti
     ├── PermissionDeniedError        forbidden
     │   ├── ApprovalNotPermittedError    approval_not_permitted
     │   ├── AgentCannotApproveError      agent_cannot_approve
+    │   ├── CSRFError                    csrf_failed (a console request without its CSRF proof)
     │   └── AccessDeniedError            access_denied (a PEP enforcing a deny decision)
     │       └── ApprovalRequiredError        approval_required
     ├── ToolMismatchError            tool_mismatch (action and tool resource name two tools)
@@ -85,6 +86,12 @@ class AuthenticationError(WardenError):
 
 class PermissionDeniedError(WardenError):
     code = "forbidden"
+
+
+class CSRFError(PermissionDeniedError):
+    """A cookie-authenticated (console) request that changes state lacked its CSRF proof."""
+
+    code = "csrf_failed"
 
 
 class PayloadTooLargeError(WardenError):

@@ -1,5 +1,6 @@
 """The MCP proxy over HTTP with tracing on: one ``warden.mcp`` span per JSON-RPC message, a
-child of the MCP client's ``traceparent``, exported to a real OTLP/HTTP receiver."""
+child of the MCP client's ``traceparent``, exported to a real OTLP/HTTP receiver; and the
+proxy's own ``/metrics`` (its decision round trip and per-method latency)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.signals.receivers import OTLPReceiver
 from warden.telemetry import otlp_tracing
@@ -71,6 +73,21 @@ def test_the_proxy_traces_each_message(live_warden: LiveWarden, tmp_path: Path) 
         with ThreadServer(app, port):
             r = httpx.post(resource, json=init, headers=headers, timeout=30)
             assert r.status_code == 200, r.text
+            session = {**headers, "Mcp-Session-Id": r.headers["mcp-session-id"]}
+            listing = {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}}
+            r = httpx.post(resource, json=listing, headers=session, timeout=30)
+            assert r.status_code == 200, r.text
+            scraped = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+        families = {f.name: f for f in text_string_to_metric_families(scraped)}
+        decided = families["warden_mcp_decision_duration_seconds"]
+        assert decided.type == "histogram"
+        assert any(s.name.endswith("_count") and s.value >= 1 for s in decided.samples)
+        methods = {
+            s.labels["method"]
+            for s in families["warden_mcp_message_duration_seconds"].samples
+            if s.name.endswith("_count")
+        }
+        assert {"initialize", "tools/list"} <= methods
         deadline = time.monotonic() + 10
         while not collector.named("warden.mcp") and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -21,6 +21,7 @@ SESSION_REVOKED = CAEP + "session-revoked"
 CREDENTIAL_CHANGE = CAEP + "credential-change"
 ACCOUNT_DISABLED = "https://schemas.openid.net/secevent/risc/event-type/account-disabled"
 VERIFICATION = "https://schemas.openid.net/secevent/ssf/event-type/verification"
+STREAM_UPDATED = "https://schemas.openid.net/secevent/ssf/event-type/stream-updated"
 
 
 def _jwks(world: World) -> dict[str, Any]:
@@ -389,3 +390,51 @@ def test_a_set_queued_under_a_retired_key_is_still_verifiable(
     _tick(world)
     assert receiver.types() == [SESSION_REVOKED]
     assert receiver.events[0]["sub_id"]["session"]["id"] == task["task_id"]
+
+
+def test_a_renewal_that_binds_a_dpop_key_is_a_credential_change(
+    world: World, receiver: SETReceiver
+) -> None:
+    from tests.lifecycle.dpop import ProofKey
+
+    world.register()
+    task = world.start_task()  # a bearer credential
+    _push_stream(world, receiver, events_requested=[CREDENTIAL_CHANGE])
+    key = ProofKey()
+    token_url = f"{world.warden.settings.effective_issuer}/oauth2/token"
+    renewed = world.client.post(
+        "/oauth2/token",
+        data={
+            "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+            "subject_token": task["access_token"],
+            "subject_token_type": "urn:ietf:params:oauth:token-type:access_token",
+        },
+        headers={"DPoP": key.proof("POST", token_url)},
+    )
+    assert renewed.status_code == 200, renewed.text
+    assert renewed.json()["token_type"] == "DPoP"
+    _tick(world)
+    assert receiver.types() == [CREDENTIAL_CHANGE]
+    event = receiver.events[0]["events"][CREDENTIAL_CHANGE]
+    assert event["credential_type"] == "dpop-key" and event["change_type"] == "create"
+    assert event["jkt"] == key.jkt and event["previous_jkt"] is None
+    assert receiver.events[0]["sub_id"]["session"]["id"] == task["task_id"]
+
+
+def test_what_happens_while_a_stream_is_disabled_is_not_queued(
+    world: World, receiver: SETReceiver
+) -> None:
+    world.register()
+    first, second = world.start_task()["task_id"], world.start_task()["task_id"]
+    sid = _push_stream(world, receiver)["stream_id"]
+    status = {"stream_id": sid, "status": "disabled"}
+    assert world.client.post("/ssf/status", json=status, headers=world.admin).status_code == 200
+    world.client.post(f"/v1/tasks/{first}/revoke", headers=world.admin)
+    _tick(world)
+    status["status"] = "enabled"
+    assert world.client.post("/ssf/status", json=status, headers=world.admin).status_code == 200
+    world.client.post(f"/v1/tasks/{second}/revoke", headers=world.admin)
+    _tick(world)
+    assert receiver.types() == [STREAM_UPDATED, SESSION_REVOKED]
+    assert receiver.events[0]["events"][STREAM_UPDATED]["status"] == "enabled"
+    assert receiver.events[1]["sub_id"]["session"]["id"] == second

@@ -14,6 +14,7 @@ from warden.attestation.base import Channel
 from warden.core.model import Operator, OperatorRole
 from warden.errors import (
     AuthenticationError,
+    CSRFError,
     DPoPProofError,
     MalformedRequestError,
     OAuthError,
@@ -102,8 +103,52 @@ def request_uri(request: Request) -> str:
     return f"{base}{request.url.path}"
 
 
+# The console's session (docs/adr/0100): the operator token in an HttpOnly SameSite=Strict
+# cookie, and a double-submit CSRF token every state-changing request must echo in a header.
+SESSION_COOKIE = "warden_console"
+CSRF_COOKIE = "warden_csrf"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def same_origin(request: Request) -> bool:
+    """True when the browser's ``Origin`` (or, lacking it, ``Referer``) is this server."""
+    claimed = request.headers.get("origin") or request.headers.get("referer")
+    if not claimed:
+        return False
+    host = request.headers.get("host", "")
+    scheme = request.url.scheme
+    own = f"{scheme}://{host}"
+    return claimed == own or claimed.startswith(own + "/")
+
+
+def check_csrf(request: Request) -> None:
+    """A cookie-authenticated request that changes state must prove it came from the console."""
+    if request.method in SAFE_METHODS:
+        return
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    header = request.headers.get(CSRF_HEADER, "")
+    if not cookie or not hmac.compare_digest(cookie.encode(), header.encode()):
+        raise CSRFError("send the console's csrf token in the `X-CSRF-Token` header")
+    if not same_origin(request):
+        raise CSRFError("the request's origin is not this server")
+
+
+def operator_token(request: Request) -> str | None:
+    """The operator token of a request: the bearer header, else the console session cookie
+    (then with its CSRF proof on anything but a read)."""
+    token = bearer(request)
+    if token is not None:
+        return token
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return None
+    check_csrf(request)
+    return cookie
+
+
 def operator(request: Request, *roles: OperatorRole) -> Operator:
-    op = warden_of(request).operators.authenticate(bearer(request))
+    op = warden_of(request).operators.authenticate(operator_token(request))
     warden_of(request).operators.require(op, *roles)
     return op
 
@@ -111,7 +156,7 @@ def operator(request: Request, *roles: OperatorRole) -> Operator:
 def any_operator(request: Request) -> Operator:
     """Any authenticated person (admin, approver or auditor) may read; a ``pep`` account is a
     machine that may only ask the PDP."""
-    op = warden_of(request).operators.authenticate(bearer(request))
+    op = warden_of(request).operators.authenticate(operator_token(request))
     if op.role is OperatorRole.PEP:
         raise PermissionDeniedError("a `pep` account may only call the PDP")
     return op

@@ -30,6 +30,7 @@ STATUS_BY_CODE = {
     "approval_digest_mismatch": 409,
     "approval_not_permitted": 403,
     "agent_cannot_approve": 403,
+    "csrf_failed": 403,
     "rate_limited": 429,
     "unauthenticated": 401,
     "forbidden": 403,

@@ -74,11 +74,15 @@ def list_approvals(
         bool, typer.Option("--mine", help="Only pending requests you may decide now.")
     ] = False,
     limit: Annotated[int, typer.Option("--limit", min=1, max=1000)] = 100,
+    watch: Annotated[
+        bool,
+        typer.Option("--watch", help="Then print each new or changed request as it happens."),
+    ] = False,
     as_json: JsonOption = False,
     url: UrlOption = DEFAULT_URL,
     data_dir: DataDirOption = DEFAULT_DATA_DIR,
 ) -> None:
-    """List approval requests, newest first."""
+    """List approval requests, newest first (``--watch``: then follow them live)."""
     with WardenClient(url, data_dir) as client:
         page = client.get(
             "/v1/approvals",
@@ -87,10 +91,46 @@ def list_approvals(
             mine="true" if mine else None,
             limit=limit,
         )
-    if as_json:
-        print_json(page)
+        if as_json and not watch:
+            print_json(page)
+            return
+        if as_json:  # JSON lines: the current requests, then one per change
+            for r in page.get("approvals", []):
+                typer.echo(json.dumps({"event": "listed", **r}, ensure_ascii=False))
+        else:
+            _table(page.get("approvals", []))
+        if watch:
+            _watch(client, agent=agent, mine=mine, as_json=as_json)
+
+
+def _watch(client: WardenClient, *, agent: str | None, mine: bool, as_json: bool) -> None:
+    """Follow the approvals stream; one line (or JSON object) per change, until Ctrl-C."""
+    if not as_json:
+        console.print("watching for approval requests (Ctrl-C to stop)…")
+    try:
+        for event in client.events("/v1/approvals/stream"):
+            rid = event.get("request_id")
+            if not isinstance(rid, str) or (agent and event.get("agent") != agent):
+                continue
+            r = client.get(f"/v1/approvals/{seg(rid)}")
+            if mine and r["status"] == "pending" and event.get("type") == "approval.requested":
+                eligible = client.get("/v1/approvals", mine="true", agent=r["agent"], limit=1000)
+                if rid not in {x["id"] for x in eligible.get("approvals", [])}:
+                    continue
+            if as_json:
+                typer.echo(json.dumps({"event": event.get("type"), **r}, ensure_ascii=False))
+                continue
+            args = json.dumps(r.get("arguments") or {}, ensure_ascii=False)
+            console.print(
+                f"{when(event.get('ts'))}  {event.get('type', '')}  {r['id']}  {r['agent']}  "
+                f"{r['action']} on {_resource(r)}  {args}  awaiting {r.get('awaiting') or '-'}",
+                markup=False,
+            )
+    except KeyboardInterrupt:
         return
-    items = page.get("approvals", [])
+
+
+def _table(items: list[dict[str, Any]]) -> None:
     if not items:
         console.print("no approval requests")
         return

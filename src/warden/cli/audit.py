@@ -269,6 +269,9 @@ def search(
         str | None, typer.Option("--policy", help="A policy id in the reasons.")
     ] = None,
     type_prefix: Annotated[str | None, typer.Option("--type", help="Record type prefix.")] = None,
+    decision_id: Annotated[
+        str | None, typer.Option("--decision-id", help="The records of this decision.")
+    ] = None,
     since: Annotated[
         str | None, typer.Option("--since", help="From (epoch, ISO, or 2h ago).")
     ] = None,
@@ -298,6 +301,7 @@ def search(
             decision=decision,
             policy=policy,
             type=type_prefix,
+            decision_id=decision_id,
             since=since_ts,
             until=until_ts,
             after=after or None,
@@ -333,6 +337,24 @@ def _print_records(page: dict[str, Any], as_json: bool) -> None:
     )
     if page.get("next"):
         console.print(f"(more: continue with --after {page['next']})")
+
+
+@app.command("show")
+def show(
+    decision_id: Annotated[str, typer.Argument(help="The decision id (from the PEP's answer).")],
+    as_json: JsonOption = False,
+    url: UrlOption = DEFAULT_URL,
+    data_dir: DataDirOption = DEFAULT_DATA_DIR,
+) -> None:
+    """One decision's audit record and why it came out so (same as ``warden why``, plus the
+    other records of that decision)."""
+    from warden.cli.why import fetch, print_why
+
+    found = fetch(decision_id, url, data_dir)
+    if as_json:
+        print_json(found)
+    else:
+        print_why(found, related=True)
 
 
 @app.command("story")

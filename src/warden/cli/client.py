@@ -9,7 +9,7 @@ start (``--data-dir`` / ``WARDEN_DATA_DIR``, default ``./.warden``). API errors 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -144,6 +144,39 @@ class WardenClient:
             return response.json()
         except ValueError:
             fail(f"{method} {path}: the server sent a response that is not json")
+
+    def events(self, path: str, **params: Any) -> Iterator[dict[str, Any]]:
+        """Follow a server-sent event stream: each event's JSON data, until interrupted.
+
+        Reconnects (with ``Last-Event-ID``) when the connection drops, as a browser would.
+        """
+        import json as jsonlib
+        import time
+
+        last = ""
+        query = {k: v for k, v in params.items() if v is not None}
+        while True:
+            headers = {"Authorization": f"Bearer {self.token}", "Accept": "text/event-stream"}
+            if last:
+                headers["Last-Event-ID"] = last
+            try:
+                with self._http.stream(
+                    "GET", path, params=query, headers=headers, timeout=httpx.Timeout(5, read=60)
+                ) as response:
+                    if response.status_code >= 400:
+                        response.read()
+                        fail(error_text(response))
+                    data: list[str] = []
+                    for line in response.iter_lines():
+                        if line.startswith("id:"):
+                            last = line[3:].strip()
+                        elif line.startswith("data:"):
+                            data.append(line[5:].strip())
+                        elif not line and data:
+                            yield jsonlib.loads("\n".join(data))
+                            data = []
+            except (httpx.TransportError, httpx.TimeoutException):
+                time.sleep(1)  # the server restarted or the network blinked: resume
 
     def get(self, path: str, **params: Any) -> Any:
         return self.request("GET", path, params=params)

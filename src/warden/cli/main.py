@@ -26,6 +26,7 @@ from warden.cli import (
     reports,
     serve,
     tasks,
+    why,
 )
 
 app = typer.Typer(
@@ -50,6 +51,7 @@ app.add_typer(approvals.app, name="approvals")
 app.add_typer(operators.app, name="operators")
 app.add_typer(findings.app, name="findings")
 app.command("demo")(demo.demo)
+app.command("why")(why.why)
 app.command("agent-identity")(identity.agent_identity)
 app.command("mcp-proxy")(mcp_proxy.mcp_proxy)
 app.add_typer(mcp.app, name="mcp")

@@ -11,9 +11,10 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
-console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+console = Console(highlight=False, soft_wrap=True, emoji=False)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -55,7 +56,9 @@ def emit(renderable: Any) -> None:
     if console.is_terminal:
         console.print(renderable)
         return
-    wide = Console(file=console.file, width=PIPE_WIDTH, highlight=False, soft_wrap=True)
+    wide = Console(
+        file=console.file, width=PIPE_WIDTH, highlight=False, soft_wrap=True, emoji=False
+    )
     wide.print(renderable)
 
 
@@ -66,7 +69,8 @@ def table(
     for name in columns:
         t.add_column(name, overflow="fold")
     for row in rows:
-        t.add_row(*("" if v is None else str(v) for v in row))
+        # cells are plain text: user data such as `[bold]` or `:id:` is never markup or emoji
+        t.add_row(*(v if isinstance(v, Text) else Text("" if v is None else str(v)) for v in row))
     return t
 
 
@@ -85,7 +89,7 @@ def show_record(data: Mapping[str, Any], fields: Sequence[tuple[str, str]]) -> N
             text = json.dumps(value, ensure_ascii=False) if value else ""
         else:
             text = "" if value is None else str(value)
-        t.add_row(label, text)
+        t.add_row(label, Text(text))
     emit(t)
 
 

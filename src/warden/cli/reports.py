@@ -94,6 +94,7 @@ def controls(
 
     Reads the database directly and streams the log once (progress on stderr): any period fits.
     """
+    import sys
     import time
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
@@ -104,6 +105,8 @@ def controls(
 
     if fmt not in RENDERERS:
         fail("--format must be html, md or json")
+    if fmt == "html" and out is None and sys.stdout.isatty():
+        fail("an html report is a file: give `-o report.html`, or pipe the output")
     now = time.time()
     try:
         start_ts = parse_since(start, now=now)

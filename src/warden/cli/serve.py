@@ -22,6 +22,7 @@ import typer
 from warden.cli.client import DEFAULT_URL, admin_token_path
 from warden.cli.dev import DEV_TRUST_DOMAIN, JWT_TOKEN_TYPE, TOKEN_EXCHANGE, dev_trust_dir
 from warden.cli.output import console, esc, fail
+from warden.service.events import configure_logging
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -108,6 +109,7 @@ def banner(w: Warden, *, dev: bool, token_written: bool) -> None:
     say = functools.partial(console.print, soft_wrap=True)
     say()
     say(f"[bold green]Warden is running[/] at [bold]{esc(url)}[/]")
+    say(f"  operator console    {esc(url)}/console  (sign in with an operator token)")
     say(f"  API docs (OpenAPI)  {esc(url)}/docs")
     if token_file.exists():
         note = " (created now)" if token_written else ""
@@ -168,14 +170,25 @@ def _server_class() -> type[Any]:
     class Server(uvicorn.Server):
         """uvicorn's server, calling ``on_started`` once the sockets listen."""
 
-        def __init__(self, config: uvicorn.Config, on_started: Callable[[], None]) -> None:
+        def __init__(
+            self,
+            config: uvicorn.Config,
+            on_started: Callable[[], None],
+            on_stopping: Callable[[], None] = lambda: None,
+        ) -> None:
             super().__init__(config)
             self._on_started = on_started
+            self._on_stopping = on_stopping
 
         async def startup(self, sockets: Any = None) -> None:
             await super().startup(sockets=sockets)
             if self.started:
                 self._on_started()
+
+        async def shutdown(self, sockets: Any = None) -> None:
+            # end the open event streams first: uvicorn waits for every response to finish
+            self._on_stopping()
+            await super().shutdown(sockets=sockets)
 
     return Server
 
@@ -261,7 +274,7 @@ def serve(
         w = Warden(settings)
     except WardenError as exc:
         fail(f"{exc.code}: {exc.message}")
-    logging.basicConfig(level=logging.INFO, format="%(levelname)-9s %(name)s: %(message)s")
+    configure_logging(settings.log_level, settings.log_format)
     try:
         token_file = w.operators.bootstrap(settings.data_dir)
         if dev and seed_example_agent(w):
@@ -279,7 +292,9 @@ def serve(
             **tls_options(w),
         )
         server = _server_class()(
-            uv_config, lambda: banner(w, dev=dev, token_written=token_file is not None)
+            uv_config,
+            lambda: banner(w, dev=dev, token_written=token_file is not None),
+            w.feed.close,
         )
         workload_server = start_workload_socket(w)
     except WardenError as exc:

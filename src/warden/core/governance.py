@@ -113,7 +113,8 @@ class AuditQuery:
     ``task_id`` with ``subtree`` also matches the task's delegated subtasks, recursively;
     ``on_behalf_of`` matches records of tasks run for that human; ``action`` is the tool or
     action decided on; ``decision`` is ``allow`` or ``deny``; ``policy`` is a policy id among
-    a decision's reasons. ``since`` is inclusive, ``until`` exclusive.
+    a decision's reasons; ``decision_id`` the records of one decision (the decision itself, an
+    approval it opened or used, findings it raised). ``since`` is inclusive, ``until`` exclusive.
     """
 
     type_prefix: str | None = None
@@ -127,6 +128,7 @@ class AuditQuery:
     policy: str | None = None
     since: float | None = None
     until: float | None = None
+    decision_id: str | None = None
 
 
 _DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*")

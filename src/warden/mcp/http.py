@@ -39,6 +39,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import orjson
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -60,6 +61,7 @@ from warden.tokens.verifier import TaskCredentialVerifier, VerifiedCredential
 
 from . import mapping as m
 from .config import ProxyConfig
+from .metrics import ProxyMetrics
 from .proxy import Gate, ProxySession
 from .runner import Backend, open_backend
 from .signals import SignalFollower
@@ -252,7 +254,11 @@ def create_proxy_app(
     origin = urlsplit(resource)
     metadata_url = f"{origin.scheme}://{origin.netloc}{METADATA_PATH}{path}"
     sessions: dict[str, _Session] = {}
-    gate = Gate(_HTTPContext(gate.pdp, resource), gate.pins)
+    wrapped = Gate(_HTTPContext(gate.pdp, resource), gate.pins)
+    wrapped.observers = gate.observers  # the caller's metrics hooks, shared
+    gate = wrapped
+    metrics = ProxyMetrics()
+    gate.observers.append(metrics.decided)
 
     def challenge(error: str | None = None, status: int = 401) -> Response:
         parts = [f'resource_metadata="{metadata_url}"']
@@ -375,6 +381,7 @@ def create_proxy_app(
         method = message.get("method") if isinstance(message, dict) else None
         parent = request.headers.get(TRACEPARENT)
         attributes = {"mcp.method.name": str(method)[:100] if method else None}
+        started = time.perf_counter()
         with tracing.span("warden.mcp", attributes, traceparent=parent, kind="server"):
             # W3C Trace Context: the client's trace continues through the decision calls
             incoming_traceparent.set(tracing.traceparent() or parent)
@@ -387,6 +394,7 @@ def create_proxy_app(
             ):
                 return await streamed(state, message)
             reply = await state.proxy.handle(message)
+        metrics.answered(method, time.perf_counter() - started)
         if reply is None:
             return Response(status_code=202, headers=headers)
         if headers and "error" in reply:  # a failed initialize opens no session
@@ -474,6 +482,9 @@ def create_proxy_app(
     async def get(request: Request) -> Response:
         return Response(status_code=405, headers={"Allow": "POST, DELETE"})
 
+    async def scrape(request: Request) -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         try:
@@ -491,6 +502,7 @@ def create_proxy_app(
             Route(path, post, methods=["POST"]),
             Route(path, delete, methods=["DELETE"]),
             Route(path, get, methods=["GET"]),
+            Route("/metrics", scrape, methods=["GET"]),
         ],
         lifespan=lifespan,
     )

@@ -63,6 +63,8 @@ class Gate:
 
     def __init__(self, pdp: DecisionPoint, pins: PinBook | None = None) -> None:
         self._pdp = pdp
+        # (kind, seconds) of each round trip to the PDP: the proxy's metrics (issue 16)
+        self.observers: list[Callable[[str, float], None]] = []
         if pins is None and hasattr(pdp, "observe_tools"):
             pins = cast(PinBook, pdp)  # EmbeddedPDP and the SDK clients answer for pins too
         self._pins = pins
@@ -94,6 +96,7 @@ class Gate:
         return answer
 
     async def _call(self, fn: Callable[..., Any], arg: Any) -> Any:
+        started = time.perf_counter()
         try:
             answer = fn(arg)
             if inspect.isawaitable(answer):
@@ -102,6 +105,9 @@ class Gate:
             raise
         except Exception as exc:  # a PDP that breaks must never turn into an allow
             raise DecisionUnavailableError(f"the PDP failed: {type(exc).__name__}") from exc
+        finally:
+            for observe in self.observers:
+                observe(getattr(fn, "__name__", "evaluate"), time.perf_counter() - started)
         return answer
 
     async def decide(self, request: Mapping[str, Any]) -> dict[str, Any]:

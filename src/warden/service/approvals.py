@@ -51,6 +51,7 @@ from warden.errors import (
 )
 from warden.service.auditing import Auditor
 from warden.service.notifications import Notifier
+from warden.service.operators import acts_for
 from warden.service.state import HotState, LiveTask
 
 log = logging.getLogger("warden.approvals")
@@ -337,7 +338,7 @@ class ApprovalService:
         allowed = False
         for level in levels:
             if level == OWNER_LEVEL:
-                allowed = allowed or (op.human is not None and op.human == req.owner)
+                allowed = allowed or acts_for(op, req.owner)
             elif level == APPROVERS_LEVEL:
                 allowed = True
             elif level.startswith("group:"):

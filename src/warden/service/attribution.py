@@ -48,7 +48,7 @@ def query_from(params: dict[str, Any]) -> AuditQuery:
     if decision is not None and decision not in DECISIONS:
         raise InvalidParameterError("`decision` must be allow or deny")
     subtree = str(params.get("subtree", "")).lower() in ("1", "true", "yes")
-    for key in ("agent", "owner", "task", "on_behalf_of", "tool", "policy", "type"):
+    for key in ("agent", "owner", "task", "on_behalf_of", "tool", "policy", "type", "decision_id"):
         value = params.get(key)
         if value is not None and (not isinstance(value, str) or len(value) > 500):
             raise InvalidParameterError(f"`{key}` must be a string of at most 500 characters")
@@ -64,6 +64,7 @@ def query_from(params: dict[str, Any]) -> AuditQuery:
         policy=params.get("policy"),
         since=params.get("since"),
         until=params.get("until"),
+        decision_id=params.get("decision_id"),
     )
 
 

@@ -37,6 +37,7 @@ from warden.core.scope import parse_scope
 from warden.errors import ConflictError, InvalidParameterError, NotFoundError, PermissionDeniedError
 from warden.service.agents import AgentService
 from warden.service.auditing import Auditor
+from warden.service.operators import acts_for
 
 log = logging.getLogger("warden.certification")
 
@@ -173,7 +174,10 @@ class CertificationService:
         except ValueError:
             raise InvalidParameterError("`decision` must be keep, reduce or revoke") from None
         review = self._store.fetch_review(review_id)
-        if operator.role is not OperatorRole.ADMIN and operator.name != review.owner:
+        # the owner acts through a linked operator account, as for approvals (the account's
+        # name matching the owner still counts, for deployments that named accounts so)
+        owner = acts_for(operator, review.owner) or operator.name == review.owner
+        if operator.role is not OperatorRole.ADMIN and not owner:
             raise PermissionDeniedError(
                 f"only the agent's owner `{review.owner}` or an admin may decide this review"
             )

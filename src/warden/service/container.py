@@ -19,7 +19,7 @@ from warden.config import Settings
 from warden.core.clock import Clock, SystemClock
 from warden.core.governance import TimeoutAction
 from warden.core.ports import Store
-from warden.errors import InvalidParameterError, PolicyError
+from warden.errors import InvalidParameterError, NotFoundError, PolicyError
 from warden.evidence.controls import Thresholds
 from warden.service.agents import AgentService
 from warden.service.approvals import ApprovalService
@@ -31,6 +31,8 @@ from warden.service.certification import CertificationService
 from warden.service.checkpoints import CheckpointService
 from warden.service.decisions import DecisionService
 from warden.service.entries import EntryService
+from warden.service.events import EventFeed
+from warden.service.explain import DecisionExplainer
 from warden.service.export import ExportService
 from warden.service.introspection import IntrospectionService
 from warden.service.join_tokens import JoinTokenService
@@ -75,7 +77,8 @@ class Warden:
             settings.database_url or sqlite_url_for(settings.data_dir)
         )
         self.store.migrate()
-        self.writer = AuditWriter(self.store)
+        self.feed = EventFeed(settings.log_events_level)
+        self.writer = AuditWriter(self.store, on_written=self.feed.written)
         self.auditor = Auditor(self.writer, self.clock)
         self.tracing = _tracing(settings)
         self.auditor.tracing = self.tracing
@@ -281,11 +284,20 @@ class Warden:
             ],
         )
         self.attribution = AttributionService(self.store)
+        self.explainer = DecisionExplainer(
+            self.store, self.pdp, self._approval_view, self.evidence_jwks, settings.policies_dir
+        )
         self.thresholds = Thresholds(
             orphan_grace=settings.orphan_grace,
             flag_grace=settings.flag_grace,
             checkpoint_interval=settings.checkpoint_interval,
         )
+
+    def _approval_view(self, request_id: str) -> dict[str, Any] | None:
+        try:
+            return self.approvals.view(self.approvals.get(request_id))
+        except NotFoundError:
+            return None
 
     def _spiffe_of(self, agent_name: str) -> str | None:
         agent = self.state.agents_by_name.get(agent_name)
@@ -465,6 +477,7 @@ class Warden:
 
     def close(self) -> None:
         self._stop.set()
+        self.feed.close()  # live event streams end (embedded servers have no uvicorn hook)
         try:  # anchor the tail of the log before going away
             self.checkpoints.create()
         except Exception:

@@ -28,6 +28,12 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def acts_for(op: Operator, human: str) -> bool:
+    """Whether ``op`` is the person ``human``: its linked ``--human`` account. Approvals (the
+    owner level) and certification reviews resolve an agent's owner the same way."""
+    return op.human is not None and op.human == human
+
+
 class OperatorService:
     def __init__(self, store: Store, auditor: Auditor, clock: Clock) -> None:
         self._store = store
@@ -70,17 +76,19 @@ class OperatorService:
         return path
 
     def authenticate(self, token: str | None) -> Operator:
-        if not token or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        if not token:
             raise AuthenticationError("an operator token is required")
+        if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+            raise AuthenticationError("invalid operator token")
         digest = hash_token(token)
         op = self._cache.get(digest)
         if op is None:
             try:
                 op = self._store.fetch_operator_by_token_hash(digest)
             except NotFoundError:
-                raise AuthenticationError("unknown operator token") from None
+                raise AuthenticationError("invalid operator token") from None
             if not hmac.compare_digest(op.token_hash, digest):
-                raise AuthenticationError("unknown operator token")
+                raise AuthenticationError("invalid operator token")
             self._cache[digest] = op
         if op.disabled:
             raise AuthenticationError("operator is disabled")

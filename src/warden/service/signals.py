@@ -204,7 +204,9 @@ class SignalService:
         if stream.delivery_method == POLL:
             token = secrets.token_urlsafe(32)
             stream = replace(stream, poll_token_hash=_hash(token))
+        head = self._head()  # read before the stream exists: nothing after it is skipped
         self._store.create_stream(stream)
+        self._catch_up(head, stream.id)
         self._audit.record("ssf.stream_created", actor, self._summary(stream))
         return stream, token
 
@@ -263,8 +265,12 @@ class SignalService:
         except ValueError:
             raise InvalidParameterError("`status` must be enabled, paused or disabled") from None
         reason = _text(body.get("reason", ""), "reason", 1000)
+        head = self._head()
+        was = stream.status
         stream = replace(stream, status=status, status_reason=reason, updated_at=self._clock.now())
         self._store.update_stream(stream)
+        if was is StreamStatus.DISABLED and status is not StreamStatus.DISABLED:
+            self._catch_up(head, stream.id)  # what happened while disabled is not queued
         self._audit.record(
             "ssf.stream_status",
             actor,
@@ -344,19 +350,17 @@ class SignalService:
         """Queue the events of audit records written since the last pass; returns how many."""
         queued = 0
         while True:
+            streams = self._listening()
+            if not streams:
+                return queued  # nobody listens: no reads of the log, no writes
             position = self._store_cursor()
-            streams = [
-                s for s in self._store.list_streams() if s.status is not StreamStatus.DISABLED
-            ]
-            # no stream listens: skip to the head without reading a record
-            types = SOURCE_TYPES if streams else ()
-            records, upto = self._store.signal_records(after_seq=position, types=types, limit=BATCH)
+            records, upto = self._store.signal_records(
+                after_seq=position, types=SOURCE_TYPES, limit=BATCH
+            )
             if upto <= position:
                 return queued
             events: list[NewEvent] = []
             for record in records:
-                if not streams:
-                    break
                 for event_type, subject, payload in events_for(
                     record, issuer=self.issuer, spiffe_of=self._spiffe_of
                 ):
@@ -381,6 +385,28 @@ class SignalService:
 
     def _store_cursor(self) -> int:
         return self._store.fetch_export_cursor(CURSOR)
+
+    def _listening(self) -> tuple[Stream, ...]:
+        return tuple(s for s in self._store.list_streams() if s.status is not StreamStatus.DISABLED)
+
+    def _head(self) -> int:
+        return self._store.signal_records(after_seq=0, types=(), limit=1)[1]
+
+    def _catch_up(self, head: int, stream_id: str) -> None:
+        """A stream starts listening while no other does: the cursor has stood still since the
+        last one stopped, so move it to ``head`` (read before this stream started) instead of
+        reading the log in between, which belongs to no stream."""
+        if any(s.id != stream_id for s in self._listening()):
+            return  # the pump is keeping the cursor current
+        position = self._store_cursor()
+        if position >= head:
+            return
+        try:
+            self._store.enqueue_signals(
+                [], cursor=CURSOR, expected=position, to=head, at=self._clock.now()
+            )
+        except ConflictError:
+            pass  # another replica moved it
 
     def push(self) -> int:
         """Deliver what is due on every enabled push stream; returns how many were delivered."""

@@ -21,10 +21,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from warden.api.deps import any_operator, bearer, read_object, require_pep, warden_of
+from warden.api import sse
+from warden.api.deps import any_operator, operator_token, read_object, require_pep, warden_of
 from warden.api.errors import json_response
 from warden.api.paging import limit_of
-from warden.core.model import ApprovalRequest, ApprovalStatus, Operator, OperatorRole
+from warden.core.governance import AuditQuery
+from warden.core.model import ApprovalRequest, ApprovalStatus, AuditRecord, Operator, OperatorRole
 from warden.errors import (
     AuthenticationError,
     InvalidParameterError,
@@ -72,10 +74,31 @@ async def list_approvals(request: Request) -> Response:
     )
 
 
+def _approval_event(rec: AuditRecord) -> dict[str, Any]:
+    """What an approvals stream tells any operator: which request changed, and how."""
+    return {
+        "seq": rec.seq,
+        "type": rec.type,
+        "request_id": rec.data.get("request_id"),
+        "agent": rec.agent,
+        "ts": rec.ts,
+    }
+
+
+@router.get("/stream")
+async def stream(request: Request) -> Response:
+    """Server-sent events, one per approval change (requested, approved, denied, escalated,
+    expired, used): the console's inbox refreshes on them instead of polling."""
+    await run_in_threadpool(any_operator, request)
+    w = warden_of(request)
+    cursor, _ = await sse.start_cursor(request, w, 0)
+    return sse.stream(request, w, AuditQuery(type_prefix="approval."), cursor, _approval_event)
+
+
 def _viewer(request: Request, req: ApprovalRequest) -> bool:
     """True for an operator (full view); False for the task's agent or a PEP (task handle)."""
     w = warden_of(request)
-    token = bearer(request)
+    token = operator_token(request)
     if token is not None and token.startswith(TOKEN_PREFIX):
         op = w.operators.authenticate(token)
         return op.role is not OperatorRole.PEP  # a PEP account sees the task handle only
@@ -135,12 +158,14 @@ async def wait(request: Request, request_id: str) -> Response:
 
 async def _decide(request: Request, request_id: str, approve: bool) -> Response:
     w = warden_of(request)
-    token = bearer(request)
+    token = operator_token(request)
     if token is not None and not token.startswith(TOKEN_PREFIX):
         try:
             cred = await run_in_threadpool(w.tasks.verify_signature, token)
         except TokenInvalidError:
-            raise AuthenticationError("an operator token is required to decide approvals") from None
+            raise AuthenticationError(
+                "invalid token: deciding approvals needs an operator token"
+            ) from None
         await run_in_threadpool(w.approvals.refuse_agent, request_id, cred.subject)
     op: Operator = await run_in_threadpool(any_operator, request)
     body = await read_object(request, allow_empty=True)

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from warden.api.deps import (
+    SESSION_COOKIE,
     any_operator,
     authorization,
     dpop_header,
@@ -144,7 +145,8 @@ async def create_lease(request: Request, task_id: str) -> Response:
 def _reader_for_task(request: Request, task_id: str) -> None:
     """Any operator, or the agent holding a live credential for exactly this task."""
     auth = authorization(request)
-    if auth is not None and auth[0] == "bearer" and auth[1].startswith(TOKEN_PREFIX):
+    console = auth is None and SESSION_COOKIE in request.cookies
+    if console or (auth is not None and auth[0] == "bearer" and auth[1].startswith(TOKEN_PREFIX)):
         any_operator(request)
         return
     _caller_for_task(request, task_id)

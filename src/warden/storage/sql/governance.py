@@ -412,6 +412,8 @@ class GovernanceSQL:
             stmt = stmt.where(c.type.startswith(q.type_prefix, autoescape=True))
         if q.agent is not None:
             stmt = stmt.where(c.agent == q.agent)
+        if q.decision_id is not None:
+            stmt = stmt.where(c.decision_id == q.decision_id)
         if q.owner is not None:
             owned = sa.union(
                 sa.select(agents.c.name).where(agents.c.owner == q.owner),

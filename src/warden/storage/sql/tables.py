@@ -141,6 +141,7 @@ audit_events = sa.Table(
     sa.Index(None, "agent"),
     sa.Index(None, "task_id"),
     sa.Index(None, "ts"),
+    sa.Index(None, "decision_id"),
 )
 
 approvals = sa.Table(

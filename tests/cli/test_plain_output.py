@@ -1,0 +1,29 @@
+"""Text from the server is printed as it is: never as Rich markup, never as emoji."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from rich.console import Console
+
+from warden.cli import output
+
+TRICKY = ["spiffe://example.org/agent/a:smile:", "[bold red]not markup[/]", ":id: [link=x]y[/link]"]
+
+
+def test_tables_and_records_print_data_verbatim(monkeypatch: pytest.MonkeyPatch) -> None:
+    buffer = io.StringIO()
+    plain = Console(file=buffer, width=200, emoji=False, highlight=False, color_system=None)
+    monkeypatch.setattr(output, "console", plain)
+    output.emit(output.table(["value"], [[t] for t in TRICKY]))
+    output.show_record({"a": TRICKY[0], "b": TRICKY[1]}, [("a", "a"), ("b", "b")])
+    text = buffer.getvalue()
+    for tricky in TRICKY:
+        assert tricky in text, (tricky, text)
+    assert "😄" not in text and "🆔" not in text
+
+
+def test_the_shared_consoles_have_emoji_off() -> None:
+    assert output.console._emoji is False
+    assert output.err_console._emoji is False
