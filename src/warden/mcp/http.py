@@ -392,7 +392,9 @@ def create_proxy_app(
                 and method != "initialize"
                 and "text/event-stream" in request.headers.get("accept", "")
             ):
-                return await streamed(state, message)
+                answer = await streamed(state, message)
+                metrics.answered(method, time.perf_counter() - started)
+                return answer
             reply = await state.proxy.handle(message)
         metrics.answered(method, time.perf_counter() - started)
         if reply is None:
