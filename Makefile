@@ -12,7 +12,7 @@ PEERS_STAMP := $(PEERS_VENV)/.installed-stamp
 PEERS_PY    := agent-governance-toolkit-core==5.0.0 cedarpy==4.12.2 pycasbin==2.8.0
 PEERS_NPM   := @cerbos/cerbos-linux-x64@0.55.0
 
-.PHONY: install run test demo bench bench-peers peers-install lint format clean
+.PHONY: install run test demo bench bench-peers peers-install lint format clean cedar-wasm
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ test: install
 ## End-to-end story against a real server process
 demo: install
 	$(BIN)/warden demo
+
+## The official Cedar validator (npm) the schema tests use; .ci/run installs it too
+cedar-wasm:
+	npm ci --no-audit --no-fund --prefix tools/cedar-wasm
 
 ## Benchmarks: each prints its figures and `Pn: ... ratio=... target=...` (BENCH_ARGS=--quick)
 bench: install

@@ -27,6 +27,7 @@ BENCHMARKS = {
     "p7": "bench.p7_mcp_proxy",
     "p5b": "bench.p5_behaviour",
     "p8": "bench.p8_memory",
+    "p15": "bench.p15_replay",
     "trace": "bench.trace_cost",
 }
 

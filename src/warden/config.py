@@ -69,7 +69,10 @@ class Settings:
     tier_modes: dict[str, str] = field(default_factory=dict)
     # limits and loops
     max_body_bytes: int = 256 * 1024
-    policy_reload_interval: float = 1.0
+    policy_reload_interval: float = 1.0  # also how often a replica checks the active revision
+    # a replica that could not confirm it serves the active policy revision for longer than
+    # this says so (/readyz 503, ADR 0120)
+    policy_max_staleness: float = 10.0
     expiry_sweep_interval: float = 1.0
     pep_api_keys: tuple[str, ...] = ()  # required from PEPs when not bound to loopback
     seed_examples: bool = False
@@ -217,7 +220,7 @@ def _from_yaml(settings: Settings, path: Path) -> Settings:
         out["policies_dir"] = rel(server["policies"])
     if "max_body_bytes" in server:
         out["max_body_bytes"] = int(server["max_body_bytes"])
-    for key in ("policy_reload_interval", "expiry_sweep_interval"):
+    for key in ("policy_reload_interval", "expiry_sweep_interval", "policy_max_staleness"):
         if key in server:
             out[key] = _duration(server[key], f"server.{key}")
     if "pep_api_keys" in server:

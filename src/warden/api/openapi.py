@@ -111,6 +111,20 @@ JSON_BODIES: dict[tuple[str, str], Schema] = {
         value=STR,
         mode={"type": "string", "enum": ["enforce", "monitor", "default"]},
     ),
+    ("post", "/v1/policies/validate"): _obj(
+        ("files",),
+        files={"type": "object", "additionalProperties": STR, "description": "name -> text"},
+    ),
+    ("post", "/v1/policies/replay"): _obj(
+        ("files",),
+        files={"type": "object", "additionalProperties": STR, "description": "name -> text"},
+        since=NUM_OR_DURATION,
+        until=NUM_OR_DURATION,
+        agent=STR,
+        limit={"type": "integer", "minimum": 0},
+        examples={"type": "integer", "minimum": 0},
+        thresholds={"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}},
+    ),
     ("post", "/v1/owners"): _obj(("id",), id=STR, display_name=STR),
     ("post", "/v1/owners/sync"): _obj(
         ("humans",), humans={"type": "array", "items": {"type": "object"}}, full={"type": "boolean"}

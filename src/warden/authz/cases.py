@@ -21,7 +21,7 @@ Requests go through the same AuthZEN parsing and mapping as the evaluation endpo
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ from .pdp import PolicyDecisionPoint
 from .policy_set import LoadedPolicySet, load_policy_dir
 from .types import EntityRef
 
-__all__ = ["CaseResult", "load_cases", "run_cases", "run_loaded_cases"]
+__all__ = ["CaseResult", "load_cases", "parse_refs", "run_cases", "run_loaded_cases", "unexercised"]
 
 _EXPECT = ("allow", "deny")
 
@@ -47,6 +47,8 @@ class CaseResult:
     actual: str  # "allow" | "deny" | "error"
     reasons: tuple[str, ...]
     message: str = ""
+    # determining, overridden and monitored policies (coverage; not part of the verdict)
+    matched: tuple[str, ...] = field(default=(), compare=False)
 
 
 def load_cases(path: Path | str) -> list[dict[str, Any]]:
@@ -93,9 +95,10 @@ def _run_one(pdp: PolicyDecisionPoint, index: int, case: dict[str, Any]) -> Case
         warden = case.get("warden")
         if warden is not None and not isinstance(warden, dict):
             raise InvalidParameterError("`warden` must be an object")
-        parents = tuple(_refs(case.get("subject_parents") or []))
+        parents = tuple(parse_refs(case.get("subject_parents") or []))
         request = to_cedar(evaluation, warden_context=warden, principal_parents=parents)
-        decision = pdp.evaluate(request)
+        explanation = pdp.explain(request)
+        decision = explanation.decision
     except (InvalidParameterError, PolicyEvaluationError, ToolMismatchError) as exc:
         return CaseResult(name, False, expected, "error", (), exc.message)
     actual = "allow" if decision.allowed else "deny"
@@ -112,10 +115,21 @@ def _run_one(pdp: PolicyDecisionPoint, index: int, case: dict[str, Any]) -> Case
         problems_text = "; ".join(decision.errors)
         if actual != expected:
             problems.append(f"errors: {problems_text}")
-    return CaseResult(name, not problems, expected, actual, decision.reasons, "; ".join(problems))
+    matched = (*decision.reasons, *explanation.overridden, *decision.monitored)
+    return CaseResult(
+        name, not problems, expected, actual, decision.reasons, "; ".join(problems), matched
+    )
 
 
-def _refs(value: Any) -> list[EntityRef]:
+def unexercised(loaded: LoadedPolicySet, results: list[CaseResult]) -> list[str]:
+    """Policies (templates aside) that no case matched: untested, whatever they do."""
+    hit = {pid for r in results for pid in r.matched}
+    return [
+        pid for pid in loaded.policy_ids if pid not in hit and not loaded.policies[pid].template
+    ]
+
+
+def parse_refs(value: Any) -> list[EntityRef]:
     if not isinstance(value, list):
         raise InvalidParameterError("`subject_parents` must be a list")
     refs = []

@@ -25,6 +25,7 @@ Decision rules, on top of Cedar's (default deny, forbid overrides permit):
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from warden.errors import PolicyEvaluationError
@@ -33,7 +34,7 @@ from . import _cedar
 from .policy_set import LoadedPolicySet, Slice, check_type_name, encode_context
 from .types import AuthzRequest, Decision, EntityRef
 
-__all__ = ["PolicyDecisionPoint"]
+__all__ = ["Explanation", "PolicyDecisionPoint"]
 
 _Prepared = tuple[Slice, _cedar.EntitiesHandle, dict[str, Any]]
 
@@ -235,6 +236,40 @@ class PolicyDecisionPoint:
             lps.annotations_of([*final_reasons, *monitor]),
         )
 
+    # ------------------------------------------------------------------ explain
+
+    def explain(self, request: AuthzRequest) -> Explanation:
+        """Why a request is decided the way it is (``warden policies explain``).
+
+        ``determining`` are the decision's reasons; ``overridden`` the permits whose
+        conditions hold but that a forbid beat; ``monitored`` the monitor-mode forbids that
+        matched; ``considered`` the policies whose scope can match (the slice); ``reads``
+        the context paths those policies read, each with whether the request has it.
+        """
+        lps = self._require()
+        decision = self.evaluate(request)
+        try:
+            sl, entities, cedar_request = self._prepare(lps, request)
+        except (PolicyEvaluationError, TypeError, ValueError, AttributeError):
+            return Explanation(decision, (), (), (), {})
+        considered = tuple(pid for pid in lps.policy_ids if pid in sl.ids)
+        overridden: tuple[str, ...] = ()
+        permits = frozenset(pid for pid in sl.ids if not lps.is_forbid(pid))
+        if not decision.allowed and permits:
+            try:
+                verdict, reasons, _ = _cedar.authorize(
+                    cedar_request, lps.slice_of(permits).policy_set, entities
+                )
+            except (_cedar.CedarError, PolicyEvaluationError):
+                verdict, reasons = "Deny", []
+            if verdict == "Allow":
+                overridden = tuple(r for r in reasons if r not in decision.reasons)
+        reads: dict[str, bool] = {}
+        for pid in considered:
+            for path in sorted(lps.policies[pid].reads):
+                reads[path] = _has_path(request.context, path)
+        return Explanation(decision, considered, overridden, decision.monitored, reads)
+
     # ------------------------------------------------------------------ search
 
     def search_subjects(
@@ -318,6 +353,28 @@ class PolicyDecisionPoint:
         ]
         decisions = self._evaluate_batch(lps, requests)
         return [n for n, d in zip(names, decisions, strict=True) if d.allowed]
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    decision: Decision
+    considered: tuple[str, ...]
+    overridden: tuple[str, ...]
+    monitored: tuple[str, ...]
+    reads: Mapping[str, bool]  # context path -> present in the request
+
+    @property
+    def determining(self) -> tuple[str, ...]:
+        return self.decision.reasons
+
+
+def _has_path(context: Mapping[str, Any], path: str) -> bool:
+    node: Any = context
+    for part in path.split(".")[1:]:  # the first part is `context`
+        if not isinstance(node, Mapping) or part not in node:
+            return False
+        node = node[part]
+    return True
 
 
 def _unique(items: Iterable[str]) -> list[str]:

@@ -60,7 +60,8 @@ import orjson
 
 from warden.errors import PolicyError, PolicyEvaluationError
 
-from . import _cedar
+from . import _cedar, recording, source
+from . import schema as _schema
 from .types import EntityRef
 
 __all__ = [
@@ -250,6 +251,8 @@ class PolicyInfo:
     index: int  # position in its file, from 0
     mode: str = "enforce"  # "enforce" | "monitor"
     template: bool = False
+    line: int = 1  # where the policy starts in its file
+    reads: frozenset[str] = frozenset()  # context paths it reads (``recording.context_reads``)
 
     @property
     def monitor(self) -> bool:
@@ -412,8 +415,14 @@ class LoadedPolicySet:
         scopes: dict[str, tuple[Scope, Scope, Scope]],
         schema: _cedar.SchemaHandle | None,
         entities: _cedar.EntitiesHandle,
+        sources: Mapping[str, str] | None = None,
+        schema_text: str = "",
+        schema_notes: tuple[str, ...] = (),
     ) -> None:
         self.path = path
+        self.sources: Mapping[str, str] = sources or MappingProxyType({})
+        self.schema_text = schema_text  # the schema the set was validated against
+        self.schema_notes = schema_notes  # names no schema declared (declared for it)
         self.revision = revision
         self.files = files
         self.policies: Mapping[str, PolicyInfo] = MappingProxyType(policies)
@@ -503,6 +512,10 @@ class LoadedPolicySet:
     @property
     def short_revision(self) -> str:
         return self.revision[:16]
+
+    def mentions(self, word: str) -> bool:
+        """Does any policy file of the set contain ``word``?"""
+        return any(word in text for name, text in self.sources.items() if name.endswith(".cedar"))
 
     def is_forbid(self, policy_id: str) -> bool:
         return policy_id in self._forbids
@@ -733,17 +746,44 @@ def _transitive_closure(parents: Mapping[Uid, list[Uid]]) -> dict[Uid, frozenset
 
 
 _SCHEMA_SUFFIXES = (".cedarschema", ".cedarschema.json")
+MAX_PROBLEMS = 100  # a folder with more reports the first hundred
 
 
-def _read(path: Path) -> tuple[bytes, str]:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:  # pragma: no cover - races with deletion, permissions
-        raise PolicyError(f"`{path.name}`: cannot read the file: {exc.strerror}") from exc
-    try:
-        return data, data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise PolicyError(f"`{path.name}`: the file is not valid UTF-8") from exc
+def is_policy_file(name: str) -> bool:
+    """Does a file of this name belong to a policy set (policies, schema, entities)?"""
+    return name.endswith((".cedar", *_SCHEMA_SUFFIXES)) or name == "entities.json"
+
+
+def read_policy_dir(path: Path | str) -> dict[str, bytes]:
+    """The policy files of a folder, by name (sorted); ``PolicyError`` if it is not one."""
+    folder = Path(path)
+    if not folder.is_dir():
+        raise PolicyError(f"policy folder `{folder}` does not exist or is not a folder")
+    files: dict[str, bytes] = {}
+    for p in sorted(folder.iterdir()):
+        if p.is_file() and is_policy_file(p.name):
+            try:
+                files[p.name] = p.read_bytes()
+            except OSError as exc:  # pragma: no cover - races with deletion, permissions
+                raise PolicyError(f"`{p.name}`: cannot read the file: {exc.strerror}") from exc
+    return files
+
+
+def revision_of(files: Mapping[str, bytes]) -> str:
+    """sha256 hex over the names and contents of a set's files (schema, policies, entities)."""
+    digest = hashlib.sha256()
+    for name in _load_order(files):
+        digest.update(name.encode() + b"\0" + files[name] + b"\0")
+    return digest.hexdigest()
+
+
+def _load_order(files: Mapping[str, bytes]) -> list[str]:
+    names = sorted(files)
+    return [
+        *(n for n in names if n.endswith(_SCHEMA_SUFFIXES)),
+        *(n for n in names if n.endswith(".cedar")),
+        *(n for n in names if n == "entities.json"),
+    ]
 
 
 def _policy_index(parser_id: str) -> int:
@@ -751,58 +791,134 @@ def _policy_index(parser_id: str) -> int:
     return int(parser_id.removeprefix("policy"))
 
 
+class _Problems:
+    """Every problem found while loading, each with its file, line and column."""
+
+    def __init__(self) -> None:
+        self.items: list[source.PolicyProblem] = []
+
+    def add(
+        self,
+        file: str,
+        text: str,
+        offset: int,
+        message: str,
+        *,
+        width: int = 1,
+        policy: str | None = None,
+        kind: str = "parse",
+    ) -> None:
+        line, column = source.position(text, offset)
+        snip = source.snippet(text, offset, width)
+        self.items.append(source.PolicyProblem(file, line, column, snip, message, policy, kind))
+
+    def at_statement(
+        self,
+        file: str,
+        text: str,
+        stmt: source.Statement | None,
+        message: str,
+        *,
+        policy: str | None = None,
+        kind: str = "parse",
+        about: str | None = None,
+    ) -> None:
+        """A problem with a statement, pointed at what ``about`` (default: message) names."""
+        if stmt is None:
+            self.add(file, text, 0, message, policy=policy, kind=kind)
+            return
+        tok = source.locate_in_statement(text, stmt, message if about is None else about)
+        self.add(file, text, tok.start, message, width=len(tok.text), policy=policy, kind=kind)
+
+    def raise_if_any(self) -> None:
+        if not self.items:
+            return
+        first = self.items[0]
+        more = f" (and {len(self.items) - 1} more)" if len(self.items) > 1 else ""
+        raise PolicyError(
+            f"{first.headline} (line {first.line}, column {first.column}){more}",
+            detail={"errors": [p.to_dict() for p in self.items[:MAX_PROBLEMS]]},
+        )
+
+
+def _parse_message(text: str) -> str | None:
+    try:
+        _cedar.policies_to_est(text)
+    except _cedar.CedarError as exc:
+        return str(exc)
+    return None
+
+
 def load_policy_dir(path: Path | str) -> LoadedPolicySet:
     """Load and validate a policy folder; raise ``PolicyError`` on any problem."""
     folder = Path(path)
-    if not folder.is_dir():
-        raise PolicyError(f"policy folder `{folder}` does not exist or is not a folder")
-    entries = sorted(p for p in folder.iterdir() if p.is_file())
-    cedar_files = [p for p in entries if p.suffix == ".cedar"]
-    schema_files = [p for p in entries if p.name.endswith(_SCHEMA_SUFFIXES)]
-    entities_file = folder / "entities.json"
+    return load_policy_files(read_policy_dir(folder), origin=folder)
+
+
+def load_policy_files(
+    files: Mapping[str, bytes], *, origin: Path | str = "<bundle>"
+) -> LoadedPolicySet:
+    """Load and validate a policy set given as ``{file name: contents}``.
+
+    Everything is checked before anything is returned; every problem found is reported in
+    ``PolicyError.detail["errors"]`` (file, line, column, snippet, message, policy), and the
+    message names the first. Policies are validated against Warden's schema plus the
+    folder's own (see ``schema.py``).
+    """
+    folder = Path(origin)
+    problems = _Problems()
+    names = _load_order(files)
+    for name in names:
+        if "/" in name or "\\" in name or name.startswith("."):
+            raise PolicyError(f"`{name}`: not a plain policy file name")
+    schema_files = [n for n in names if n.endswith(_SCHEMA_SUFFIXES)]
+    cedar_files = [n for n in names if n.endswith(".cedar")]
     if len(schema_files) > 1:
-        names = ", ".join(f"`{p.name}`" for p in schema_files)
-        raise PolicyError(f"policy folder `{folder}` has more than one schema file: {names}")
+        listed = ", ".join(f"`{n}`" for n in schema_files)
+        raise PolicyError(f"policy folder `{folder}` has more than one schema file: {listed}")
 
-    digest = hashlib.sha256()
-    files: list[str] = []
-
-    def read(p: Path) -> str:
-        data, text = _read(p)
-        digest.update(p.name.encode() + b"\0" + data + b"\0")
-        files.append(p.name)
-        return text
-
-    schema: _cedar.SchemaHandle | None = None
-    for p in schema_files:
-        text = read(p)
+    texts: dict[str, str] = {}
+    for name in names:
+        data = files[name]
         try:
-            schema = (
-                _cedar.schema_from_json(text)
-                if p.name.endswith(".json")
-                else _cedar.schema_from_text(text)
-            )
-        except _cedar.CedarError as exc:
-            raise PolicyError(f"`{p.name}`: invalid schema: {exc}") from exc
+            texts[name] = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            prefix = data[: exc.start].decode("utf-8", errors="replace")
+            problems.add(name, prefix, len(prefix), "the file is not valid UTF-8", kind="file")
+            texts[name] = ""
+    if problems.items:
+        first = problems.items[0]
+        raise PolicyError(
+            f"`{first.file}`: the file is not valid UTF-8",
+            detail={"errors": [p.to_dict() for p in problems.items]},
+        )
 
     policies: dict[str, PolicyInfo] = {}
     static_json: dict[str, str] = {}
     template_json: dict[str, str] = {}
     scopes: dict[str, tuple[Scope, Scope, Scope]] = {}
-    for p in cedar_files:  # one file at a time: only its EST is ever held as objects
-        text = read(p)
+    named_types: set[str] = set()
+    named_actions: set[str] = set()
+    # per file: (text, statements, parser id -> policy id)
+    parsed: list[tuple[str, str, list[source.Statement], dict[str, str]]] = []
+    for name in cedar_files:  # one file at a time: only its EST is ever held as objects
+        text = texts[name]
         try:
             est = _cedar.policies_to_est(text)
         except _cedar.CedarError as exc:
-            raise PolicyError(f"`{p.name}`: cannot parse policies: {exc}") from exc
+            problems.items.extend(source.locate_parse_errors(name, text, _parse_message, str(exc)))
+            continue
+        stmts = source.statements(source.tokenize(text))
         ids: dict[str, str] = {}
         bodies = [
             *((pid, body, False) for pid, body in (est.get("staticPolicies") or {}).items()),
             *((pid, body, True) for pid, body in (est.get("templates") or {}).items()),
         ]
         bodies.sort(key=lambda item: _policy_index(item[0]))
+        stem = name.removesuffix(".cedar")
         for parser_id, body, is_template in bodies:
             index = _policy_index(parser_id)
+            stmt = stmts[index] if index < len(stmts) else None
             annotations = {
                 str(k): "" if v is None else str(v)
                 for k, v in (body.get("annotations") or {}).items()
@@ -810,36 +926,57 @@ def load_policy_dir(path: Path | str) -> LoadedPolicySet:
             if "id" in annotations:
                 policy_id = annotations["id"]
                 if not policy_id:
-                    raise PolicyError(f"`{p.name}`: policy {index} has an empty `@id`")
+                    problems.at_statement(
+                        name, text, stmt, f"policy {index} has an empty `@id`", kind="policy"
+                    )
+                    continue
             else:
-                policy_id = f"{p.stem}:{index}"
+                policy_id = f"{stem}:{index}"
             if "`" in policy_id:
                 # Cedar names a failing policy as `id` in its error messages; a backtick in
                 # an id would make "which forbid errored?" ambiguous (see pdp.py).
-                raise PolicyError(
-                    f"`{p.name}`: policy {index}: policy ids cannot contain a backtick"
+                problems.at_statement(
+                    name,
+                    text,
+                    stmt,
+                    f"policy {index}: policy ids cannot contain a backtick",
+                    kind="policy",
                 )
+                continue
             if policy_id in policies:
                 other = policies[policy_id].source
-                raise PolicyError(
-                    f"`{p.name}`: duplicate policy id `{policy_id}` (already used in `{other}`)"
+                problems.at_statement(
+                    name,
+                    text,
+                    stmt,
+                    f"duplicate policy id `{policy_id}` (already used in `{other}`)",
+                    policy=policy_id,
+                    kind="policy",
                 )
+                continue
             effect = str(body.get("effect"))
             monitor = annotations.get("mode") == "monitor"
             if monitor and effect != "forbid":
-                raise PolicyError(
-                    f'`{p.name}`: policy `{policy_id}`: `@mode("monitor")` is only allowed '
-                    "on forbid policies"
+                problems.at_statement(
+                    name,
+                    text,
+                    stmt,
+                    f'policy `{policy_id}`: `@mode("monitor")` is only allowed on forbid policies',
+                    policy=policy_id,
+                    kind="policy",
                 )
+                continue
             ids[parser_id] = policy_id
             policies[policy_id] = PolicyInfo(
                 id=policy_id,
                 effect=effect,
                 annotations=MappingProxyType(annotations),
-                source=p.name,
+                source=name,
                 index=index,
                 mode="monitor" if monitor else "enforce",
                 template=is_template,
+                line=source.position(text, stmt.start)[0] if stmt is not None else 1,
+                reads=frozenset(recording.context_reads(body)),
             )
             (template_json if is_template else static_json)[policy_id] = orjson.dumps(body).decode()
             scopes[policy_id] = (
@@ -847,64 +984,175 @@ def load_policy_dir(path: Path | str) -> LoadedPolicySet:
                 _scope_key(body.get("action")),
                 _scope_key(body.get("resource")),
             )
+            types, actions = _schema.names_in_est(body)
+            named_types |= types
+            named_actions |= actions
         del est, bodies
-        if schema is not None:
-            try:
-                problems = _cedar.validate_policies(text, schema)
-            except _cedar.CedarError as exc:  # pragma: no cover - text parsed above
-                raise PolicyError(f"`{p.name}`: cannot validate policies: {exc}") from exc
-            if problems:
-                parser_id, message = problems[0]
-                policy_id = ids.get(parser_id, parser_id)
-                message = message.replace(f"`{parser_id}`", f"`{policy_id}`")
-                more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-                raise PolicyError(
-                    f"`{p.name}`: policy `{policy_id}` does not validate against the schema: "
-                    f"{message}{more}"
-                )
+        parsed.append((name, text, stmts, ids))
 
-    entities = _load_entities(entities_file, schema, read)
+    user = (schema_files[0], texts[schema_files[0]]) if schema_files else None
+    schema, entity_schema, eff = _build_schema(user, named_types, named_actions, problems)
+    if schema is not None:
+        # without a user schema only what Warden's model types is checked (see schema.py)
+        relevant = _schema.warden_relevant if user is None else None
+        for name, text, stmts, ids in parsed:
+            _validate_file(name, text, stmts, ids, schema, problems, relevant)
+    problems.raise_if_any()
+
+    entities = _load_entities(texts.get("entities.json"), entity_schema)
     return LoadedPolicySet(
         path=folder,
-        revision=digest.hexdigest(),
-        files=tuple(files),
+        revision=revision_of(files),
+        files=tuple(names),
         policies=policies,
         static_json=static_json,
         template_json=template_json,
         scopes=scopes,
         schema=schema,
         entities=entities,
+        sources=MappingProxyType({n: texts[n] for n in names}),
+        schema_text=eff.text if eff is not None else "",
+        schema_notes=_notes(eff),
     )
 
 
-def _load_entities(
-    path: Path, schema: _cedar.SchemaHandle | None, read: Callable[[Path], str]
-) -> _cedar.EntitiesHandle:
-    if not path.is_file():
+def _notes(eff: _schema.EffectiveSchema | None) -> tuple[str, ...]:
+    if eff is None:
+        return ()
+    from .model import OTHER_ACTION, OTHER_TYPE
+
+    types = [t for t in eff.auto_entities if t != OTHER_TYPE]
+    actions = [a for a in eff.auto_actions if a != OTHER_ACTION]
+    notes = []
+    if types:
+        notes.append("entity types no schema declares (untyped): " + ", ".join(types))
+    if actions:
+        notes.append(
+            "actions no schema declares (untyped context.arguments): " + ", ".join(actions)
+        )
+    return tuple(notes)
+
+
+def _build_schema(
+    user: tuple[str, str] | None,
+    named_types: set[str],
+    named_actions: set[str],
+    problems: _Problems,
+) -> tuple[_cedar.SchemaHandle | None, _cedar.SchemaHandle | None, _schema.EffectiveSchema | None]:
+    """(schema policies validate against, schema entities validate against, its source)."""
+    try:
+        eff = _schema.effective_schema(user, named_types, named_actions)
+    except ValueError as exc:
+        assert user is not None
+        problems.add(user[0], user[1], 0, f"invalid schema: {exc}", kind="schema")
+        return None, None, None
+    try:
+        handle = (_cedar.schema_from_json if eff.is_json else _cedar.schema_from_text)(eff.text)
+    except _cedar.CedarError as exc:
+        if user is None:  # pragma: no cover - Warden's own schema always parses (tested)
+            raise PolicyError(f"Warden's generated schema does not parse: {exc}") from exc
+        name, text = user
+        offset = _find_named(text, str(exc))
+        problems.add(name, text, offset, f"invalid schema: {exc}", kind="schema")
+        return None, None, None
+    if user is None:
+        return handle, None, eff  # entities are not checked against auto-declared types
+    # Entities validate against the types only: Warden's actions are not store entities.
+    skip_actions = _schema.Declared(actions=frozenset(_schema.mapped_action_names()))
+    ent = _schema.effective_schema(user, skip=skip_actions)
+    try:
+        ent_handle = (_cedar.schema_from_json if ent.is_json else _cedar.schema_from_text)(ent.text)
+    except _cedar.CedarError:  # pragma: no cover - a subset of a schema that parsed
+        ent_handle = handle
+    return handle, ent_handle, eff
+
+
+def _find_named(text: str, message: str) -> int:
+    """Offset of the first backticked name of a message in ``text`` (0 if none is found)."""
+    for name in source.names_in(message):
+        last = name.split("::")[-1].strip('"')
+        found = re.search(rf"(?<![\w]){re.escape(last)}(?![\w])", text)
+        if found:
+            return found.start()
+    return 0
+
+
+def _validate_file(
+    name: str,
+    text: str,
+    stmts: list[source.Statement],
+    ids: Mapping[str, str],
+    schema: _cedar.SchemaHandle,
+    problems: _Problems,
+    relevant: Callable[[list[tuple[str, str]]], list[tuple[str, str]]] | None,
+) -> None:
+    try:
+        found = _cedar.validate_policies(text, schema)
+    except _cedar.CedarError as exc:  # pragma: no cover - text parsed above
+        problems.add(name, text, 0, f"cannot validate policies: {exc}", kind="validation")
+        return
+    if relevant is not None:
+        found = relevant(found)
+    seen: set[tuple[str, str]] = set()
+    for parser_id, message in found:
+        # Cedar repeats an error per request environment (each action the policy may apply
+        # to): report it once, without the environment
+        key = (parser_id, re.sub(r" for Action::\"[^\"]*\"", "", message))
+        if key in seen:
+            continue
+        seen.add(key)
+        message = key[1]
+        policy_id = ids.get(parser_id, parser_id)
+        message = message.replace(f"for policy `{parser_id}`, ", "")
+        message = message.replace(f"`{parser_id}`", f"`{policy_id}`")
+        index = _policy_index(parser_id) if parser_id.startswith("policy") else -1
+        stmt = stmts[index] if 0 <= index < len(stmts) else None
+        problems.at_statement(
+            name,
+            text,
+            stmt,
+            f"policy `{policy_id}` does not validate against the schema: {message}",
+            policy=policy_id,
+            kind="validation",
+            about=message,
+        )
+
+
+def _load_entities(text: str | None, schema: _cedar.SchemaHandle | None) -> _cedar.EntitiesHandle:
+    name = "entities.json"
+    if text is None:
         return _cedar.entities_from_json("[]", schema)
-    text = read(path)
+    problems = _Problems()
     try:
         data = json.loads(text)
-    except ValueError as exc:
-        raise PolicyError(f"`{path.name}`: invalid JSON: {exc}") from exc
+    except json.JSONDecodeError as exc:
+        problems.add(name, text, exc.pos, f"invalid JSON: {exc}", kind="entities")
+        problems.raise_if_any()
     if not isinstance(data, list):
-        raise PolicyError(f"`{path.name}`: expected a list of cedar entities")
+        problems.add(name, text, 0, "expected a list of cedar entities", kind="entities")
+        problems.raise_if_any()
     try:
         return _cedar.entities_from_json(text, schema)
     except _cedar.CedarError as exc:
-        culprit = _first_bad_entity(data, schema)
+        culprit, offset = _first_bad_entity(data, schema, text)
         where = f" (entity `{culprit}`)" if culprit else ""
-        raise PolicyError(f"`{path.name}`: invalid entities{where}: {exc}") from exc
+        problems.add(name, text, offset, f"invalid entities{where}: {exc}", kind="entities")
+        problems.raise_if_any()
+        raise  # pragma: no cover - raise_if_any raised
 
 
-def _first_bad_entity(data: list[Any], schema: _cedar.SchemaHandle | None) -> str | None:
-    """Find the first entity that fails on its own, to name it in the error."""
+def _first_bad_entity(
+    data: list[Any], schema: _cedar.SchemaHandle | None, text: str
+) -> tuple[str | None, int]:
+    """The first entity that fails on its own (to name it in the error) and its offset."""
     for entity in data:
         try:
             _cedar.entities_from_json(json.dumps([entity]), schema)
         except _cedar.CedarError:
             uid = entity.get("uid") if isinstance(entity, dict) else None
             if isinstance(uid, dict) and "type" in uid and "id" in uid:
-                return str(EntityRef(str(uid["type"]), str(uid["id"])))
-            return None
-    return None
+                ref = EntityRef(str(uid["type"]), str(uid["id"]))
+                found = text.find(json.dumps(str(uid["id"])))
+                return str(ref), max(found, 0)
+            return None, 0
+    return None, 0

@@ -62,6 +62,20 @@ def operator_token(data_dir: Path) -> str:
     return token
 
 
+def located_errors(errors: list[Any]) -> str:
+    """Policy errors as a compiler prints them: ``file:line:col: message`` and the snippet."""
+    out: list[str] = []
+    for e in errors:
+        if not isinstance(e, dict):
+            continue
+        message = str(e.get("message"))
+        named = e.get("policy") and not message.startswith(f"policy `{e['policy']}`")
+        who = f" policy `{e['policy']}`:" if named else ""
+        out.append(f"{e.get('file')}:{e.get('line')}:{e.get('column')}:{who} {message}")
+        out.extend(f"    {line}" for line in str(e.get("snippet") or "").splitlines())
+    return "\n".join(out)
+
+
 def error_text(response: httpx.Response) -> str:
     """``<code>: <message>`` from a Warden (ErrorV1) or OAuth (RFC 6749 §5.2) error body."""
     try:
@@ -71,7 +85,12 @@ def error_text(response: httpx.Response) -> str:
     if isinstance(body, dict):
         err = body.get("error")
         if isinstance(err, dict):
-            return f"{err.get('code', 'error')}: {err.get('message', '')}".rstrip(": ")
+            text = f"{err.get('code', 'error')}: {err.get('message', '')}".rstrip(": ")
+            details = err.get("details")
+            located = details.get("errors") if isinstance(details, dict) else None
+            if isinstance(located, list) and located:
+                text += "\n" + located_errors(located)
+            return text
         if isinstance(err, str):  # OAuth endpoints
             return f"{err}: {body.get('error_description', '')}".rstrip(": ")
         if isinstance(body.get("detail"), str):  # framework-level errors (e.g. 404 route)

@@ -14,6 +14,7 @@ from warden.cli.client import (
     JsonOption,
     UrlOption,
     WardenClient,
+    located_errors,
 )
 from warden.cli.output import console, emit, esc, fail, joined, print_json, table
 
@@ -29,6 +30,9 @@ MODES = ("enforce", "monitor", "default")
 def _policy_error(folder: Path, exc: Exception) -> str:
     message = getattr(exc, "message", str(exc))
     detail = getattr(exc, "detail", None) or {}
+    located = detail.get("errors")
+    if isinstance(located, list) and located:
+        return f"{folder}: {message}\n" + located_errors(located)
     extra = "; ".join(f"{k}={v}" for k, v in detail.items() if k not in ("message",))
     return f"{folder}: {message}" + (f" ({extra})" if extra else "")
 
@@ -47,6 +51,11 @@ def validate(
     try:
         lps = load_policy_dir(folder)
     except PolicyError as exc:
+        if as_json:
+            print_json(
+                {"ok": False, "folder": str(folder), "error": exc.message, **(exc.detail or {})}
+            )
+            raise typer.Exit(1) from None
         fail(f"policy_invalid: {_policy_error(folder, exc)}")
     infos = [lps.policies[pid] for pid in lps.policy_ids]
     if as_json:
@@ -56,11 +65,13 @@ def validate(
                 "folder": str(folder),
                 "revision": lps.revision,
                 "files": list(lps.files),
+                "notes": list(lps.schema_notes),
                 "policies": [
                     {
                         "id": p.id,
                         "effect": p.effect,
                         "source": p.source,
+                        "line": p.line,
                         "annotations": dict(p.annotations),
                     }
                     for p in infos
@@ -71,6 +82,8 @@ def validate(
     n = len(infos)
     console.print(f"ok: {n} polic{'y' if n == 1 else 'ies'} in {esc(folder)}")
     console.print(f"revision {esc(lps.revision)}")
+    for note in lps.schema_notes:
+        console.print(f"note: {esc(note)}")
     emit(
         table(
             ["id", "effect", "file", "annotations"],
@@ -91,10 +104,18 @@ def validate(
 def test_cases(
     folder: FolderArg,
     cases: Annotated[Path, typer.Argument(help="A cases file (YAML or JSON).")],
+    require_coverage: Annotated[
+        bool, typer.Option("--require-coverage", help="Fail when a policy is not exercised.")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Run data-driven cases (request + expected decision) against a policy folder."""
-    from warden.authz.cases import run_cases
+    """Run data-driven cases (request + expected decision) against a policy folder.
+
+    Also reports the policies no case exercises (none of them determined, was overridden in,
+    or was monitored in any case); with --require-coverage those fail the run.
+    """
+    from warden.authz.cases import load_cases, run_loaded_cases, unexercised
+    from warden.authz.policy_set import load_policy_dir
     from warden.errors import WardenError
 
     if not folder.is_dir():
@@ -102,15 +123,25 @@ def test_cases(
     if not cases.is_file():
         fail(f"`{cases}` is not a file")
     try:
-        results = run_cases(folder, cases)
+        loaded = load_policy_dir(folder)
+        results = run_loaded_cases(loaded, load_cases(cases))
     except WardenError as exc:
         fail(f"{exc.code}: {_policy_error(cases, exc)}")
     failed = [r for r in results if not r.passed]
+    untested = unexercised(loaded, results)
     if as_json:
         print_json(
             {
                 "passed": len(results) - len(failed),
                 "failed": len(failed),
+                "unexercised": [
+                    {
+                        "id": pid,
+                        "file": loaded.policies[pid].source,
+                        "line": loaded.policies[pid].line,
+                    }
+                    for pid in untested
+                ],
                 "cases": [
                     {
                         "name": r.name,
@@ -138,7 +169,16 @@ def test_cases(
             console.print(f"✘ {esc(r.name)}: {esc(r.message)}")
         verdict = "ok" if not failed else "FAILED"
         console.print(f"{verdict}: {len(results) - len(failed)} passed, {len(failed)} failed")
-    if failed:
+        if untested:
+            console.print(
+                f"{len(untested)} polic{'y' if len(untested) == 1 else 'ies'} no case exercises:"
+            )
+            for pid in untested:
+                info = loaded.policies[pid]
+                console.print(f"  {esc(pid)}  ({esc(info.source)}:{info.line})")
+        else:
+            console.print("every policy is exercised by at least one case")
+    if failed or (require_coverage and untested):
         raise typer.Exit(1)
 
 
@@ -231,3 +271,212 @@ def reload(
         print_json(body)
         return
     console.print(f"reloaded: revision {esc(body.get('revision'))}")
+
+
+@app.command("schema")
+def schema(
+    folder: Annotated[
+        Path | None,
+        typer.Argument(help="A policy folder: print the schema it is validated against."),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Cedar's JSON schema format (Warden's part).")
+    ] = False,
+) -> None:
+    """Print the Cedar schema of Warden's model (generated from the PDP's own definitions)."""
+    from warden.authz.policy_set import load_policy_dir
+    from warden.authz.schema import render_json, render_text
+    from warden.errors import PolicyError
+
+    if as_json:
+        print_json(render_json())
+        return
+    if folder is None:
+        typer.echo(render_text(), nl=False)
+        return
+    try:
+        lps = load_policy_dir(folder)
+    except PolicyError as exc:
+        fail(f"policy_invalid: {_policy_error(folder, exc)}")
+    typer.echo(lps.schema_text, nl=not lps.schema_text.endswith("\n"))
+
+
+@app.command("explain")
+def explain(
+    request_file: Annotated[
+        Path,
+        typer.Argument(
+            metavar="REQUEST.json",
+            help="An AuthZEN request, a case ({request, warden, subject_parents}), or a "
+            "decision record's `cedar` request (from `warden audit show`).",
+        ),
+    ],
+    policies: Annotated[
+        Path | None,
+        typer.Option("--policies", "-p", help="Policy folder (default: the server's set)."),
+    ] = None,
+    as_json: JsonOption = False,
+    url: UrlOption = DEFAULT_URL,
+    data_dir: DataDirOption = DEFAULT_DATA_DIR,
+) -> None:
+    """Why a request is allowed or denied: determining, overridden and monitored policies,
+    and the context fields the policies read."""
+    from warden.authz.explain import explain_file
+    from warden.authz.policy_set import load_policy_dir, load_policy_files
+    from warden.errors import WardenError
+
+    try:
+        if policies is not None:
+            lps = load_policy_dir(policies)
+        else:
+            with WardenClient(url, data_dir) as client:
+                body = client.get("/v1/policies/bundle")
+            files = {str(k): str(v).encode() for k, v in (body.get("files") or {}).items()}
+            lps = load_policy_files(files, origin=f"<server {url}>")
+        out = explain_file(lps, request_file)
+    except WardenError as exc:
+        fail(f"{exc.code}: {_policy_error(request_file, exc)}")
+    if as_json:
+        print_json(out)
+        return
+    verdict = "ALLOW" if out["allowed"] else "DENY"
+    console.print(f"[bold]{verdict}[/]  revision {esc(out['revision'][:16])}")
+    _policy_lines("determining", out["determining"], out["policies"])
+    _policy_lines("matched but overridden", out["overridden"], out["policies"])
+    _policy_lines("monitored (would deny)", out["monitored"], out["policies"])
+    if out["errors"]:
+        console.print("errors:")
+        for message in out["errors"]:
+            console.print(f"  {esc(message)}")
+    considered = out["considered"]
+    console.print(f"considered: {len(considered)} polic{'y' if len(considered) == 1 else 'ies'}")
+    if out["reads"]:
+        console.print("context fields read:")
+        for path, present in out["reads"].items():
+            console.print(f"  {esc(path)}  {'present' if present else '[yellow]absent[/]'}")
+
+
+def _policy_lines(title: str, ids: list[str], info: dict[str, Any]) -> None:
+    if not ids:
+        return
+    console.print(f"{title}:")
+    for pid in ids:
+        p = info.get(pid) or {}
+        console.print(
+            f"  {esc(pid)}  ({p.get('effect', '')}, {esc(p.get('source', ''))}:{p.get('line', '')})"
+        )
+
+
+@app.command("replay")
+def replay(
+    candidate: Annotated[Path, typer.Argument(help="The candidate policy folder.")],
+    since: Annotated[str, typer.Option("--since", help="How far back: 24h, 90m, 7d.")] = "24h",
+    until: Annotated[
+        str | None, typer.Option("--until", help="Stop this long ago (default: now).")
+    ] = None,
+    agent: Annotated[
+        str | None, typer.Option("--agent", help="Only this agent's decisions.")
+    ] = None,
+    max_changes: Annotated[
+        int | None, typer.Option("--max-changes", help="Fail above N changed decisions.")
+    ] = None,
+    max_allow_to_deny: Annotated[int | None, typer.Option("--max-allow-to-deny")] = None,
+    max_deny_to_allow: Annotated[int | None, typer.Option("--max-deny-to-allow")] = None,
+    max_new_approvals: Annotated[int | None, typer.Option("--max-new-approvals")] = None,
+    max_uncertain: Annotated[int | None, typer.Option("--max-uncertain")] = None,
+    examples: Annotated[
+        int, typer.Option("--examples", help="Example decision ids per group.")
+    ] = 5,
+    as_json: JsonOption = False,
+    url: UrlOption = DEFAULT_URL,
+    data_dir: DataDirOption = DEFAULT_DATA_DIR,
+) -> None:
+    """Replay the server's recorded decisions against a candidate policy folder.
+
+    Reports what would change (allow→deny, deny→allow, approval newly required) by agent,
+    tool and policy. Exits 1 when a --max-* threshold is crossed (a CI gate for a policy
+    repository), 2 when the candidate is invalid or the server refuses.
+    """
+    from warden.authz.policy_set import read_policy_dir
+    from warden.errors import PolicyError
+
+    try:
+        raw = read_policy_dir(candidate)
+    except PolicyError as exc:
+        fail(f"policy_invalid: {exc.message}", 2)
+    try:
+        files = {name: data.decode("utf-8") for name, data in raw.items()}
+    except UnicodeDecodeError:
+        fail(f"policy_invalid: {candidate}: a policy file is not valid UTF-8", 2)
+    thresholds = {
+        key: value
+        for key, value in (
+            ("changes", max_changes),
+            ("allow_to_deny", max_allow_to_deny),
+            ("deny_to_allow", max_deny_to_allow),
+            ("new_approvals", max_new_approvals),
+            ("uncertain", max_uncertain),
+        )
+        if value is not None
+    }
+    body: dict[str, Any] = {
+        "files": files,
+        "since": since,
+        "agent": agent,
+        "examples": examples,
+        "thresholds": thresholds,
+    }
+    if until is not None:
+        body["until"] = until
+    try:
+        with WardenClient(url, data_dir, timeout=300.0) as client:
+            report = client.post("/v1/policies/replay", body)
+    except typer.Exit as exc:
+        raise typer.Exit(2) from exc
+    if as_json:
+        print_json(report)
+    else:
+        _print_replay(report)
+    if report.get("exceeded"):
+        raise typer.Exit(1)
+
+
+def _print_replay(report: dict[str, Any]) -> None:
+    console.print(
+        f"replayed {report['replayed']} of {report['examined']} decisions against revision "
+        f"{esc(report['candidate_revision'][:16])} "
+        f"(serving {esc((report.get('serving_revision') or '-')[:16])})"
+    )
+    console.print(
+        f"changed {report['changed']}, unchanged {report['unchanged']}, "
+        f"uncertain {report['uncertain']}, skipped {report['skipped']} (refused before policy)"
+    )
+    transitions = report.get("transitions") or {}
+    if transitions:
+        emit(
+            table(
+                ["change", "count", "examples"],
+                [(k, str(v["count"]), joined(v["examples"])) for k, v in transitions.items()],
+                title="what would change",
+            )
+        )
+        for title, key in (
+            ("by agent", "by_agent"),
+            ("by tool", "by_tool"),
+            ("by policy", "by_policy"),
+        ):
+            rows = []
+            for row in report.get(key) or []:
+                parts = [f"{t} {v['count']}" for t, v in row.items() if isinstance(v, dict)]
+                examples = [e for v in row.values() if isinstance(v, dict) for e in v["examples"]]
+                rows.append((row["key"], str(row["total"]), joined(parts), joined(examples[:3])))
+            emit(table([key.removeprefix("by_"), "changes", "how", "examples"], rows, title=title))
+    else:
+        console.print("no decision would change")
+    if report.get("uncertain_examples"):
+        console.print(
+            "uncertain (a policy reads a value recorded only as a digest): "
+            + esc(", ".join(report["uncertain_examples"]))
+        )
+    for crossed in report.get("exceeded") or []:
+        console.print(f"[red]threshold crossed:[/] {esc(crossed)}")

@@ -11,6 +11,11 @@ _SECRET_KEY = re.compile(
 MASK = "***"
 
 
+def is_secret_key(key: str) -> bool:
+    """Is ``key`` the name of a value that must never be recorded?"""
+    return bool(_SECRET_KEY.search(key))
+
+
 def mask(value: Any, *, depth: int = 0) -> Any:
     """Copy ``value`` with the values of secret-looking keys replaced, bounded in depth."""
     if depth > 16:

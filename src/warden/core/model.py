@@ -156,6 +156,15 @@ class AuditRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class PolicyPointer:
+    """The policy revision every replica must serve (ADR 0120)."""
+
+    revision: str
+    activated_at: float
+    activated_by: str
+
+
+@dataclass(frozen=True, slots=True)
 class ModeSetting:
     """An enforcement-mode override for an agent or a risk tier."""
 

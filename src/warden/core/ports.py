@@ -37,6 +37,7 @@ from warden.core.model import (
     LeaseState,
     ModeSetting,
     Operator,
+    PolicyPointer,
     RegistrationEntry,
     Replica,
     StoredKey,
@@ -443,6 +444,19 @@ class Store(GovernanceStore, IntegrityStore, Protocol):
     def delete_mode(self, kind: str, value: str) -> None: ...
 
     def list_modes(self) -> list[ModeSetting]: ...
+
+    # -- distributed policies (ADR 0120) ------------------------------------------------
+    def publish_policies(
+        self, revision: str, files: dict[str, str], *, at: float, by: str
+    ) -> PolicyPointer:
+        """Store the bundle (once per revision) and make it active, atomically."""
+        ...
+
+    def active_policies(self) -> PolicyPointer | None: ...
+
+    def policy_bundle(self, revision: str) -> dict[str, str]:
+        """The files of a published revision; NotFoundError if unknown."""
+        ...
 
     # -- audit -------------------------------------------------------------------------------
     def append_audit(self, drafts: Sequence[AuditDraft]) -> list[AuditRecord]:

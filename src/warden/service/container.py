@@ -19,7 +19,7 @@ from warden.config import Settings
 from warden.core.clock import Clock, SystemClock
 from warden.core.governance import TimeoutAction
 from warden.core.ports import Store
-from warden.errors import InvalidParameterError, NotFoundError, PolicyError
+from warden.errors import InvalidParameterError, NotFoundError, PolicyError, WardenError
 from warden.evidence.controls import Thresholds
 from warden.service.agents import AgentService
 from warden.service.approvals import ApprovalService
@@ -44,6 +44,7 @@ from warden.service.notifications import Notifier
 from warden.service.operators import OperatorService
 from warden.service.ownership import LifecyclePolicy, OwnershipService
 from warden.service.pins import ToolPinService
+from warden.service.policy_sync import PolicySync
 from warden.service.replication import Replication
 from warden.service.reports import controls_report
 from warden.service.signals import SignalService
@@ -107,6 +108,7 @@ class Warden:
         self.dpop = DPoPVerifier(self.clock, self.store, max_age=settings.dpop_max_age)
         self.pdp = PolicyDecisionPoint()
         self.policy_error: str | None = None
+        self.policy_errors: list[dict[str, Any]] = []
         if settings.policies_dir is not None:
             self.pdp.activate(load_policy_dir(settings.policies_dir))
         self.modes = ModeService(self.store, self.auditor, self.clock, settings.tier_modes)
@@ -184,11 +186,19 @@ class Warden:
             resync_interval=settings.resync_interval,
             heartbeat_interval=settings.heartbeat_interval,
             handlers={
-                "policy.reload": self._peer_reloaded_policies,
+                "policy.reload": lambda _: self._follow_policies(),
                 "keys.changed": lambda _: self.key_service.reload(),
                 "modes.changed": lambda _: self.modes.load(),
                 "resync": lambda _: self._refresh_all(),
             },
+        )
+        self.policy_sync = PolicySync(
+            self.store,
+            self.pdp,
+            self.clock,
+            max_staleness=settings.policy_max_staleness,
+            on_activated=self._policies_activated,
+            on_rejected=self._policies_rejected,
         )
         self.key_service.announce = self.replication.announce
         self.modes.on_change = lambda: self.replication.announce("modes.changed", {})
@@ -338,7 +348,18 @@ class Warden:
 
     # -- policies -----------------------------------------------------------------------------
     def _policies_loaded(self, lps: LoadedPolicySet) -> None:
+        """A set loaded from this replica's folder: activate everywhere (ADR 0120)."""
+        self._policies_activated(lps)
+        try:
+            self.policy_sync.publish(lps, by=self.replication.replica_id)
+        except WardenError as exc:
+            log.warning("could not publish policy revision %s: %s", lps.revision, exc.message)
+            return
+        self.replication.announce("policy.reload", {"revision": lps.revision})
+
+    def _policies_activated(self, lps: LoadedPolicySet) -> None:
         self.policy_error = None
+        self.policy_errors = []
         self.decisions.policies_loaded(lps)
         self.auditor.record(
             "policy.loaded",
@@ -348,12 +369,22 @@ class Warden:
 
     def _policies_rejected(self, exc: Exception) -> None:
         self.policy_error = str(exc)
+        detail = getattr(exc, "detail", None) or {}
+        self.policy_errors = list(detail.get("errors") or [])[:50]
         log.warning("policy change rejected, last good set keeps serving: %s", exc)
         self.auditor.record(
             "policy.rejected",
             "warden",
-            {"error": str(exc)[:2000], "serving_revision": self.pdp.revision},
+            {
+                "error": str(exc)[:2000],
+                # each with file, line, column, snippet, message (authz/source.py)
+                "errors": self.policy_errors,
+                "serving_revision": self.pdp.revision,
+            },
         )
+
+    def _follow_policies(self) -> None:
+        self.policy_sync.sync()
 
     def reload_policies(self, *, announce: bool = True) -> str:
         if self.settings.policies_dir is None:
@@ -364,18 +395,11 @@ class Warden:
             self._policies_rejected(exc)
             raise
         self.pdp.activate(lps)
-        self._policies_loaded(lps)
         if announce:
-            self.replication.announce("policy.reload", {"revision": lps.revision})
+            self._policies_loaded(lps)
+        else:
+            self._policies_activated(lps)
         return lps.revision
-
-    def _peer_reloaded_policies(self, data: dict[str, Any]) -> None:
-        if self.settings.policies_dir is None:
-            return
-        try:
-            self.reload_policies(announce=False)
-        except PolicyError:
-            pass  # recorded as policy.rejected; the last good set keeps serving
 
     def _refresh_all(self) -> None:
         self.key_service.reload()
@@ -384,8 +408,10 @@ class Warden:
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
         self.writer.start()
-        if self.pdp.policy_set is not None:
-            self._policies_loaded(self.pdp.policy_set)
+        if self.pdp.policy_set is not None and self.settings.policies_dir is not None:
+            self._policies_loaded(self.pdp.policy_set)  # this replica's folder is published
+        else:
+            self.policy_sync.sync()  # follow the published revision
         if self.settings.policies_dir is not None:
             self._watcher = PolicyWatcher(
                 self.settings.policies_dir,
@@ -399,6 +425,12 @@ class Warden:
         self._sweeper.start()
         self.replication.start()
         self.leases.start()
+        # confirm the active revision well within the staleness bound (one small row read)
+        settings = self.settings
+        sync_every = max(
+            0.05, min(settings.policy_reload_interval, settings.policy_max_staleness / 4)
+        )
+        self._every("warden-policies", sync_every, self.policy_sync.sync)
         self._every("warden-governance", self.settings.governance_interval, self.governance_tick)
         self._every("warden-checkpoints", self.settings.checkpoint_interval, self.checkpoints.tick)
         if self.export.sinks:

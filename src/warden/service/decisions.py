@@ -35,7 +35,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 from warden.approvals import OWNER_LEVEL, Requirement, action_digest, requirement_from
@@ -43,6 +42,7 @@ from warden.authz.authzen import EvaluationInput, SearchInput, run_search, to_ce
 from warden.authz.pdp import PolicyDecisionPoint
 from warden.authz.policy_set import LoadedPolicySet
 from warden.authz.principal import AGENT_SUBJECT_TYPE, AgentRequest, classify
+from warden.authz.recording import request_record
 from warden.authz.types import AuthzRequest, Decision, EntityRef
 from warden.behaviour import BehaviourMonitor, Observation
 from warden.core.clock import Clock
@@ -61,6 +61,7 @@ from warden.errors import (
 from warden.service.approvals import ApprovalService
 from warden.service.auditing import Auditor
 from warden.service.modes import ModeService
+from warden.service.replay import policy_outcome
 from warden.service.state import HotState, LiveTask
 from warden.service.tasks import TaskService
 from warden.tokens.verifier import VerifiedCredential
@@ -488,6 +489,10 @@ class DecisionService:
                 "reasons": list(decision.reasons),
                 "errors": list(decision.errors),
                 "policy_revision": decision.policy_revision,
+                # what a replay needs (service/replay.py): the request Cedar evaluated, secrets
+                # as digests, and the policy-level outcome before modes and grants
+                "cedar": request_record(req),
+                "policy_outcome": policy_outcome(decision),
                 "monitor": monitor,
                 "context": _pep_context(ev.context),
                 "request_id": ctx.request_id,
@@ -531,6 +536,7 @@ class DecisionService:
                 "resource": {"type": ev.resource.type, "id": ev.resource.id[:300]},
                 "reason": refusal.reason,
                 "detail": refusal.detail,
+                "policy_revision": self._pdp.revision,
                 "context": _pep_context(ev.context),
                 "request_id": ctx.request_id,
                 "jti": cred.jti if cred is not None else None,
@@ -574,16 +580,8 @@ def _refusal_from(exc: WardenError) -> Refusal:
 
 
 def _mentions(lps: LoadedPolicySet, word: str) -> bool:
-    """Does any policy file of the set contain ``word``? (True when a file cannot be read.)"""
-    for name in lps.files:
-        if not name.endswith(".cedar"):
-            continue
-        try:
-            if word in (Path(lps.path) / name).read_text(errors="replace"):
-                return True
-        except OSError:
-            return True
-    return False
+    """Does any policy file of the set contain ``word``?"""
+    return lps.mentions(word)
 
 
 def _agent_attrs(agent: Agent) -> Mapping[str, Any]:

@@ -21,16 +21,20 @@ async def healthz() -> Response:
 @router.get("/readyz")
 async def readyz(request: Request) -> Response:
     w = warden_of(request)
+    freshness = w.policy_sync.status()
     checks = {
         "policies": w.pdp.policy_set is not None,
+        "policy_fresh": not freshness.stale,
         "audit_backlog": w.writer.backlog,
     }
-    ready = bool(checks["policies"])
+    ready = bool(checks["policies"]) and not freshness.stale
     body = {
         "status": "ready" if ready else "not_ready",
         "checks": checks,
         "policy_revision": w.pdp.revision,
         "policy_error": w.policy_error,
+        # the revision this replica serves vs the one all replicas must serve (ADR 0120)
+        "policy": freshness.to_dict(),
     }
     return json_response(body, 200 if ready else 503)
 

@@ -12,8 +12,11 @@ from starlette.responses import Response
 from warden.api.deps import any_operator, operator, read_object, warden_of
 from warden.api.errors import json_response
 from warden.api.paging import float_param, limit_of
-from warden.authz.policy_set import load_policy_dir
-from warden.errors import ConflictError, InvalidParameterError, NotFoundError
+from warden.authz.policy_set import load_policy_files
+from warden.authz.schema import render_json, render_text
+from warden.core.model import OperatorRole
+from warden.errors import InvalidParameterError, NotFoundError
+from warden.service.replay import files_of, parse_query, replay_files
 
 router = APIRouter(tags=["policies"])
 
@@ -34,6 +37,7 @@ async def show(request: Request) -> Response:
                     "mode": info.mode,
                     "annotations": dict(info.annotations),
                     "source": info.source,
+                    "line": info.line,
                 }
             )
     return json_response(
@@ -41,6 +45,9 @@ async def show(request: Request) -> Response:
             "revision": w.pdp.revision,
             "folder": str(w.settings.policies_dir) if w.settings.policies_dir else None,
             "last_error": w.policy_error,
+            # the rejected change's errors: file, line, column, snippet, message, policy
+            "last_errors": w.policy_errors,
+            "freshness": w.policy_sync.status().to_dict(),
             "policies": policies,
             "modes": w.modes.view(),
         }
@@ -51,18 +58,61 @@ async def show(request: Request) -> Response:
 async def bundle(request: Request) -> Response:
     """The active policy files, for embedded PDPs that keep a synced copy (``warden.sdk``)."""
     await run_in_threadpool(any_operator, request)
+    lps = warden_of(request).pdp.policy_set
+    if lps is None:
+        raise NotFoundError("no policy set is active")
+    return json_response({"revision": lps.revision, "files": dict(lps.sources)})
+
+
+@router.get("/v1/policies/schema")
+async def schema(request: Request) -> Response:
+    """Warden's Cedar schema (text), and the one the active set was validated against."""
+    await run_in_threadpool(any_operator, request)
+    lps = warden_of(request).pdp.policy_set
+    return json_response(
+        {
+            "schema": render_text(),
+            "json": render_json(),
+            "effective": lps.schema_text if lps is not None else None,
+        }
+    )
+
+
+@router.post("/v1/policies/validate")
+async def validate(request: Request) -> Response:
+    """Validate a policy set sent as ``{"files": {name: text}}``; 422 lists every error."""
+    await run_in_threadpool(any_operator, request)
+    files = files_of(await read_object(request))
+    lps = await run_in_threadpool(load_policy_files, files, origin="<request>")
+    return json_response(
+        {
+            "ok": True,
+            "revision": lps.revision,
+            "policies": [lps.policies[pid].id for pid in lps.policy_ids],
+            "notes": list(lps.schema_notes),
+        }
+    )
+
+
+@router.post("/v1/policies/replay")
+async def replay(request: Request) -> Response:
+    """Re-evaluate recorded decisions with a candidate set and report what would change."""
+    await run_in_threadpool(operator, request, OperatorRole.AUDITOR)
+    body = await read_object(request)
     w = warden_of(request)
-    folder = w.settings.policies_dir
-    if folder is None:
-        raise NotFoundError("no policy folder is configured")
-    lps = await run_in_threadpool(load_policy_dir, folder)
-    if lps.revision != w.pdp.revision:
-        raise ConflictError(
-            "the policy folder differs from the set being served (a change not yet loaded, "
-            "or rejected); try again"
-        )
-    files = {name: (folder / name).read_text("utf-8") for name in lps.files}
-    return json_response({"revision": lps.revision, "files": files})
+    files = files_of(body)
+    query = parse_query(body, w.clock.now())
+
+    def run() -> dict[str, Any]:
+        w.writer.flush()
+        report, crossed = replay_files(w.store, files, query)
+        out = report.to_dict()
+        out["serving_revision"] = w.pdp.revision
+        out["thresholds"] = dict(query.thresholds)
+        out["exceeded"] = crossed
+        return out
+
+    return json_response(await run_in_threadpool(run))
 
 
 @router.post("/v1/policies/reload")

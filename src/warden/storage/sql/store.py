@@ -68,6 +68,7 @@ from warden.storage.sql.codec import round_trip as _round_trip
 from warden.storage.sql.governance import GovernanceSQL
 from warden.storage.sql.integrity import IntegrityStoreMixin
 from warden.storage.sql.lifecycle import LifecycleStoreMixin
+from warden.storage.sql.policies import PolicyStoreMixin
 from warden.storage.sql.rows import fetch_one
 from warden.storage.sql.signals import SignalsSQL
 from warden.storage.sql.tables import (
@@ -607,7 +608,9 @@ def _end_one(
 # --- the store ----------------------------------------------------------------------------
 
 
-class SQLStore(LifecycleStoreMixin, IntegrityStoreMixin, GovernanceSQL, SignalsSQL):
+class SQLStore(
+    LifecycleStoreMixin, IntegrityStoreMixin, GovernanceSQL, SignalsSQL, PolicyStoreMixin
+):
     """The system of record on SQLite or PostgreSQL. Create with ``open_store(url)``."""
 
     def __init__(self, url: str | URL, *, echo: bool = False) -> None:

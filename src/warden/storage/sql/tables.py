@@ -458,4 +458,22 @@ mcp_tool_pins = sa.Table(
     sa.Column("observed_digest", sa.String(), nullable=True),
     sa.Column("observed_definition", sa.Text(), nullable=True),
     sa.Column("observed_at", sa.Double(), nullable=True),
+# Distributed policy sets (ADR 0120): every revision ever published, and the one every replica
+# must serve. ``files`` is ``{file name: text}`` as canonical JSON.
+policy_bundles = sa.Table(
+    "policy_bundles",
+    metadata,
+    sa.Column("revision", sa.String(64), primary_key=True),
+    sa.Column("files", sa.Text(), nullable=False),
+    sa.Column("created_at", sa.Double(), nullable=False),
+    sa.Column("created_by", sa.String(), nullable=False),
+)
+
+policy_active = sa.Table(
+    "policy_active",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=False),  # always 1
+    sa.Column("revision", sa.String(64), nullable=False),
+    sa.Column("activated_at", sa.Double(), nullable=False),
+    sa.Column("activated_by", sa.String(), nullable=False),
 )

@@ -1,7 +1,7 @@
 """Integrity: agent manifest declarations and MCP tool-definition pins (issue 14).
 
 Revision ID: 0011
-Revises: 0010
+Revises: 0012
 Create Date: 2026-12-02
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011"
-down_revision: str | Sequence[str] | None = "0010"  # landed after 0013_signals and 0010
+down_revision: str | Sequence[str] | None = "0012"  # landed after 0013, 0010 and 0012
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
