@@ -458,6 +458,8 @@ mcp_tool_pins = sa.Table(
     sa.Column("observed_digest", sa.String(), nullable=True),
     sa.Column("observed_definition", sa.Text(), nullable=True),
     sa.Column("observed_at", sa.Double(), nullable=True),
+)
+
 # Distributed policy sets (ADR 0120): every revision ever published, and the one every replica
 # must serve. ``files`` is ``{file name: text}`` as canonical JSON.
 policy_bundles = sa.Table(
