@@ -14,3 +14,32 @@ def _clean_environ(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         if key.startswith("WARDEN_") and key != "WARDEN_TEST_DATABASE_URL":
             monkeypatch.delenv(key, raising=False)
     yield
+
+
+def under_ci() -> bool:
+    """CI runs with CI=true: there a missing required program is a failure, never a skip."""
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require_module(name: str, install: str) -> object:
+    """Import ``name``; locally skip with how to install it, under CI fail."""
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        message = f"`{name}` is not installed ({install})"
+        if under_ci():
+            pytest.fail(message)
+        pytest.skip(message)
+        raise AssertionError("unreachable") from exc
+
+
+def require_program(path: str | None, what: str) -> str:
+    """A program's path; locally skip when it is missing, under CI fail."""
+    if path is None:
+        if under_ci():
+            pytest.fail(f"{what} is missing")
+        pytest.skip(f"{what} is missing")
+    assert path is not None
+    return path

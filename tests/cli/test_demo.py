@@ -46,6 +46,8 @@ def test_demo_runs_the_whole_story() -> None:
         "✔ bob approves it: a one-time grant for that call",
         "✔ the client's retry through the proxy passes: the deletion ran, once",
         "✔ a second deletion is held again: the grant was for one call",
+        # the integrity chapter (issue 14)
+        "✔ refused: manifest_mismatch (system_prompt), audited with what differed",
         # the story ends with the evidence
         f"{len(all_steps())}. Evidence: the controls report over the whole story",
         "✔ one self-contained HTML file with charts",

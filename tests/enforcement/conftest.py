@@ -32,6 +32,7 @@ ENTITLEMENTS = [
     "email.send",
     "tickets.export",
     "payments.refund",
+    "tickets.summarize",
     "whoami",
     "sleep",
     "crash",

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import pytest
 
+from tests.conftest import require_module
 from warden.sdk import AccessDeniedError, WardenClient, guard
 
 from .conftest import SCOPE, LiveWarden
@@ -23,7 +25,7 @@ def _credential(live: LiveWarden) -> tuple[WardenClient, str]:
 
 
 def test_langchain_tools(live_warden: LiveWarden) -> None:
-    tools = pytest.importorskip("langchain_core.tools", reason="langchain-core is not installed")
+    tools: Any = require_module("langchain_core.tools", "pip install langchain-core")
     from warden.sdk.integrations.langchain import guard_tool
 
     client, token = _credential(live_warden)
@@ -56,12 +58,12 @@ def test_langchain_tools(live_warden: LiveWarden) -> None:
     export = guard_tool(
         tools.StructuredTool.from_function(read_ticket, name="tickets.export"), client, token
     )
-    with pytest.raises(AccessDeniedError):
+    with pytest.raises(tools.ToolException):
         export.invoke({"ticket": "T-1"})
 
 
 def test_openai_agents_function_tools(live_warden: LiveWarden) -> None:
-    agents = pytest.importorskip("agents", reason="openai-agents is not installed")
+    agents: Any = require_module("agents", "pip install openai-agents")
     from agents.tool_context import ToolContext
 
     from warden.sdk.integrations.openai_agents import guarded_function_tool
@@ -93,3 +95,50 @@ def test_openai_agents_function_tools(live_warden: LiveWarden) -> None:
     assert str(refused).startswith("access_denied: `email.send` was denied")
     assert "no-external-email" in str(refused)
     assert sent == ["carol@example.com"]
+
+
+@pytest.mark.integrity
+def test_langchain_handle_tool_error_returns_the_reason_to_the_model(
+    live_warden: LiveWarden,
+) -> None:
+    tools: Any = require_module("langchain_core.tools", "pip install langchain-core")
+    from warden.sdk.integrations.langchain import guard as lc_guard
+    from warden.sdk.integrations.langchain import guard_tool
+
+    client, token = _credential(live_warden)
+
+    @tools.tool
+    @lc_guard(client, token, tool="email.send")
+    def send_email(to: str, subject: str) -> str:
+        """Send an email."""
+        return f"sent to {to}"
+
+    send_email.handle_tool_error = True
+
+    assert send_email.invoke({"to": "carol@example.com", "subject": "s"}) == (
+        "sent to carol@example.com"
+    )
+    refused = send_email.invoke({"to": "x@evil.test", "subject": "s"})
+    assert refused.startswith("access_denied: `email.send` was denied")
+    assert "no-external-email" in refused
+
+    @tools.tool
+    @lc_guard(client, token, tool="email.send")
+    async def send_async(to: str, subject: str) -> str:
+        """Send an email."""
+        return "sent"
+
+    # without handle_tool_error the framework raises its own ToolException, chained to Warden's
+    with pytest.raises(tools.ToolException) as raised:
+        asyncio.run(send_async.ainvoke({"to": "x@evil.test", "subject": "s"}))
+    assert isinstance(raised.value.__cause__, AccessDeniedError)
+
+    def export(ticket: str) -> str:
+        """Export tickets."""
+        return "exported"
+
+    plain = tools.StructuredTool.from_function(
+        export, name="tickets.export", handle_tool_error=True
+    )
+    answer = guard_tool(plain, client, token).invoke({"ticket": "T-1"})
+    assert answer.startswith("access_denied: `tickets.export` was denied")

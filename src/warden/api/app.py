@@ -27,6 +27,7 @@ from warden.api.routes import (
     governance,
     health,
     keys,
+    mcp,
     oauth,
     operators,
     policies,
@@ -71,7 +72,7 @@ def create_app(w: Warden, *, manage_lifecycle: bool = True) -> FastAPI:
     app.add_exception_handler(WardenError, on_error)
     app.add_exception_handler(Exception, on_error)
     routers = (health, oauth, authzen, agents, tasks, audit, policies, forward_auth, keys)
-    modules = (replicas, governance, approvals, behaviour, operators, signals, console, docs)
+    modules = (replicas, governance, approvals, behaviour, operators, mcp, signals, console, docs)
     for module in (*routers, *modules):
         app.include_router(module.router)
     if w.tracing.enabled:  # off, not even a pass-through layer: tracing costs nothing

@@ -48,6 +48,9 @@ STATUS_BY_CODE = {
     "lease_failed": 502,
     "key_seal_failed": 500,
     "export_failed": 502,
+    "envelope_invalid": 400,
+    "manifest_mismatch": 403,
+    "tool_definition_changed": 409,
 }
 
 

@@ -74,6 +74,22 @@ JSON_BODIES: dict[tuple[str, str], Schema] = {
     ("post", "/access/v1/search/resource"): EVALUATION,
     ("post", "/access/v1/search/action"): EVALUATION,
     ("post", "/v1/agents"): AGENT,
+    # integrity (issue 14): a manifest declaration, tool pins, what a proxy observed
+    ("put", "/v1/agents/{name}/manifest"): _obj(
+        ("signers",),
+        signers={"type": "array", "items": _obj(("public_key",), keyid=STR, public_key=STR)},
+        models={"type": "array"},
+        system_prompts=STRS,
+        tool_manifests=STRS,
+        code=STRS,
+        images=STRS,
+    ),
+    ("post", "/v1/mcp/pins"): _obj(
+        ("server", "tools"), server=STR, tools={"type": "array"}, only=STRS
+    ),
+    ("post", "/v1/mcp/observe"): _obj(
+        ("server", "tools"), server=STR, tools={"type": "array"}, mode=STR, agent=STR
+    ),
     ("patch", "/v1/agents/{name}"): {**AGENT, "required": []},
     ("post", "/v1/agents/{name}/suspend"): REASON,
     ("post", "/v1/agents/{name}/reactivate"): REASON,

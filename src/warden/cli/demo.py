@@ -367,6 +367,7 @@ def all_steps() -> list[Step]:
         demo_attestation,
         demo_enforcement,
         demo_governance,
+        demo_integrity,
         demo_lifecycle,
     )
 
@@ -376,6 +377,7 @@ def all_steps() -> list[Step]:
         demo_approvals.STEPS,
         demo_enforcement.STEPS,  # its MCP call held for approval is approved by the owner above
         demo_governance.STEPS,
+        demo_integrity.STEPS,
     ]
     # the story ends with the evidence: the controls report over everything above
     return [

@@ -8,6 +8,7 @@ import typer
 
 import warden
 from warden.cli import (
+    a2a_proxy,
     agents,
     approvals,
     audit,
@@ -17,6 +18,7 @@ from warden.cli import (
     findings,
     identity,
     keys,
+    mcp,
     mcp_proxy,
     operators,
     owners,
@@ -52,6 +54,8 @@ app.command("demo")(demo.demo)
 app.command("why")(why.why)
 app.command("agent-identity")(identity.agent_identity)
 app.command("mcp-proxy")(mcp_proxy.mcp_proxy)
+app.add_typer(mcp.app, name="mcp")
+app.command("a2a-proxy")(a2a_proxy.a2a_proxy)
 
 
 def _version(value: bool) -> None:

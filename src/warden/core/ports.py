@@ -9,7 +9,7 @@ Errors: ``NotFoundError`` (fetch_* on a missing row), ``ConflictError`` (unique 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from warden.core.governance import (
     AgentGovernance,
@@ -44,6 +44,7 @@ from warden.core.model import (
     Task,
     TaskStatus,
 )
+from warden.core.pins import ToolPin
 
 
 class GovernanceStore(Protocol):
@@ -139,7 +140,41 @@ class GovernanceStore(Protocol):
         ...
 
 
-class Store(GovernanceStore, Protocol):
+class IntegrityStore(Protocol):
+    """Agent manifest declarations and MCP tool pins (issue 14)."""
+
+    def put_manifest_declaration(
+        self, agent_name: str, declaration: dict[str, Any], *, at: float, by: str
+    ) -> None: ...
+
+    def fetch_manifest_declaration(self, agent_name: str) -> dict[str, Any]:
+        """NotFoundError when the agent declares none."""
+        ...
+
+    def delete_manifest_declaration(self, agent_name: str) -> None: ...
+
+    def list_tool_pins(self, *, server: str | None = None) -> list[ToolPin]: ...
+
+    def fetch_tool_pin(self, server: str, tool: str) -> ToolPin: ...
+
+    def put_tool_pin(self, pin: ToolPin) -> None:
+        """Approve a definition: replaces the pin and clears what was observed."""
+        ...
+
+    def create_tool_pin(self, pin: ToolPin) -> bool:
+        """Insert unless a pin exists (trust on first use): True when this call pinned."""
+        ...
+
+    def note_tool_change(
+        self, server: str, tool: str, digest: str, definition: dict[str, Any], *, at: float
+    ) -> bool:
+        """Record a differing definition: True the first time this digest is seen."""
+        ...
+
+    def delete_tool_pin(self, server: str, tool: str) -> None: ...
+
+
+class Store(GovernanceStore, IntegrityStore, Protocol):
     # -- lifecycle -------------------------------------------------------------------------
     def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision (idempotent)."""

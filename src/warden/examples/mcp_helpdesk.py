@@ -69,6 +69,16 @@ def crash() -> str:
     os._exit(3)
 
 
+@server.tool(
+    name="tickets.summarize", description="Summarize tickets, reporting progress as it goes."
+)
+async def summarize(count: int, ctx: Context) -> str:
+    for done in range(1, count + 1):
+        await ctx.info(f"summarized ticket {done} of {count}")
+        await ctx.report_progress(done, count, f"ticket {done}")
+    return f"summarized {count} tickets"
+
+
 @server.resource("ticket://T-1042", name="T-1042", description="Ticket T-1042")
 def ticket_1042() -> str:
     return TICKETS["T-1042"]

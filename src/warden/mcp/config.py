@@ -5,9 +5,17 @@
     warden:
       url: http://127.0.0.1:8080      # a remote Warden (AuthZEN + JWKS), or:
       # embedded:                     # Warden in this process, over a server's state:
-      #   {data_dir: .warden, policies: policies, issuer: http://127.0.0.1:8080}
+      #   config: warden.yaml         # the server's own config file: every setting it has
+      #                               # (database, modes, approvals, behaviour, tokens…)
+      #   data_dir: .warden           # and/or these overrides
+      #   database_url: postgresql://warden@db/warden
+      #   policies: policies
+      #   issuer: http://127.0.0.1:8080
       # api_key: change-me            # when Warden is not on loopback
     resource: http://127.0.0.1:8931/mcp   # this proxy's URL = the audience its credentials need
+    pinning:
+      mode: enforce                   # enforce | require | tofu | off (see below)
+      recheck: 5                      # a call re-lists an upstream's tools older than this
     limits:
       call_timeout: 30                # seconds an upstream may take to answer
       max_argument_bytes: 65536       # larger tool/prompt arguments are refused
@@ -21,6 +29,11 @@
         tool_prefix: crm.             # its tools appear as crm.<name>
 
 Relative paths are relative to the file's folder.
+
+Tool pinning (``warden mcp pin``): with ``enforce`` a tool whose definition differs from the one
+an operator pinned is hidden and its calls refused (``tool_definition_changed``); unpinned tools
+pass. ``require`` also hides unpinned tools; ``tofu`` (development) pins what it sees first;
+``off`` checks nothing.
 """
 
 from __future__ import annotations
@@ -39,6 +52,7 @@ from .signals import SignalsConfig, parse_signals
 
 __all__ = ["ProxyConfig", "UpstreamConfig", "load_proxy_config"]
 
+PINNING_MODES = ("enforce", "require", "tofu", "off")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
@@ -61,11 +75,15 @@ class ProxyConfig:
     embedded_data_dir: Path | None = None
     embedded_policies: Path | None = None
     embedded_issuer: str | None = None
+    embedded_config: Path | None = None
+    embedded_database_url: str | None = None
     api_key: str | None = None
     resource: str | None = None
     call_timeout: float = 30.0
     max_argument_bytes: int = 64 * 1024
     max_sessions: int = 64
+    pinning_mode: str = "enforce"
+    pin_recheck: float = 5.0
     signals: SignalsConfig | None = None  # HTTP mode: follow a Shared Signals stream
 
     @property
@@ -145,8 +163,9 @@ def parse_proxy_config(raw: Any, base: Path = Path(".")) -> ProxyConfig:
     embedded = warden.get("embedded")
     if (url is None) == (embedded is None):
         raise _bad("`warden` needs exactly one of `url` (remote) or `embedded`")
-    data_dir = policies = None
+    data_dir = policies = server_config = None
     issuer: str | None = None
+    database_url: str | None = None
     if embedded is not None:
         if not isinstance(embedded, dict):
             raise _bad("`warden.embedded` must be a mapping")
@@ -155,9 +174,28 @@ def parse_proxy_config(raw: Any, base: Path = Path(".")) -> ProxyConfig:
             path = Path(str(value))
             return path if path.is_absolute() else base / path
 
-        data_dir = rel(embedded.get("data_dir", ".warden"))
+        unknown = set(embedded) - {"config", "data_dir", "database_url", "policies", "issuer"}
+        if unknown:
+            raise _bad(f"`warden.embedded.{sorted(unknown)[0]}` is not a known key")
+        server_config = rel(embedded["config"]) if embedded.get("config") else None
+        if server_config is not None and not server_config.is_file():
+            raise _bad(f"`warden.embedded.config`: `{server_config}` does not exist")
+        data_dir = rel(embedded["data_dir"]) if embedded.get("data_dir") else None
+        if data_dir is None and server_config is None:
+            data_dir = rel(".warden")
         policies = rel(embedded["policies"]) if embedded.get("policies") else None
         issuer = str(embedded["issuer"]) if embedded.get("issuer") else None
+        database_url = str(embedded["database_url"]) if embedded.get("database_url") else None
+    pinning = raw.get("pinning") or {}
+    if not isinstance(pinning, dict):
+        raise _bad("`pinning` must be a mapping")
+    mode = pinning.get("mode", "enforce")
+    if mode not in PINNING_MODES:
+        raise _bad(f"`pinning.mode` must be one of {', '.join(PINNING_MODES)}")
+    try:
+        recheck = float(pinning.get("recheck", 5.0))
+    except (TypeError, ValueError):
+        raise _bad("`pinning.recheck` must be a number of seconds") from None
     resource = raw.get("resource")
     if resource is not None and not isinstance(resource, str):
         raise _bad("`resource` must be the proxy's URL")
@@ -167,11 +205,15 @@ def parse_proxy_config(raw: Any, base: Path = Path(".")) -> ProxyConfig:
         embedded_data_dir=data_dir,
         embedded_policies=policies,
         embedded_issuer=issuer,
+        embedded_config=server_config,
+        embedded_database_url=database_url,
         api_key=str(warden["api_key"]) if warden.get("api_key") else None,
         resource=resource,
         call_timeout=timeout,
         max_argument_bytes=int(limits.get("max_argument_bytes", 64 * 1024)),
         max_sessions=int(limits.get("max_sessions", 64)),
+        pinning_mode=mode,
+        pin_recheck=recheck,
         signals=parse_signals(raw.get("signals")),
     )
 

@@ -9,18 +9,29 @@ Every request needs ``Authorization: Bearer <task credential>`` whose audience i
 audience, expiry) and again by the PDP on every decision (revocation, task and agent live); it
 is never sent upstream.
 
+A DPoP-bound credential (``cnf.jkt``, RFC 9449) comes as ``Authorization: DPoP <credential>``
+with a ``DPoP`` proof for this request (``htm`` the method, ``htu`` the proxy's URL, ``ath`` the
+credential's hash). The proxy checks the proof — signature, key = the binding, method, URL, age,
+and replay within this proxy — and hands it to the PDP with every decision of the request,
+which checks it again against the shared replay ledger.
+
 ``initialize`` opens a session (``Mcp-Session-Id``) bound to the credential's agent; later
 requests must name it (``400`` without, ``404`` when unknown, ``403`` from another agent).
-``DELETE /mcp`` ends it. The proxy offers no server-to-client stream (``GET`` is ``405``).
+``DELETE /mcp`` ends it. A request from a client that accepts ``text/event-stream`` is answered
+with an SSE stream as soon as an upstream sends a notification for it — progress of that call
+(matched by ``progressToken``) and log messages — followed by the response; otherwise with
+plain JSON. The proxy offers no standalone server-to-client stream (``GET`` is ``405``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,17 +42,20 @@ import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from warden.core.clock import Clock, SystemClock
 from warden.errors import (
     DecisionUnavailableError,
+    DPoPProofError,
     KeyNotFoundError,
     TokenInvalidError,
     TokenRevokedError,
 )
 from warden.sdk.signals import SignalReceiver
 from warden.telemetry import NO_TRACING, TRACEPARENT, Tracing, incoming_traceparent, otlp_tracing
+from warden.tokens.dpop import PROOF_ALGORITHMS, DPoPVerifier
 from warden.tokens.jwks import PublishedKeys
 from warden.tokens.verifier import TaskCredentialVerifier, VerifiedCredential
 
@@ -58,17 +72,43 @@ JWKS_REFRESH_INTERVAL = 30.0
 _LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 
+class _LocalLedger:
+    """Proofs this proxy has seen (a replayed request is refused here; the PDP also checks the
+    shared ledger). Bounded by the proofs' lifetime."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, float] = {}
+
+    def remember_proof(self, key: str, *, expires_at: float, now: float) -> bool:
+        if len(self._seen) > 10_000:
+            self._seen = {k: t for k, t in self._seen.items() if t > now}
+        if self._seen.get(key, 0.0) > now:
+            return False
+        self._seen[key] = expires_at
+        return True
+
+
+# the DPoP proof of the request being handled: each request's own, even when they overlap
+_REQUEST_PROOF: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "warden_mcp_dpop_proof", default=None
+)
+
+
 class CredentialCheck:
-    """Verifies that a task credential is valid and meant for this proxy (its audience)."""
+    """Verifies that a task credential is valid and meant for this proxy (its audience), and
+    the DPoP proof of a bound one."""
 
     def __init__(
         self,
         verifier: TaskCredentialVerifier,
         refresh: Callable[[], Awaitable[None]] | None = None,
+        *,
+        clock: Clock | None = None,
     ) -> None:
         self.verifier = verifier
         self._refresh = refresh
         self._refreshed_at = 0.0
+        self.dpop = DPoPVerifier(clock or SystemClock(), _LocalLedger())
         self._ended_tasks: set[str] = set()
         self._revoked: set[str] = set()
 
@@ -118,8 +158,6 @@ async def remote_check(warden_url: str, resource: str) -> tuple[CredentialCheck,
         async with httpx.AsyncClient(timeout=5.0) as http:
             keys.update((await http.get(jwks_uri)).raise_for_status().json())
 
-    from warden.core.clock import SystemClock
-
     verifier = TaskCredentialVerifier(
         keys,
         issuer=issuer,
@@ -134,10 +172,18 @@ def embedded_check(warden: Any, resource: str) -> tuple[CredentialCheck, str]:
     verifier = TaskCredentialVerifier(
         warden.keys, issuer=issuer, audiences=(resource,), clock=warden.clock
     )
-    return CredentialCheck(verifier), issuer
+    return CredentialCheck(verifier, clock=warden.clock), issuer
 
 
 SESSION_IDLE = 3600.0  # an HTTP session unused this long is closed to make room
+
+
+@dataclass
+class _Stream:
+    """An open SSE response: the notifications meant for its request go in ``queue``."""
+
+    queue: asyncio.Queue[dict[str, Any]]
+    progress_token: Any = None
 
 
 @dataclass
@@ -146,6 +192,48 @@ class _Session:
     agent: str
     token: str = field(repr=False)
     used: float = field(default_factory=time.monotonic)
+    streams: list[_Stream] = field(default_factory=list)
+
+    def route(self, message: dict[str, Any]) -> None:
+        """Progress goes to the stream of the call it is about; anything else to every open
+        stream. With no stream open it is dropped (there is no standalone stream)."""
+        if message.get("method") == "notifications/progress":
+            token = (message.get("params") or {}).get("progressToken")
+            targets = [s for s in self.streams if token is not None and s.progress_token == token]
+        else:
+            targets = list(self.streams)
+        for stream in targets:
+            stream.queue.put_nowait(message)
+
+
+class _HTTPContext:
+    """The PDP, with each decision carrying the request's DPoP proof and ``context.http`` (what
+    the PDP checks a bound credential's proof against)."""
+
+    def __init__(self, pdp: Any, resource: str) -> None:
+        self._pdp = pdp
+        self._http = {"method": "POST", "uri": resource}
+        if hasattr(pdp, "observe_tools"):
+            self.observe_tools = pdp.observe_tools
+
+    def _bind(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        proof = _REQUEST_PROOF.get()
+        if proof is None:
+            return dict(request)
+        subject = dict(request.get("subject") or {})
+        subject["properties"] = {**(subject.get("properties") or {}), "dpop": proof}
+        context = {**(request.get("context") or {}), "http": self._http}
+        return {**request, "subject": subject, "context": context}
+
+    def evaluate(self, request: Mapping[str, Any]) -> Any:
+        return self._pdp.evaluate(self._bind(request))
+
+    def evaluations(self, requests: Sequence[Mapping[str, Any]]) -> Any:
+        return self._pdp.evaluations([self._bind(r) for r in requests])
+
+
+def _sse(message: dict[str, Any]) -> bytes:
+    return b"event: message\ndata: " + orjson.dumps(message) + b"\n\n"
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -166,6 +254,9 @@ def create_proxy_app(
     origin = urlsplit(resource)
     metadata_url = f"{origin.scheme}://{origin.netloc}{METADATA_PATH}{path}"
     sessions: dict[str, _Session] = {}
+    wrapped = Gate(_HTTPContext(gate.pdp, resource), gate.pins)
+    wrapped.observers = gate.observers  # the caller's metrics hooks, shared
+    gate = wrapped
     metrics = ProxyMetrics()
     gate.observers.append(metrics.decided)
 
@@ -186,6 +277,7 @@ def create_proxy_app(
                 "resource": resource,
                 "authorization_servers": [issuer],
                 "bearer_methods_supported": ["header"],
+                "dpop_signing_alg_values_supported": list(PROOF_ALGORITHMS),
                 "resource_name": "Warden MCP proxy",
                 "resource_documentation": "https://github.com/warden/warden/blob/main/docs/enforcement.md",
             },
@@ -199,17 +291,42 @@ def create_proxy_app(
         host = urlsplit(sent).hostname or ""
         return host in _LOOPBACK or sent.rstrip("/") == f"{origin.scheme}://{origin.netloc}"
 
-    async def authenticate(request: Request) -> tuple[VerifiedCredential, str] | Response:
+    def dpop_challenge(message: str) -> Response:
+        algs = " ".join(PROOF_ALGORITHMS)
+        return _json(
+            {"error": "invalid_dpop_proof", "error_description": message},
+            401,
+            {"WWW-Authenticate": f'DPoP error="invalid_dpop_proof", algs="{algs}"'},
+        )
+
+    async def authenticate(
+        request: Request,
+    ) -> tuple[VerifiedCredential, str, str | None] | Response:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
+        scheme, token = scheme.lower(), token.strip()
+        if scheme not in ("bearer", "dpop") or not token:
             return challenge()
         try:
             cred = await check.verify(token)
         except TokenInvalidError:
             return challenge("invalid_token")
-        return cred, token
+        if cred.jkt is None:
+            if scheme == "dpop":
+                return challenge("invalid_token")  # not bound: the Bearer scheme
+            return cred, token, None
+        if scheme != "dpop":
+            return dpop_challenge("this credential is DPoP-bound: use the DPoP scheme")
+        proofs = request.headers.getlist("dpop")
+        if len(proofs) != 1:
+            return dpop_challenge("send exactly one DPoP proof header")
+        try:
+            check.dpop.verify(
+                proofs[0], method=request.method, uri=resource, access_token=token, jkt=cred.jkt
+            )
+        except DPoPProofError as exc:
+            return dpop_challenge(exc.message)
+        return cred, token, proofs[0]
 
     async def post(request: Request) -> Response:
         if not origin_allowed(request):
@@ -217,7 +334,8 @@ def create_proxy_app(
         auth = await authenticate(request)
         if isinstance(auth, Response):
             return auth
-        cred, token = auth
+        cred, token, proof = auth
+        _REQUEST_PROOF.set(proof)
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind != "application/json":
             return _json(m.error_response(None, m.INVALID_REQUEST, "send application/json"), 415)
@@ -238,7 +356,14 @@ def create_proxy_app(
                 )
             new_id = secrets.token_urlsafe(24)
             sessions[new_id] = _Session(
-                ProxySession(config, gate, lambda: subject_of(new_id)), cred.subject, token
+                ProxySession(
+                    config,
+                    gate,
+                    lambda: subject_of(new_id),
+                    notify_client=lambda note: relay(new_id, note),
+                ),
+                cred.subject,
+                token,
             )
             session_id = headers["Mcp-Session-Id"] = new_id
         elif not session_id:
@@ -260,6 +385,16 @@ def create_proxy_app(
         with tracing.span("warden.mcp", attributes, traceparent=parent, kind="server"):
             # W3C Trace Context: the client's trace continues through the decision calls
             incoming_traceparent.set(tracing.traceparent() or parent)
+            if (
+                isinstance(message, dict)
+                and "id" in message
+                and isinstance(method, str)
+                and method != "initialize"
+                and "text/event-stream" in request.headers.get("accept", "")
+            ):
+                answer = await streamed(state, message)
+                metrics.answered(method, time.perf_counter() - started)
+                return answer
             reply = await state.proxy.handle(message)
         metrics.answered(method, time.perf_counter() - started)
         if reply is None:
@@ -269,6 +404,56 @@ def create_proxy_app(
             await state.proxy.close()
             headers = {}
         return _json(reply, headers=headers)
+
+    async def relay(session_id: str, note: dict[str, Any]) -> None:
+        state = sessions.get(session_id)
+        if state is not None:
+            state.route(note)
+
+    async def streamed(state: _Session, message: dict[str, Any]) -> Response:
+        """JSON when the answer comes first; an SSE stream once a notification does."""
+        params = message.get("params")
+        meta = params.get("_meta") if isinstance(params, dict) else None
+        stream = _Stream(
+            asyncio.Queue(), meta.get("progressToken") if isinstance(meta, dict) else None
+        )
+        state.streams.append(stream)
+        handling = asyncio.ensure_future(state.proxy.handle(message))
+        first = asyncio.ensure_future(stream.queue.get())
+        await asyncio.wait({handling, first}, return_when=asyncio.FIRST_COMPLETED)
+        if not first.done():
+            first.cancel()
+            state.streams.remove(stream)
+            reply = handling.result()
+            if reply is None:
+                return Response(status_code=202)
+            return _json(reply)
+
+        async def events() -> AsyncIterator[bytes]:
+            try:
+                yield _sse(first.result())
+                while True:
+                    nxt = asyncio.ensure_future(stream.queue.get())
+                    await asyncio.wait({handling, nxt}, return_when=asyncio.FIRST_COMPLETED)
+                    if nxt.done():
+                        yield _sse(nxt.result())
+                        continue
+                    nxt.cancel()
+                    while not stream.queue.empty():
+                        yield _sse(stream.queue.get_nowait())
+                    reply = handling.result()
+                    if reply is not None:
+                        yield _sse(reply)
+                    return
+            finally:
+                with contextlib.suppress(ValueError):
+                    state.streams.remove(stream)
+                if not handling.done():
+                    handling.cancel()
+
+        return StreamingResponse(
+            events(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
+        )
 
     async def expire_idle() -> None:
         cutoff = time.monotonic() - SESSION_IDLE

@@ -22,7 +22,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import warden
 from warden.errors import DecisionUnavailableError
@@ -48,13 +48,52 @@ class DecisionPoint(Protocol):
     def evaluations(self, requests: Sequence[Mapping[str, Any]]) -> Any: ...
 
 
+class PinBook(Protocol):
+    """Where tool pins are checked: ``service.pins.ToolPinService.observe`` (embedded) or
+    ``POST /v1/mcp/observe`` (remote): ``EmbeddedPDP`` and the SDK clients are pin books too.
+    Sync or async."""
+
+    def observe_tools(
+        self, server: str, tools: list[dict[str, Any]], *, mode: str, agent: str | None
+    ) -> Any: ...
+
+
 class Gate:
     """Decisions for the proxy, fail closed: any error or malformed answer is ``-32603``."""
 
-    def __init__(self, pdp: DecisionPoint) -> None:
+    def __init__(self, pdp: DecisionPoint, pins: PinBook | None = None) -> None:
         self._pdp = pdp
         # (kind, seconds) of each round trip to the PDP: the proxy's metrics (issue 16)
         self.observers: list[Callable[[str, float], None]] = []
+        if pins is None and hasattr(pdp, "observe_tools"):
+            pins = cast(PinBook, pdp)  # EmbeddedPDP and the SDK clients answer for pins too
+        self._pins = pins
+
+    @property
+    def pdp(self) -> DecisionPoint:
+        return self._pdp
+
+    @property
+    def pins(self) -> PinBook | None:
+        return self._pins
+
+    async def observe(
+        self, server: str, tools: list[dict[str, Any]], *, mode: str, agent: str | None
+    ) -> dict[str, str]:
+        """Pin verdicts for an upstream's tools (``pinned``/``changed``/``unpinned``)."""
+        if self._pins is None:
+            raise DecisionUnavailableError("tool pinning is on but no pin book is configured")
+        try:
+            answer = self._pins.observe_tools(server, tools, mode=mode, agent=agent)
+            if inspect.isawaitable(answer):
+                answer = await answer
+        except DecisionUnavailableError:
+            raise
+        except Exception as exc:  # pins that cannot be checked must hide, never pass
+            raise DecisionUnavailableError(f"tool pins unavailable: {type(exc).__name__}") from exc
+        if not isinstance(answer, dict) or not all(isinstance(v, str) for v in answer.values()):
+            raise DecisionUnavailableError("the pin verdicts are malformed")
+        return answer
 
     async def _call(self, fn: Callable[..., Any], arg: Any) -> Any:
         started = time.perf_counter()
@@ -93,6 +132,11 @@ class Gate:
 class _Route:
     upstream: Upstream
     name: str  # the name upstream knows it by
+    pin: str = "pinned"  # pinned | changed | unpinned (from the pin book; "pinned" when off)
+
+
+# what a tool's pin verdict does to it: hidden from listings and its calls refused with this reason
+_PIN_REFUSALS = {"changed": "tool_definition_changed", "unpinned": "tool_not_pinned"}
 
 
 class _RPCError(Exception):
@@ -125,6 +169,7 @@ class ProxySession:
         self.upstreams = [connect(u, self._upstream_notification) for u in config.upstreams]
         self._by_name = {u.name: u for u in self.upstreams}
         self._tools: dict[str, _Route] | None = None
+        self._tools_at = 0.0  # when the catalog was read (a call re-reads an old one)
         self._tool_defs: dict[str, dict[str, Any]] = {}
         self._prompts: dict[str, _Route] | None = None
         self._resources: dict[str, _Route] = {}
@@ -310,10 +355,13 @@ class ProxySession:
 
     # -- tools ---------------------------------------------------------------------------------
     async def _tool_catalog(self) -> dict[str, _Route]:
-        """Ask every upstream for its tools; remember where each exposed name goes."""
+        """Ask every upstream for its tools; remember where each exposed name goes, and what
+        the pin book says of each definition."""
         routes: dict[str, _Route] = {}
         defs: dict[str, dict[str, Any]] = {}
-        for upstream, tool in await self._gather("tools/list", "tools"):
+        offered = await self._gather("tools/list", "tools")
+        verdicts = await self._pin_verdicts(offered)
+        for upstream, tool in offered:
             name = tool.get("name")
             exposed = f"{upstream.config.tool_prefix}{name}"
             if not m.valid_tool_name(name) or not m.valid_tool_name(exposed):
@@ -322,10 +370,40 @@ class ProxySession:
             if exposed in routes:
                 log.warning("tool %s of %s is shadowed by another upstream", exposed, upstream.name)
                 continue
-            routes[exposed] = _Route(upstream, str(name))
+            verdict = verdicts.get((upstream.name, str(name)), "pinned")
+            routes[exposed] = _Route(upstream, str(name), verdict)
             defs[exposed] = {**tool, "name": exposed}
         self._tools, self._tool_defs = routes, defs
+        self._tools_at = time.monotonic()
         return routes
+
+    async def _pin_verdicts(
+        self, offered: list[tuple[Upstream, dict[str, Any]]]
+    ) -> dict[tuple[str, str], str]:
+        mode = self.config.pinning_mode
+        if mode == "off" or not offered:
+            return {}
+        by_upstream: dict[str, list[dict[str, Any]]] = {}
+        for upstream, tool in offered:
+            if isinstance(tool.get("name"), str):
+                by_upstream.setdefault(upstream.name, []).append(tool)
+        agent = self.subject().get("id") or None
+        answers = await asyncio.gather(
+            *(
+                self.gate.observe(server, tools, mode=mode, agent=agent)
+                for server, tools in by_upstream.items()
+            )
+        )
+        return {
+            (server, tool): verdict
+            for server, answer in zip(by_upstream, answers, strict=True)
+            for tool, verdict in answer.items()
+        }
+
+    def _pin_refusal(self, route: _Route) -> str | None:
+        if route.pin == "unpinned" and self.config.pinning_mode != "require":
+            return None
+        return _PIN_REFUSALS.get(route.pin)
 
     async def list_tools(self, params: dict[str, Any]) -> dict[str, Any]:
         routes = await self._tool_catalog()
@@ -340,7 +418,7 @@ class ProxySession:
         shown = [
             self._tool_defs[n]
             for n, answer in zip(names, answers, strict=True)
-            if m.listing_verdict(answer)
+            if m.listing_verdict(answer) and self._pin_refusal(routes[n]) is None
         ]
         return {"tools": shown}
 
@@ -350,12 +428,27 @@ class ProxySession:
             raise _RPCError(m.INVALID_PARAMS, "`name` must be a tool name (letters, digits, . _ -)")
         assert isinstance(name, str)
         arguments = self._arguments(params)
-        routes = self._tools if self._tools is not None else await self._tool_catalog()
+        routes = self._tools
+        if routes is None or (
+            self.config.pinning_mode != "off"
+            and time.monotonic() - self._tools_at > self.config.pin_recheck
+        ):
+            routes = await self._tool_catalog()  # a definition may have changed since
         route = routes.get(name)
         server = route.upstream.name if route else self._only_upstream_name()
         await self._enforce(name, m.tool_request(self.subject(), name, server, arguments or {}))
         if route is None:
             raise _RPCError(m.INVALID_PARAMS, f"unknown tool: {name}")
+        refusal = self._pin_refusal(route)
+        if refusal is not None:
+            raise _RPCError(
+                m.DENIED,
+                f"`{name}` changed its definition since an operator approved it; it stays "
+                "unavailable until re-approved (warden mcp pin)"
+                if refusal == "tool_definition_changed"
+                else f"`{name}` has no approved definition (warden mcp pin)",
+                {"reason": refusal, "tool": name, "server": server},
+            )
         forwarded = {"name": route.name, "arguments": arguments or {}}
         if isinstance(params.get("_meta"), dict):
             forwarded["_meta"] = params["_meta"]

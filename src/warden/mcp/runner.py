@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from warden.config import Settings, load_settings
 from warden.sdk.client import AsyncWardenClient
 
 from .config import ProxyConfig
@@ -22,6 +23,19 @@ class Backend:
     warden: Any = None  # the in-process Warden when embedded
 
 
+def embedded_settings(config: ProxyConfig) -> Settings:
+    """The server's full settings (its config file and ``WARDEN_*`` environment, as ``warden
+    serve`` reads them) with the proxy's overrides: same database, modes, approvals, tokens."""
+    return load_settings(
+        config.embedded_config,
+        data_dir=config.embedded_data_dir,
+        database_url=config.embedded_database_url,
+        policies_dir=config.embedded_policies,
+        issuer=config.embedded_issuer,
+        serves_api=False,  # follows the server's change feed; not a replica anyone can query
+    )
+
+
 @asynccontextmanager
 async def open_backend(config: ProxyConfig) -> AsyncIterator[Backend]:
     if config.warden_url is not None:
@@ -31,18 +45,10 @@ async def open_backend(config: ProxyConfig) -> AsyncIterator[Backend]:
         finally:
             await client.aclose()
         return
-    from warden.config import Settings
     from warden.sdk.embedded import EmbeddedPDP
     from warden.service.container import Warden
 
-    assert config.embedded_data_dir is not None
-    settings = Settings(
-        data_dir=config.embedded_data_dir,
-        policies_dir=config.embedded_policies,
-        issuer=config.embedded_issuer,
-        serves_api=False,  # follows the server's change feed; not a replica anyone can query
-    )
-    w = Warden(settings)
+    w = Warden(embedded_settings(config))
     w.start()
     try:
         pdp = EmbeddedPDP(w)

@@ -19,7 +19,7 @@ import itertools
 import json
 import logging
 import os
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import httpx
@@ -32,6 +32,9 @@ MAX_LINE = 16 * 1024 * 1024
 STARTUP_TIMEOUT = 30.0  # a server's first answer includes its start-up (imports, connections)
 NotificationHandler = Callable[[str, dict[str, Any]], Awaitable[None]]
 _BASE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "PYTHONPATH", "VIRTUAL_ENV", "SYSTEMROOT", "TMPDIR")
+
+
+_SESSION_LOST = object()  # the server answered 404 for our session
 
 
 class UpstreamUnavailableError(Exception):
@@ -316,34 +319,60 @@ class HTTPUpstream(Upstream):
         if params is not None:
             message["params"] = params
         limit = timeout or self.config.timeout
-        response = await self._post(message, limit)
-        if response.status_code == 404 and self._session and self._init_params is not None:
-            # the server forgot our session (restart, idle expiry): start a new one, once
-            await self.initialize(self._init_params)
-            response = await self._post(message, limit)
-        if response.status_code >= 400:
+        try:
+            # the whole exchange, SSE stream included, within the call's time limit
+            answer = await asyncio.wait_for(self._exchange(message, request_id, limit), limit)
+            if answer is _SESSION_LOST and self._init_params is not None:
+                # the server forgot our session (restart, idle expiry): start a new one, once
+                await self.initialize(self._init_params)
+                answer = await asyncio.wait_for(self._exchange(message, request_id, limit), limit)
+        except TimeoutError:
             raise UpstreamUnavailableError(
-                f"upstream `{self.name}` answered HTTP {response.status_code}"
-            )
-        kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
-        if kind == "text/event-stream":
-            answer = await self._from_events(response.text, request_id)
-        else:
-            try:
-                answer = response.json()
-            except ValueError:
-                raise UpstreamUnavailableError(
-                    f"upstream `{self.name}` answered with something that is not JSON"
-                ) from None
+                f"upstream `{self.name}` did not answer `{method}` within {limit:g} s"
+            ) from None
+        if answer is _SESSION_LOST:
+            raise UpstreamUnavailableError(f"upstream `{self.name}` answered HTTP 404")
         if not isinstance(answer, dict):
             raise UpstreamUnavailableError(f"upstream `{self.name}` answered a non-object")
         return _result_of(answer)
 
-    async def _from_events(self, text: str, request_id: int) -> Any:
-        """Find our response among the SSE events; relay notifications seen on the way."""
+    async def _exchange(self, message: dict[str, Any], request_id: int, limit: float) -> Any:
+        """POST one request; its answer (JSON, or the matching event of an SSE stream whose
+        notifications are relayed as they arrive)."""
+        try:
+            async with self._http.stream(
+                "POST", self._url, json=message, headers=self._headers(), timeout=limit
+            ) as response:
+                session = response.headers.get("mcp-session-id")
+                if session:
+                    self._session = session
+                if response.status_code == 404 and self._session:
+                    return _SESSION_LOST
+                if response.status_code >= 400:
+                    raise UpstreamUnavailableError(
+                        f"upstream `{self.name}` answered HTTP {response.status_code}"
+                    )
+                kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+                if kind == "text/event-stream":
+                    return await self._from_events(response.aiter_lines(), request_id)
+                body = await response.aread()
+        except httpx.TimeoutException as exc:
+            raise UpstreamUnavailableError(
+                f"upstream `{self.name}` did not answer within {limit:g} s"
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise UpstreamUnavailableError(f"upstream `{self.name}` is unreachable: {exc}") from exc
+        try:
+            return json.loads(body)
+        except ValueError:
+            raise UpstreamUnavailableError(
+                f"upstream `{self.name}` answered with something that is not JSON"
+            ) from None
+
+    async def _from_events(self, lines: AsyncIterator[str], request_id: int) -> Any:
+        """Read SSE events until our response; relay notifications as they come."""
         data: list[str] = []
-        found: Any = None
-        for line in [*text.splitlines(), ""]:
+        async for line in lines:
             if line.startswith("data:"):
                 data.append(line[5:].lstrip(" "))
                 continue
@@ -359,10 +388,8 @@ class HTTPUpstream(Upstream):
             if "method" in message:
                 await self._deliver(message)
             elif message.get("id") == request_id:
-                found = message
-        if found is None:
-            raise UpstreamUnavailableError(f"upstream `{self.name}` sent no response event")
-        return found
+                return message
+        raise UpstreamUnavailableError(f"upstream `{self.name}` sent no response event")
 
     async def notify(self, method: str, params: dict[str, Any] | None) -> None:
         message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}

@@ -228,7 +228,10 @@ def exchange_form(
     subject_token_type: str = JWT_TYPE,
     ttl: float | None = None,
     on_behalf_of: str | None = None,
+    manifest: str | Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """The token-exchange form; ``manifest`` is a signed agent manifest (a DSSE envelope, as
+    JSON text or decoded) sent as ``agent_manifest``."""
     details: dict[str, Any] = {"type": "agent_task", "purpose": purpose, "category": category}
     if ttl is not None:
         details["ttl"] = ttl
@@ -243,7 +246,25 @@ def exchange_form(
     }
     if audience:
         form["audience"] = [audience] if isinstance(audience, str) else list(audience)
+    if manifest is not None:
+        form["agent_manifest"] = manifest if isinstance(manifest, str) else json.dumps(manifest)
     return form
+
+
+def observe_body(
+    server: str, tools: Sequence[Mapping[str, Any]], mode: str, agent: str | None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"server": server, "tools": [dict(t) for t in tools], "mode": mode}
+    if agent:
+        body["agent"] = agent
+    return body
+
+
+def verdicts_of(body: Any) -> dict[str, str]:
+    verdicts = body.get("verdicts") if isinstance(body, Mapping) else None
+    if not isinstance(verdicts, Mapping):
+        raise DecisionUnavailableError("the tool-pin answer has no `verdicts`")
+    return {str(k): str(v) for k, v in verdicts.items()}
 
 
 def renew_form(token: str, scope: Sequence[str] | str | None = None) -> dict[str, Any]:

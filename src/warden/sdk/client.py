@@ -119,7 +119,7 @@ class WardenClient:
         """Start a task: exchange a workload identity (JWT-SVID) for a task credential.
 
         Keywords: ``scope``, ``purpose``, ``category``, ``audience``, ``ttl``, ``on_behalf_of``,
-        ``subject_token_type`` (see ``_wire.exchange_form``).
+        ``subject_token_type``, ``manifest`` (see ``_wire.exchange_form``).
         """
         now = self._clock()
         response = self._send(
@@ -195,6 +195,18 @@ class WardenClient:
         self, token: str, tool: str, arguments: Mapping[str, Any] | None = None, **kw: Any
     ) -> Decision:
         return Decision.of(self.evaluate(_wire.tool_evaluation(token, tool, arguments, **kw)))
+
+    def observe_tools(
+        self,
+        server: str,
+        tools: Sequence[Mapping[str, Any]],
+        *,
+        mode: str = "enforce",
+        agent: str | None = None,
+    ) -> dict[str, str]:
+        """Tool-pin verdicts for an MCP server's tools (``POST /v1/mcp/observe``)."""
+        body = _wire.observe_body(server, tools, mode, agent)
+        return _wire.verdicts_of(_wire.read_body(self._send("POST", "/v1/mcp/observe", json=body)))
 
     # -- approvals -----------------------------------------------------------------------------
     def approval(self, approval_id: str) -> dict[str, Any]:
@@ -310,6 +322,18 @@ class AsyncWardenClient:
         self, token: str, tool: str, arguments: Mapping[str, Any] | None = None, **kw: Any
     ) -> Decision:
         return Decision.of(await self.evaluate(_wire.tool_evaluation(token, tool, arguments, **kw)))
+
+    async def observe_tools(
+        self,
+        server: str,
+        tools: Sequence[Mapping[str, Any]],
+        *,
+        mode: str = "enforce",
+        agent: str | None = None,
+    ) -> dict[str, str]:
+        body = _wire.observe_body(server, tools, mode, agent)
+        response = await self._send("POST", "/v1/mcp/observe", json=body)
+        return _wire.verdicts_of(_wire.read_body(response))
 
     async def approval(self, approval_id: str) -> dict[str, Any]:
         headers = _bearer(self._operator) if self._operator else {}

@@ -80,6 +80,25 @@ class EmbeddedPDP:
     ) -> Decision:
         return Decision.of(self.evaluate(_wire.tool_evaluation(token, tool, arguments, **kw)))
 
+    def observe_tools(
+        self,
+        server: str,
+        tools: Sequence[Mapping[str, Any]],
+        *,
+        mode: str = "enforce",
+        agent: str | None = None,
+    ) -> dict[str, str]:
+        """Tool-pin verdicts for an MCP server's tools (see ``service.pins``); ``agent`` is the
+        SPIFFE ID of the session that saw them."""
+        known = self.warden.state.agents_by_spiffe.get(agent) if agent else None
+        return self.warden.pins.observe(
+            server,
+            [dict(t) for t in tools],
+            mode=mode,
+            actor="pep:embedded",
+            agent=known.name if known else None,
+        )
+
     # async spellings, so either kind of caller can hold an EmbeddedPDP (decisions take µs)
     async def aevaluate(self, request: Mapping[str, Any]) -> dict[str, Any]:
         return self.evaluate(request)

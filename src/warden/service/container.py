@@ -38,11 +38,13 @@ from warden.service.introspection import IntrospectionService
 from warden.service.join_tokens import JoinTokenService
 from warden.service.keys import KeyService
 from warden.service.leases import LeaseService
+from warden.service.manifests import ManifestService
 from warden.service.modes import ModeService
 from warden.service.notifications import Notifier
 from warden.service.operators import CHANGED as OPERATOR_CHANGED
 from warden.service.operators import OperatorService
 from warden.service.ownership import LifecyclePolicy, OwnershipService
+from warden.service.pins import ToolPinService
 from warden.service.policy_sync import PolicySync
 from warden.service.refusals import RefusalLog
 from warden.service.replication import Replication
@@ -117,6 +119,8 @@ class Warden:
             self.store, self.auditor, self.clock, token_ttl=settings.operator_token_ttl
         )
         self.refusals = RefusalLog(self.auditor, self.clock)
+        self.manifests = ManifestService(self.store, self.auditor, self.clock)
+        self.pins = ToolPinService(self.store, self.auditor, self.clock)
         self.tasks = TaskService(
             self.store,
             self.state,
@@ -137,6 +141,7 @@ class Warden:
             ),
             self.dpop,
             entries=self.entries,
+            manifests=self.manifests,
         )
         default_td = settings.trust_domains[0].name if settings.trust_domains else "warden.local"
         self.agents = AgentService(

@@ -26,8 +26,9 @@ status, who approves, where to wait). See docs/approvals.md.
 
 Listings (``context.listing == true``): a PEP that only asks whether to *show* an item — the MCP
 proxy filtering ``tools/list`` — runs no call, so nobody is asked to approve one and no grant is
-spent: such a decision answers ``approval_required`` without opening a request. The flag can
-only withhold an approval request, never allow anything.
+spent: such a decision answers ``approval_required`` without opening a request, and checks a
+DPoP proof without spending it (the PEP decides once per listed item for one request; the MCP
+proxy refuses a replayed request itself). The flag never turns a deny into an allow.
 """
 
 from __future__ import annotations
@@ -247,7 +248,15 @@ class DecisionService:
                     "context.http.method and context.http.uri are required",
                     detail={"reason": "missing_request"},
                 )
-            self._tasks.verify_proof(cred, ctx.proof, method=method, uri=uri, token=ctx.token)
+            self._tasks.verify_proof(
+                cred,
+                ctx.proof,
+                method=method,
+                uri=uri,
+                token=ctx.token,
+                # a listing runs nothing and decides once per item of one request
+                spend=not _is_listing(ctx.ev),
+            )
         except DPoPProofError as exc:
             return Refusal(
                 "invalid_dpop_proof", f"{exc.detail.get('reason', 'invalid')}: {exc.message}"
@@ -276,6 +285,8 @@ class DecisionService:
         }
         if task.on_behalf_of:
             ctx.warden["task"]["on_behalf_of"] = task.on_behalf_of
+        if task.manifest is not None:
+            ctx.warden["manifest"] = task.manifest  # the verified agent manifest (issue 14)
         try:
             ctx.req = to_cedar(ctx.ev, warden_context=ctx.warden)
         except WardenError as exc:

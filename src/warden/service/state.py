@@ -45,6 +45,7 @@ class LiveTask:
     on_behalf_of: str | None
     attestation: dict[str, Any] = field(default_factory=dict)
     chain: tuple[str, ...] = ()
+    manifest: dict[str, Any] | None = None  # the verified agent manifest (policy view)
 
     @property
     def depth(self) -> int:
@@ -67,6 +68,7 @@ class LiveTask:
             on_behalf_of=task.on_behalf_of,
             attestation=_shared_attestation(policy_attestation(task.attestation)),
             chain=_shared(tuple(sys.intern(link) for link in task.chain)),
+            manifest=task.attestation.get("manifest"),
         )
 
 

@@ -50,6 +50,8 @@ from warden.errors import (
 from warden.service.auditing import Auditor
 from warden.service.delegation import DEFAULT_MAX_DEPTH, act_claim, check_delegation
 from warden.service.entries import EntryService, Resolution
+from warden.service.manifests import FORM_PARAMETER as MANIFEST_PARAMETER
+from warden.service.manifests import ManifestMismatchError, ManifestService
 from warden.service.state import HotState, LiveTask
 from warden.tokens.dpop import DPoPProof, DPoPVerifier, access_token_hash
 from warden.tokens.issuer import TaskCredentialIssuer
@@ -175,8 +177,10 @@ class TaskService:
         limits: TaskLimits,
         dpop: DPoPVerifier,
         entries: EntryService | None = None,
+        manifests: ManifestService | None = None,
     ) -> None:
         self._entries = entries or EntryService(store, state, auditor, clock)
+        self._manifests = manifests
         self._store = store
         self._state = state
         self._audit = auditor
@@ -452,6 +456,14 @@ class TaskService:
                 f"agents of risk tier `{agent.risk_tier.value}` must bind credentials with DPoP",
             )
             oauth = "invalid_dpop_proof"
+        manifest: dict[str, Any] | None = None
+        refused_with: dict[str, Any] = {}
+        if refusal is None and agent is not None and self._manifests is not None:
+            try:
+                manifest = self._manifests.check(agent, _one(form, MANIFEST_PARAMETER), now=now)
+            except ManifestMismatchError as exc:
+                refusal, oauth = ("manifest_mismatch", exc.message), "manifest_mismatch"
+                refused_with = {"differences": exc.detail.get("differences", [])}
         if refusal is None and identity.method == JOIN_TOKEN_METHOD:
             # last check before any write: of two concurrent uses exactly one wins
             try:
@@ -471,6 +483,7 @@ class TaskService:
                     "requested_scope": list(requested),
                     **attestation_record(identity, resolution),
                     **_lineage(parent, chain),
+                    **refused_with,
                 },
                 agent=agent.name if agent else None,
             )
@@ -495,7 +508,10 @@ class TaskService:
             expires_at=expires_at,
             parent_id=parent.task.id if parent else None,
             on_behalf_of=on_behalf_of,
-            attestation=attestation_record(identity, resolution),
+            attestation={
+                **attestation_record(identity, resolution),
+                **({"manifest": manifest} if manifest is not None else {}),
+            },
             chain=chain,
         )
         jkt = proof.jkt if proof else None
@@ -747,11 +763,15 @@ class TaskService:
         method: str,
         uri: str,
         token: str,
+        spend: bool = True,
     ) -> None:
-        """For a DPoP-bound credential: a valid, unused proof by its key for this request."""
+        """For a DPoP-bound credential: a valid, unused proof by its key for this request
+        (``spend=False``: valid, and left unused — see ``DPoPVerifier.verify``)."""
         if cred.jkt is None:
             return
-        self._dpop.verify(proof, method=method, uri=uri, access_token=token, jkt=cred.jkt)
+        self._dpop.verify(
+            proof, method=method, uri=uri, access_token=token, jkt=cred.jkt, spend=spend
+        )
 
     def authenticate_agent(
         self, token: str, *, scheme: str, proof: str | None, method: str, uri: str
@@ -882,13 +902,17 @@ class TaskService:
 
 
 def _binding_claims(task: Task, jkt: str | None) -> dict[str, Any]:
-    """``act`` (the delegation chain, RFC 8693 §4.1) and ``cnf`` (DPoP, RFC 9449 §6)."""
+    """``act`` (the delegation chain, RFC 8693 §4.1), ``cnf`` (DPoP, RFC 9449 §6) and
+    ``manifest_digest`` (the verified agent manifest, see ``service.manifests``)."""
     claims: dict[str, Any] = {}
     act = act_claim(task.chain[:-1])
     if act is not None:
         claims["act"] = act
     if jkt is not None:
         claims["cnf"] = {"jkt": jkt}
+    manifest = task.attestation.get("manifest")
+    if isinstance(manifest, dict) and manifest.get("digest"):
+        claims["manifest_digest"] = manifest["digest"]  # the signed statement this task runs
     return claims
 
 

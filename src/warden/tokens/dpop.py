@@ -124,8 +124,12 @@ class DPoPVerifier:
         uri: str,
         access_token: str | None = None,
         jkt: str | None = None,
+        spend: bool = True,
     ) -> DPoPProof:
-        """Verify ``proof`` for one request; ``jkt`` is the binding the credential carries."""
+        """Verify ``proof`` for one request; ``jkt`` is the binding the credential carries.
+
+        ``spend=False`` checks everything but replay and leaves the ``jti`` unused: for the
+        extra decisions one request needs (a PEP filtering a listing decides once per item)."""
         if not proof:
             raise _fail("missing", "a DPoP proof is required")
         if not isinstance(proof, str) or len(proof) > self._max_bytes or not proof.isascii():
@@ -174,7 +178,7 @@ class DPoPVerifier:
             raise _fail("wrong_key", "the DPoP proof is signed by another key than the binding")
         replay_key = hashlib.sha256(f"{thumbprint}|{jti}".encode()).hexdigest()
         expires_at = float(iat) + self._max_age + 2 * self._leeway
-        if not self._ledger.remember_proof(replay_key, expires_at=expires_at, now=now):
+        if spend and not self._ledger.remember_proof(replay_key, expires_at=expires_at, now=now):
             raise _fail("replayed", "the DPoP proof was already used")
         ath = claims.get("ath")
         return DPoPProof(

@@ -30,6 +30,9 @@ async def register(request: Request) -> Response:
     baseline = body.pop("baseline", None)
     if baseline is not None:
         parse_declared(baseline)  # a bad baseline refuses the registration before any write
+    manifest = body.pop("manifest", None)
+    if manifest is not None:
+        w.manifests.parse(manifest)  # likewise a bad manifest declaration
     agent = await run_in_threadpool(w.agents.register, body, f"operator:{op.name}")
     view = agent_view(agent)
     if baseline is not None:
@@ -37,7 +40,41 @@ async def register(request: Request) -> Response:
             w.behaviour.set_declared, agent, baseline, f"operator:{op.name}"
         )
         view["baseline"] = declared["declared"]
+    if manifest is not None:
+        view["manifest"] = await run_in_threadpool(
+            w.manifests.declare, agent, manifest, actor=f"operator:{op.name}"
+        )
     return json_response(view, 201)
+
+
+@router.get("/{name}/manifest")
+async def show_manifest(request: Request, name: str) -> Response:
+    await run_in_threadpool(any_operator, request)
+    w = warden_of(request)
+    agent = await run_in_threadpool(w.agents.get, name)
+    return json_response(await run_in_threadpool(w.manifests.view, agent.name))
+
+
+@router.put("/{name}/manifest")
+async def declare_manifest(request: Request, name: str) -> Response:
+    """Declare (or replace) what the agent may run; later token exchanges are checked."""
+    op = await run_in_threadpool(operator, request)
+    body = await read_object(request)
+    w = warden_of(request)
+    agent = await run_in_threadpool(w.agents.get, name)
+    declared = await run_in_threadpool(
+        w.manifests.declare, agent, body, actor=f"operator:{op.name}"
+    )
+    return json_response(declared)
+
+
+@router.delete("/{name}/manifest")
+async def clear_manifest(request: Request, name: str) -> Response:
+    op = await run_in_threadpool(operator, request)
+    w = warden_of(request)
+    agent = await run_in_threadpool(w.agents.get, name)
+    await run_in_threadpool(w.manifests.clear, agent, actor=f"operator:{op.name}")
+    return Response(status_code=204)
 
 
 @router.get("")

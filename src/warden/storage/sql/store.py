@@ -66,6 +66,7 @@ from warden.storage.sql.codec import dump as _dump
 from warden.storage.sql.codec import load_tuple as _load_tuple
 from warden.storage.sql.codec import round_trip as _round_trip
 from warden.storage.sql.governance import GovernanceSQL
+from warden.storage.sql.integrity import IntegrityStoreMixin
 from warden.storage.sql.lifecycle import LifecycleStoreMixin
 from warden.storage.sql.policies import PolicyStoreMixin
 from warden.storage.sql.rows import fetch_one
@@ -609,7 +610,9 @@ def _end_one(
 # --- the store ----------------------------------------------------------------------------
 
 
-class SQLStore(LifecycleStoreMixin, GovernanceSQL, SignalsSQL, PolicyStoreMixin):
+class SQLStore(
+    LifecycleStoreMixin, IntegrityStoreMixin, GovernanceSQL, SignalsSQL, PolicyStoreMixin
+):
     """The system of record on SQLite or PostgreSQL. Create with ``open_store(url)``."""
 
     def __init__(self, url: str | URL, *, echo: bool = False) -> None:

@@ -435,6 +435,32 @@ ssf_outbox = sa.Table(
 # attribution queries find a human's tasks (delegation subtrees use ix_tasks_parent_id above)
 sa.Index("ix_tasks_on_behalf_of", tasks.c.on_behalf_of)
 
+# --- integrity (issue 14): agent manifest declarations and MCP tool pins ----------------------
+
+agent_manifests = sa.Table(
+    "agent_manifests",
+    metadata,
+    sa.Column("agent_name", sa.String(), primary_key=True),
+    sa.Column("declaration", sa.Text(), nullable=False),
+    sa.Column("updated_at", sa.Double(), nullable=False),
+    sa.Column("updated_by", sa.String(), nullable=False),
+)
+
+mcp_tool_pins = sa.Table(
+    "mcp_tool_pins",
+    metadata,
+    sa.Column("server", sa.String(), primary_key=True),
+    sa.Column("tool", sa.String(), primary_key=True),
+    sa.Column("digest", sa.String(), nullable=False),
+    sa.Column("definition", sa.Text(), nullable=False),
+    sa.Column("approved_by", sa.String(), nullable=False),
+    sa.Column("approved_at", sa.Double(), nullable=False),
+    # the latest definition seen that differs from the approved one (until re-approved)
+    sa.Column("observed_digest", sa.String(), nullable=True),
+    sa.Column("observed_definition", sa.Text(), nullable=True),
+    sa.Column("observed_at", sa.Double(), nullable=True),
+)
+
 # Distributed policy sets (ADR 0120): every revision ever published, and the one every replica
 # must serve. ``files`` is ``{file name: text}`` as canonical JSON.
 policy_bundles = sa.Table(
