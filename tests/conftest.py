@@ -43,3 +43,20 @@ def require_program(path: str | None, what: str) -> str:
         pytest.skip(f"{what} is missing")
     assert path is not None
     return path
+
+
+# the real services CI must have: a skip naming one of them is a failure under CI=true, so a
+# green run can never hide that the PostgreSQL or nginx half of the suite did not run
+_REQUIRED_IN_CI = ("postgresql", "nginx")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    if not (under_ci() and report.skipped and isinstance(report.longrepr, tuple)):
+        return
+    reason = str(report.longrepr[2]).lower()
+    if any(name in reason for name in _REQUIRED_IN_CI):
+        report.outcome = "failed"
+        report.longrepr = f"skipped under CI=true, which needs it: {report.longrepr[2]}"
