@@ -49,6 +49,7 @@ __all__ = [
     "unverified_claims",
     "unverified_header",
     "verify_ed25519",
+    "verify_eddsa_from_jwks",
     "verify_with_jwk",
 ]
 
@@ -123,6 +124,34 @@ def verify_ed25519(key: ed25519.Ed25519PublicKey, signing_input: bytes, signatur
         key.verify(b64url_decode(signature), signing_input)
     except (InvalidSignature, TokenInvalidError):
         raise TokenInvalidError("invalid signature") from None
+
+
+def verify_eddsa_from_jwks(
+    token: str, jwks: Mapping[str, Any], *, typ: str, what: str, max_chars: int
+) -> dict[str, Any]:
+    """The payload of a compact EdDSA JWS of type ``typ`` signed by a key of ``jwks`` (by
+    ``kid``), or TokenInvalidError naming ``what`` is wrong. ``jku``/``x5u``/``jwk`` headers
+    are never followed: only keys already in ``jwks`` count."""
+    if not isinstance(token, str) or len(token) > max_chars:
+        raise TokenInvalidError(f"malformed {what}")
+    head_seg, payload_seg, signature = split(token)
+    header = decode_json_segment(head_seg, "header")
+    if header.get("alg") != "EdDSA":
+        raise TokenInvalidError(f"{what} algorithm must be EdDSA")
+    if header.get("typ") != typ:
+        raise TokenInvalidError(f"not a {what} (typ)")
+    kid = header.get("kid")
+    jwk = next(
+        (k for k in jwks.get("keys", []) if isinstance(k, dict) and k.get("kid") == kid), None
+    )
+    if jwk is None:
+        raise TokenInvalidError(f"{what} key `{str(kid)[:64]}` is not in the jwks")
+    try:
+        public = ed25519_key_from_jwk(jwk)
+    except ValueError as exc:
+        raise TokenInvalidError(f"{what} key `{str(kid)[:64]}`: {exc}") from None
+    verify_ed25519(public, f"{head_seg}.{payload_seg}".encode("ascii"), signature)
+    return decode_json_segment(payload_seg, "payload")
 
 
 def unverified_header(token: str) -> dict[str, Any]:

@@ -71,26 +71,9 @@ def verify_set(
     Only EdDSA over a key of ``jwks`` (by ``kid``); ``jku``/``x5u``/``jwk`` headers are never
     followed; ``iss`` must match; ``aud`` must match when given; exactly one event.
     """
-    if not isinstance(token, str) or len(token) > MAX_SET_CHARS:
-        raise TokenInvalidError("malformed security event token")
-    head_seg, payload_seg, signature = _jose.split(token)
-    header = _jose.decode_json_segment(head_seg, "header")
-    if header.get("alg") != ALGORITHM:
-        raise TokenInvalidError(f"security event token algorithm must be {ALGORITHM}")
-    if header.get("typ") != SET_TYP:
-        raise TokenInvalidError("not a security event token (typ)")
-    kid = header.get("kid")
-    jwk = next(
-        (k for k in jwks.get("keys", []) if isinstance(k, dict) and k.get("kid") == kid), None
+    claims = _jose.verify_eddsa_from_jwks(
+        token, jwks, typ=SET_TYP, what="security event token", max_chars=MAX_SET_CHARS
     )
-    if jwk is None:
-        raise TokenInvalidError(f"key `{str(kid)[:64]}` is not in the jwks")
-    try:
-        public = _jose.ed25519_key_from_jwk(jwk)
-    except ValueError as exc:
-        raise TokenInvalidError(f"key `{kid}`: {exc}") from None
-    _jose.verify_ed25519(public, f"{head_seg}.{payload_seg}".encode("ascii"), signature)
-    claims = _jose.decode_json_segment(payload_seg, "payload")
     if claims.get("iss") != issuer:
         raise TokenInvalidError("security event token from another issuer")
     if audience is not None and claims.get("aud") != audience:
