@@ -169,8 +169,10 @@ def test_unsupported_context_values_deny(
 
 @pytest.mark.parametrize("bad", [1.5, None, 2**64, {"deep": [0.25]}])
 def test_a_bad_value_in_the_server_record_still_denies(make_pdp: MakePdp, bad: Any) -> None:
-    """``warden`` is server-built and not re-checked on every decision; Cedar still refuses it."""
-    decision = make_pdp(ALLOW_ALL).evaluate(req(context={"warden": {"x": bad}}))
+    """``warden`` is server-built and not re-checked on every decision; Cedar still refuses it
+    when a policy reads it (a part no policy reads is never sent: ADR 0140)."""
+    reads_it = 'permit (principal, action, resource) when { context.warden.owner == "a" };'
+    decision = make_pdp(reads_it).evaluate(req(context={"warden": {"owner": bad}}))
     assert not decision.allowed
     assert decision.errors
 

@@ -97,6 +97,23 @@ def test_tightening_a_rule_reports_allow_to_deny(world: World, tmp_path: Path) -
     assert report["exceeded"] == []
 
 
+def test_a_candidate_reading_facts_the_live_set_never_reads(world: World, tmp_path: Path) -> None:
+    """Cedar only gets the facts the live policies read (ADR 0140), but the decision record keeps
+    every one: a candidate reading another still replays right."""
+    ids = _traffic(world)
+    cedar = [r["data"]["cedar"] for r in world.audit("authz.decision") if "cedar" in r["data"]]
+    assert all(c["context"]["warden"]["depth"] == 0 for c in cedar)
+    assert all(c["context"]["warden"]["task"]["purpose"] for c in cedar)
+    root_only = (
+        '@id("root-only") forbid (principal, action, resource) when { context.warden.depth == 0 };'
+    )
+    report = _replay(world, _candidate(world, tmp_path, root_only))
+    assert report["replayed"] == 6 and report["unchanged"] == 1 and report["uncertain"] == 0
+    change = report["transitions"]["allow→deny"]
+    assert change["count"] == 5
+    assert sorted(change["examples"]) == sorted(ids["archived"] + ids["fresh"] + ids["internal"])
+
+
 def test_approval_newly_required_and_thresholds(world: World, tmp_path: Path) -> None:
     ids = _traffic(world)
     files = _candidate(world, tmp_path, APPROVE_EMAIL)

@@ -32,6 +32,7 @@ from warden.errors import PolicyEvaluationError
 
 from . import _cedar
 from .policy_set import LoadedPolicySet, Slice, check_type_name, encode_context
+from .projection import project
 from .types import AuthzRequest, Decision, EntityRef
 
 __all__ = ["Explanation", "PolicyDecisionPoint"]
@@ -140,13 +141,15 @@ class PolicyDecisionPoint:
         check_type_name(resource.type)
         for parent in parents:
             check_type_name(parent.type)
-        context = encode_context(request.context)
         if self._slicing:
             sl = lps.slice_for(
                 principal.type, principal.id, parents, request.action, resource.type, resource.id
             )
         else:
             sl = lps.full
+        # Cedar decodes every byte it is given: only what the slice's policies can read of
+        # context.warden goes (projection.py); the caller's request keeps it all
+        context = encode_context(project(request.context, sl.warden))
         entities = lps.entities_for(
             principal, request.principal_attrs, parents, resource, request.resource_attrs
         )

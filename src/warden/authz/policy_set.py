@@ -60,7 +60,7 @@ import orjson
 
 from warden.errors import PolicyError, PolicyEvaluationError
 
-from . import _cedar, recording, source
+from . import _cedar, projection, recording, source
 from . import schema as _schema
 from .types import EntityRef
 
@@ -253,6 +253,7 @@ class PolicyInfo:
     template: bool = False
     line: int = 1  # where the policy starts in its file
     reads: frozenset[str] = frozenset()  # context paths it reads (``recording.context_reads``)
+    warden_reads: projection.WardenReads = None  # of context.warden; None: all (projection.py)
 
     @property
     def monitor(self) -> bool:
@@ -267,6 +268,7 @@ class Slice:
     policy_set: _cedar.PolicySetHandle
     monitor_ids: frozenset[str]
     owner: LoadedPolicySet
+    warden: projection.WardenReads = None  # what its policies read of context.warden
     _without_monitor: Slice | None = None
 
     def without_monitor(self) -> Slice:
@@ -503,7 +505,8 @@ class LoadedPolicySet:
                         handle = _cedar.policy_set_from_est_json(text, release_gil=True)
                     except _cedar.CedarError as exc:  # pragma: no cover - every policy parsed
                         raise PolicyEvaluationError(f"cannot build the policy set: {exc}") from exc
-                    full = Slice(self._all_ids, handle, self._all_ids & self._monitor, self)
+                    reads = self._warden_reads(self.policy_ids)  # templates too: be generous
+                    full = Slice(self._all_ids, handle, self._all_ids & self._monitor, self, reads)
                     self._full = full
         return full
 
@@ -607,6 +610,10 @@ class LoadedPolicySet:
         ids = self._static_ids
         return self.slice_of(frozenset(ids[n] for n in found))
 
+    def _warden_reads(self, ids: Iterable[str]) -> projection.WardenReads:
+        policies = self.policies
+        return projection.merge(policies[pid].warden_reads for pid in ids)
+
     def _ancestor_set(self, uid: Uid) -> frozenset[Uid]:
         stored = self._store.get(uid)
         return stored.ancestors if stored is not None else frozenset()
@@ -618,7 +625,7 @@ class LoadedPolicySet:
             handle = _cedar.policy_set_from_est_json(text, release_gil=len(ids) > 256)
         except _cedar.CedarError as exc:  # pragma: no cover - every policy parsed on its own
             raise PolicyEvaluationError(f"cannot build a policy slice: {exc}") from exc
-        return Slice(ids, handle, ids & self._monitor, self)
+        return Slice(ids, handle, ids & self._monitor, self, self._warden_reads(ordered))
 
     # ------------------------------------------------------------------ entities
 
@@ -899,6 +906,14 @@ def load_policy_files(
     scopes: dict[str, tuple[Scope, Scope, Scope]] = {}
     named_types: set[str] = set()
     named_actions: set[str] = set()
+    # equal reads share one object: 10k policies mostly read the same few fields
+    shared_reads: dict[bytes, projection.WardenReads] = {}
+
+    def interned(reads: projection.WardenReads) -> projection.WardenReads:
+        return shared_reads.setdefault(
+            orjson.dumps(reads, default=dict, option=orjson.OPT_SORT_KEYS), reads
+        )
+
     # per file: (text, statements, parser id -> policy id)
     parsed: list[tuple[str, str, list[source.Statement], dict[str, str]]] = []
     for name in cedar_files:  # one file at a time: only its EST is ever held as objects
@@ -977,6 +992,7 @@ def load_policy_files(
                 template=is_template,
                 line=source.position(text, stmt.start)[0] if stmt is not None else 1,
                 reads=frozenset(recording.context_reads(body)),
+                warden_reads=interned(projection.warden_reads(body)),
             )
             (template_json if is_template else static_json)[policy_id] = orjson.dumps(body).decode()
             scopes[policy_id] = (
