@@ -44,20 +44,40 @@ def _digest(value: Any) -> str:
     return "sha256:" + hashlib.sha256(b"warden-masked\0" + data).hexdigest()
 
 
+_SECRET: dict[str, bool] = {}  # key -> is it secret-looking (records repeat a few keys)
+_SECRET_MAX = 8192
+
+
+def _secret(key: str) -> bool:
+    found = _SECRET.get(key)
+    if found is None:
+        found = is_secret_key(key)
+        if len(_SECRET) < _SECRET_MAX:
+            _SECRET[key] = found
+    return found
+
+
 def _mask(value: Any, path: str, masked: list[str], depth: int) -> Any:
     if depth > _MAX_DEPTH:
         masked.append(path)
         return {MASKED_KEY: _digest(value)}
-    if isinstance(value, Mapping):
+    t = type(value)
+    if t is str or t is int or t is bool:
+        return value
+    if t is dict or isinstance(value, Mapping):
         out: dict[str, Any] = {}
+        inner = depth < _MAX_DEPTH  # a scalar one level down needs no call of its own
         for k, v in value.items():
-            key = str(k)
-            sub = f"{path}.{key}"
-            if is_secret_key(key):
-                masked.append(sub)
+            key = k if type(k) is str else str(k)
+            if _secret(key):
+                masked.append(f"{path}.{key}")
                 out[key] = {MASKED_KEY: _digest(v)}
+                continue
+            tv = type(v)
+            if inner and (tv is str or tv is int or tv is bool):
+                out[key] = v
             else:
-                out[key] = _mask(v, sub, masked, depth + 1)
+                out[key] = _mask(v, f"{path}.{key}", masked, depth + 1)
         return out
     if isinstance(value, list | tuple | set | frozenset):
         return [_mask(v, path, masked, depth + 1) for v in value]
