@@ -70,6 +70,17 @@ class Settings:
     tier_modes: dict[str, str] = field(default_factory=dict)
     # limits and loops
     max_body_bytes: int = 256 * 1024
+    # slow and surplus clients (ADR 0095): headers due within header_timeout of the connection
+    # or the previous response, the body within body_timeout of the headers
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    keep_alive_timeout: float = 5.0
+    max_connections: int = 1000
+    # shared counters for budgets, rate windows and deny streaks across replicas (ADR 0094):
+    # redis://… ; None keeps them in this process
+    counters_url: str | None = None
+    counters_timeout: float = 0.25
+    counters_prefix: str = "warden"
     policy_reload_interval: float = 1.0  # also how often a replica checks the active revision
     # a replica that could not confirm it serves the active policy revision for longer than
     # this says so (/readyz 503, ADR 0120)
@@ -185,6 +196,7 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         "key_encryption_key": os.environ.get("WARDEN_KEY_ENCRYPTION_KEY") or None,
         "log_level": os.environ.get("WARDEN_LOG_LEVEL", "").lower() or None,
         "otlp_endpoint": os.environ.get("WARDEN_OTLP_ENDPOINT") or None,
+        "counters_url": os.environ.get("WARDEN_COUNTERS_URL") or None,
     }
     settings = settings.with_overrides(**env)
     settings = settings.with_overrides(**overrides)
@@ -226,6 +238,7 @@ def _from_yaml(settings: Settings, path: Path) -> Settings:
             out[key] = _duration(server[key], f"server.{key}")
     if "pep_api_keys" in server:
         out["pep_api_keys"] = tuple(str(k) for k in server["pep_api_keys"])
+    out.update(_limits_yaml(server, _section(raw, "counters")))
     tokens = raw.get("tokens") or {}
     for key, attr in (
         ("ttl", "credential_ttl"),
@@ -309,6 +322,37 @@ def _from_yaml(settings: Settings, path: Path) -> Settings:
         out.update(_log(_section(raw, "log")))
     out.update(_observability_yaml(raw))
     return replace(settings, **out)
+
+
+def _limits_yaml(server: dict[str, Any], counters: dict[str, Any]) -> dict[str, Any]:
+    """``server.{header,body,keep_alive}_timeout``, ``server.max_connections`` (ADR 0095) and
+    ``counters: {url, timeout, prefix}`` (ADR 0094)."""
+    out: dict[str, Any] = {}
+    for key in ("header_timeout", "body_timeout", "keep_alive_timeout"):
+        if key in server:
+            out[key] = _duration(server[key], f"server.{key}")
+            if out[key] <= 0:
+                raise InvalidParameterError(f"config `server.{key}` must be positive")
+    if "max_connections" in server:
+        out["max_connections"] = _int(server["max_connections"], "server.max_connections")
+        if out["max_connections"] < 1:
+            raise InvalidParameterError("config `server.max_connections` must be at least 1")
+    unknown = sorted(set(counters) - {"url", "timeout", "prefix"})
+    if unknown:
+        raise InvalidParameterError(f"unknown config key `counters.{unknown[0]}`")
+    if counters.get("url"):
+        url = str(counters["url"])
+        if not url.startswith(("redis://", "rediss://", "unix://")):
+            raise InvalidParameterError("config `counters.url` must be a redis:// URL")
+        out["counters_url"] = url
+    if "timeout" in counters:
+        out["counters_timeout"] = _duration(counters["timeout"], "counters.timeout")
+    if "prefix" in counters:
+        prefix = str(counters["prefix"])
+        if not prefix or len(prefix) > 100 or any(c.isspace() for c in prefix):
+            raise InvalidParameterError("config `counters.prefix` must be a short word")
+        out["counters_prefix"] = prefix
+    return out
 
 
 LOG_LEVELS = ("debug", "info", "warning", "error")

@@ -16,6 +16,8 @@ code to status. Callers outside the trust boundary get opaque codes for credenti
     │   ├── ApprovalClosedError          approval_closed
     │   └── ApprovalDigestMismatchError  approval_digest_mismatch
     ├── StorageError                 storage_error
+    │   └── DatabaseUnavailableError     database_unavailable (cannot reach, write or lock it)
+    ├── CountersUnavailableError     counters_unavailable (the shared counter backend is down)
     ├── AuthenticationError          unauthenticated
     ├── PermissionDeniedError        forbidden
     │   ├── ApprovalNotPermittedError    approval_not_permitted
@@ -78,6 +80,41 @@ class ConflictError(WardenError):
 
 class StorageError(WardenError):
     code = "storage_error"
+
+
+class DatabaseUnavailableError(StorageError):
+    """The database cannot be reached, written or locked (down, full or read-only disk)."""
+
+    code = "database_unavailable"
+
+
+class CountersUnavailableError(WardenError):
+    """The shared counter backend (budgets, rate windows, deny streaks) did not answer."""
+
+    code = "counters_unavailable"
+
+
+# errno values that mean the disk under the database refuses writes
+_DISK_ERRNOS = frozenset({5, 13, 28, 30, 122})  # EIO, EACCES, ENOSPC, EROFS, EDQUOT
+_DATABASE_MODULES = ("sqlalchemy", "psycopg", "sqlite3", "_sqlite3")
+
+
+def is_database_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what it was raised from) is a database driver error or a disk that
+    refuses writes — a fault that must reach callers as 503 ``database_unavailable`` rather
+    than 500, wherever it escaped from. By module name: this root module imports no driver."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, DatabaseUnavailableError):
+            return True
+        if isinstance(cur, OSError) and cur.errno in _DISK_ERRNOS:
+            return True
+        if any(c.__module__.split(".")[0] in _DATABASE_MODULES for c in type(cur).__mro__):
+            return True
+        cur = cur.__cause__ or cur.__context__
+    return False
 
 
 class AuthenticationError(WardenError):

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 import warden
@@ -69,7 +69,12 @@ def create_app(w: Warden, *, manage_lifecycle: bool = True) -> FastAPI:
             note_refusal(w, request, exc, response.status_code)
         return response
 
+    async def on_disconnect(request: Request, exc: Exception) -> Response:
+        # the client left (or its body timed out, ADR 0095): nobody reads this answer
+        return Response(status_code=400)
+
     app.add_exception_handler(WardenError, on_error)
+    app.add_exception_handler(ClientDisconnect, on_disconnect)
     app.add_exception_handler(Exception, on_error)
     routers = (health, oauth, authzen, agents, tasks, audit, policies, forward_auth, keys)
     modules = (replicas, governance, approvals, behaviour, operators, mcp, signals, console, docs)

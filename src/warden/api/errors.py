@@ -13,7 +13,13 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from warden.errors import DPoPProofError, OAuthError, TokenInvalidError, WardenError
+from warden.errors import (
+    DPoPProofError,
+    OAuthError,
+    TokenInvalidError,
+    WardenError,
+    is_database_failure,
+)
 from warden.tokens.dpop import PROOF_ALGORITHMS
 
 DPOP_ALGS = " ".join(PROOF_ALGORITHMS)
@@ -40,6 +46,8 @@ STATUS_BY_CODE = {
     "policy_invalid": 422,
     "authz_evaluation_error": 500,
     "storage_error": 503,
+    "database_unavailable": 503,
+    "counters_unavailable": 503,
     "lease_target_unknown": 400,
     "reserved_entity_type": 400,
     "tool_mismatch": 403,
@@ -99,6 +107,16 @@ def render(exc: Exception, request_id: str | None) -> Response:
             log.error("request failed: %s: %s", exc.code, exc.message)
         details = exc.detail if status < 500 else None
         return json_response(error_body(exc.code, message, request_id, details), status, auth)
+    if is_database_failure(exc):
+        # a driver or disk error that escaped the store's own mapping: still a 503 (issue 11)
+        log.error("request failed: database_unavailable: %s: %s", type(exc).__name__, exc)
+        return json_response(
+            error_body(
+                "database_unavailable", "the server could not complete the request", request_id
+            ),
+            503,
+        )
+    # anything else fails closed too: nothing was allowed, the caller gets a stable code
     log.exception("unhandled error", exc_info=exc)
     return json_response(
         error_body("internal_error", "the server could not complete the request", request_id), 500

@@ -18,33 +18,152 @@ that connection only, adding to every request's scope:
 
 Nothing a client sends can set these: they come from the server's own transport, and an app
 served any other way simply sees no client certificate and no peer.
+
+The same class bounds slow and surplus clients (``ConnectionLimits``, ADR 0095): uvicorn only
+times out *idle* keep-alive connections, and any received byte cancels that timer, so a client
+trickling a header byte at a time holds a connection forever (slowloris). Here a request's
+headers must be complete within ``header_timeout`` of the connection opening or of the previous
+response (else a raw ``408 request_timeout`` and close); its body must arrive within
+``body_timeout`` of the headers (else ``408 request_timeout`` with ``Connection: close``); and a
+connection beyond ``max_connections`` is answered ``503 server_busy`` and closed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import os
 import socket
 import ssl
 import time
+from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from warden.attestation.unix import PeerCredentials, peer_credentials
 
 PEER_EXTENSION = "warden.peer"
 
+log = logging.getLogger("warden.api")
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionLimits:
+    """Bounds on slow and surplus clients (``server:`` config, ADR 0095); seconds."""
+
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    max_connections: int = 1000
+
+
+def _error(status: int, reason: str, code: str, message: str, extra: bytes = b"") -> bytes:
+    """A complete HTTP/1.1 error response with the project's error body, closing the connection."""
+    body = orjson.dumps(
+        {"error": {"code": code, "message": message, "details": {}}, "request_id": None}
+    )
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\nconnection: close\r\n"
+    ).encode("latin-1")
+    return head + extra + b"\r\n" + body
+
+
+HEADER_TIMEOUT_RESPONSE = _error(
+    408, "Request Timeout", "request_timeout", "the request headers did not arrive in time"
+)
+
+
+async def _send_error(send: Any, status: int, code: str, message: str, retry: bool) -> None:
+    body = orjson.dumps(
+        {"error": {"code": code, "message": message, "details": {}}, "request_id": None}
+    )
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
+    if retry:
+        headers.append((b"retry-after", b"1"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
 
 class _ConnectionApp:
-    """The app for one connection: adds this connection's extensions to each scope."""
+    """The app for one connection: adds this connection's extensions to each scope, tells the
+    protocol when a request's headers are in and its response is out, bounds the body read."""
 
-    def __init__(self, app: Any, extensions: dict[str, Any]) -> None:
+    def __init__(self, app: Any, extensions: dict[str, Any], conn: Any = None) -> None:
         self._app = app
         self._extensions = extensions
+        self._conn = conn  # the protocol (None: no limits, as for an app served elsewhere)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope.get("type") in ("http", "websocket"):
+        if scope.get("type") in ("http", "websocket") and self._extensions:
             scope = {**scope, "extensions": {**(scope.get("extensions") or {}), **self._extensions}}
-        await self._app(scope, receive, send)
+        conn = self._conn
+        if conn is None or scope.get("type") != "http":
+            if conn is not None:
+                conn.warden_headers_in()
+            await self._app(scope, receive, send)
+            return
+        conn.warden_headers_in()
+        if conn.warden_surplus:
+            await _send_error(
+                send, 503, "server_busy", "the server has too many open connections", True
+            )
+            return
+        await self._bounded(conn, scope, receive, send)
+
+    async def _bounded(self, conn: Any, scope: Any, receive: Any, send: Any) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + conn.warden_limits.body_timeout
+        started = False
+        timed_out = False
+        body_done = False
+
+        async def bounded_receive() -> Any:
+            nonlocal timed_out, body_done
+            if timed_out:
+                return {"type": "http.disconnect"}
+            if body_done:
+                return await receive()  # only a disconnect can come now: no deadline
+            try:
+                message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
+            except TimeoutError:
+                timed_out = True
+                log.warning(
+                    "request body not received within %.0f s", conn.warden_limits.body_timeout
+                )
+                if not started:
+                    await _send_error(
+                        send,
+                        408,
+                        "request_timeout",
+                        "the request body did not arrive in time",
+                        False,
+                    )
+                    conn.warden_response_done()
+                else:
+                    conn.warden_abort()
+                return {"type": "http.disconnect"}
+            if message.get("type") != "http.request" or not message.get("more_body", False):
+                body_done = True
+            return message
+
+        async def tracked_send(message: Any) -> None:
+            nonlocal started
+            if timed_out:
+                return  # the 408 is the response; whatever the app still sends is dropped
+            kind = message.get("type")
+            if kind == "http.response.start":
+                started = True
+            await send(message)
+            if kind == "http.response.body" and not message.get("more_body", False):
+                conn.warden_response_done()
+
+        await self._app(scope, bounded_receive, tracked_send)
 
 
 def tls_extension(ssl_object: ssl.SSLObject) -> dict[str, Any]:
@@ -70,15 +189,54 @@ def tls_extension(ssl_object: ssl.SSLObject) -> dict[str, Any]:
     }
 
 
-def protocol_class() -> type[Any]:
+def protocol_class(limits: ConnectionLimits | None = None) -> type[Any]:
     """uvicorn's chosen HTTP protocol, extended as described in the module docstring."""
     from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
+    bounds = limits or ConnectionLimits()
+
     class ConnectionFactsProtocol(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
         _warden_pidfd: int | None = None
+        _warden_timer: asyncio.TimerHandle | None = None
+        warden_limits = bounds
+        warden_surplus = False
+
+        # -- the header deadline (one timer per connection, armed while no request is in) --
+        def _warden_arm(self) -> None:
+            self._warden_disarm()
+            loop = asyncio.get_running_loop()
+            self._warden_timer = loop.call_later(bounds.header_timeout, self._warden_expired)
+
+        def _warden_disarm(self) -> None:
+            if self._warden_timer is not None:
+                self._warden_timer.cancel()
+                self._warden_timer = None
+
+        def _warden_expired(self) -> None:
+            self._warden_timer = None
+            transport: Any = self.transport
+            if not transport.is_closing():
+                transport.write(HEADER_TIMEOUT_RESPONSE)
+                transport.close()
+
+        def warden_headers_in(self) -> None:
+            self._warden_disarm()
+
+        def warden_response_done(self) -> None:
+            transport: Any = self.transport
+            if not transport.is_closing():
+                self._warden_arm()  # the next request's headers are due from now
+
+        def warden_abort(self) -> None:
+            transport: Any = self.transport
+            transport.close()
 
         def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
+            connections: Any = self.connections  # uvicorn's server state
+            # surplus connections still get their headers read, then a clean 503 (ADR 0095)
+            self.warden_surplus = len(connections) > bounds.max_connections
+            self._warden_arm()
             extensions: dict[str, Any] = {}
             ssl_object = transport.get_extra_info("ssl_object")
             if ssl_object is not None:
@@ -92,11 +250,11 @@ def protocol_class() -> type[Any]:
                 if peer is not None:
                     self._warden_pidfd = peer.pidfd
                     extensions[PEER_EXTENSION] = peer
-            if extensions:
-                app: Any = self.app  # type: ignore[has-type]  # set by uvicorn's __init__
-                self.app = _ConnectionApp(app, extensions)
+            app: Any = self.app  # type: ignore[has-type]  # set by uvicorn's __init__
+            self.app = _ConnectionApp(app, extensions, self)
 
         def connection_lost(self, exc: Exception | None) -> None:
+            self._warden_disarm()
             super().connection_lost(exc)
             if self._warden_pidfd is not None:
                 with contextlib.suppress(OSError):

@@ -245,7 +245,6 @@ def serve(
     import uvicorn
 
     from warden.api.app import create_app
-    from warden.api.transport import protocol_class
     from warden.config import load_settings
     from warden.errors import WardenError
     from warden.service.container import Warden
@@ -288,7 +287,7 @@ def serve(
             log_level="info",
             access_log=False,
             workers=1,
-            http=protocol_class(),
+            **connection_options(settings),
             **tls_options(w),
         )
         server = _server_class()(
@@ -339,6 +338,19 @@ def with_client_cas(settings: Settings, values: list[str]) -> Settings:
         current = domains.get(name) or TrustDomainConfig(name)
         domains[name] = replace(current, x509_bundle_file=Path(path))
     return replace(settings, trust_domains=tuple(domains.values()))
+
+
+def connection_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn options bounding slow and surplus clients (ADR 0095): Warden's protocol class
+    enforces the header and body deadlines and the connection cap; uvicorn the keep-alive."""
+    from warden.api.transport import ConnectionLimits, protocol_class
+
+    limits = ConnectionLimits(
+        header_timeout=settings.header_timeout,
+        body_timeout=settings.body_timeout,
+        max_connections=settings.max_connections,
+    )
+    return {"http": protocol_class(limits), "timeout_keep_alive": settings.keep_alive_timeout}
 
 
 def tls_options(w: Warden) -> dict[str, Any]:

@@ -27,7 +27,13 @@ from sqlalchemy import event
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import URL, Connection, Engine, RowMapping, make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    IntegrityError,
+    OperationalError,
+    SQLAlchemyError,
+)
 from sqlalchemy.pool import StaticPool
 
 from warden.core.audit import GENESIS_HASH, seal
@@ -57,6 +63,7 @@ from warden.core.model import (
 from warden.errors import (
     ApprovalClosedError,
     ConflictError,
+    DatabaseUnavailableError,
     InvalidParameterError,
     NotFoundError,
     StorageError,
@@ -660,6 +667,13 @@ class SQLStore(
             raise
         except IntegrityError as exc:
             raise ConflictError(conflict or f"conflicting change: {_describe(exc)}") from exc
+        except OperationalError as exc:
+            # unreachable, locked, full or read-only: the database is unavailable, not wrong
+            raise DatabaseUnavailableError(f"database unavailable: {_describe(exc)}") from exc
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise DatabaseUnavailableError(f"database unavailable: {_describe(exc)}") from exc
+            raise StorageError(f"storage error: {_describe(exc)}") from exc
         except SQLAlchemyError as exc:
             raise StorageError(f"storage error: {_describe(exc)}") from exc
 
