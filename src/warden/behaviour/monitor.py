@@ -9,6 +9,14 @@ step-up (high-risk calls need approval for ``step_up_for``) or suspension (the k
 further calls are refused at once, before the suspension itself is carried out). Findings
 and their escalations go to ``outbox``; the service drains it off the hot path.
 
+Shared counters (ADR 0094): with a ``SharedCounters`` backend, the call-rate window, the budgets
+and the deny streak are kept there, so N replicas still give an agent one budget. ``observe``
+then makes one atomic ``reserve`` (count the call, reserve the budgets it would use, read the
+streak): the single round trip on the decision path; a backend that does not answer refuses
+the call (``counters_unavailable``). ``outcome`` hands back what a denied call reserved and
+counts the streak asynchronously; the streak finding is raised by whichever replica's increment
+reaches the threshold. Without a backend everything stays in this process, as before.
+
 Learning: tools, destinations and active hours used during a *calm* window (no finding of
 medium or worse) join the learned baseline when the window closes, and the calls per window
 feed an exponentially weighted average. A learned baseline flags novelty only once it has
@@ -25,10 +33,11 @@ from typing import Any
 
 from warden.behaviour.baseline import Budget, Declared, parse_declared
 from warden.behaviour.settings import POINTS, BehaviourSettings
+from warden.behaviour.shared import Claim, Reserved, SharedCounters
 from warden.behaviour.window import SlidingCounter
 from warden.core.ids import new_id
 from warden.core.model import Agent, AgentStatus, Baseline, Finding, RiskTier, Severity
-from warden.errors import InvalidParameterError
+from warden.errors import CountersUnavailableError, InvalidParameterError
 
 _EWMA = 0.3
 _CALM_BREAKERS = {Severity.MEDIUM, Severity.HIGH, Severity.CRITICAL}
@@ -40,10 +49,11 @@ class Observation:
     """What the decision path learns from the monitor for one call."""
 
     facts: dict[str, Any]
-    refusal: str | None = None  # "agent_suspended" | "budget_exceeded"
+    refusal: str | None = None  # "agent_suspended" | "budget_exceeded" | "counters_unavailable"
     detail: str = ""
     high_risk: bool = False
     step_up: bool = False
+    refund: list[Claim] = field(default_factory=list)  # what to give back if the call is denied
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +110,11 @@ class _AgentState:
 
 
 class BehaviourMonitor:
-    def __init__(self, settings: BehaviourSettings | None = None) -> None:
+    def __init__(
+        self, settings: BehaviourSettings | None = None, shared: SharedCounters | None = None
+    ) -> None:
         self.settings = settings or BehaviourSettings()
+        self.shared = shared
         self._states: dict[str, _AgentState] = {}
         self.outbox: deque[Escalation] = deque()
         self.wake = threading.Event()
@@ -201,6 +214,8 @@ class BehaviourMonitor:
         st.step_up_until = 0.0
         st.suspended = False
         st.deny_streak = 0
+        if self.shared is not None:
+            self.shared.submit(agent, [], 0.0, "reset")
 
     # -- the decision path ------------------------------------------------------------------------
     def observe(
@@ -235,6 +250,17 @@ class BehaviourMonitor:
         if not isinstance(destination, str) or not destination:
             destination = None
         calls = st.calls.add(now)
+        reserved: Reserved | None = None
+        claims: list[Claim] = []
+        labels: list[str] = []
+        if self.shared is not None:
+            claims, labels = _claims(st, action, _cost(ctx), s)
+            try:
+                reserved = self.shared.reserve(agent.name, claims, now)
+            except CountersUnavailableError as exc:
+                return Observation({"score": st.score}, "counters_unavailable", exc.message)
+            calls = reserved.totals[0]  # every replica's calls in the window
+            st.deny_streak = reserved.streak
         st.window_calls += 1
         hour = int(now // 3600) % 24
         st.window_hours.add(hour)
@@ -332,7 +358,16 @@ class BehaviourMonitor:
 
         refusal = None
         detail = ""
-        if d.has_budget:
+        refund: list[Claim] = []
+        if reserved is not None:
+            refund = reserved.refunds(claims)
+            if reserved.refused >= 0:
+                claim = claims[reserved.refused]
+                refusal, detail = self._budget_refusal(
+                    st, agent, labels[reserved.refused], _over(claim, reserved), now, task_id,
+                    decision_id,
+                )  # fmt: skip
+        elif d.has_budget:
             refusal, detail = self._over_budget(
                 st, agent, action, _cost(ctx), now, task_id, decision_id
             )
@@ -359,7 +394,10 @@ class BehaviourMonitor:
         if st.suspended:
             refusal = "agent_suspended"
             detail = "the agent was suspended by behavioural escalation"
-        return Observation(facts, refusal, detail, high_risk, step_up)
+            if refund and self.shared is not None:  # no outcome follows a suspension refusal
+                self.shared.submit(agent.name, refund, now)
+                refund = []
+        return Observation(facts, refusal, detail, high_risk, step_up, refund)
 
     def outcome(
         self,
@@ -371,12 +409,30 @@ class BehaviourMonitor:
         *,
         task_id: str | None = None,
         decision_id: str | None = None,
+        refund: list[Claim] | None = None,
     ) -> None:
-        """Record how a decision ended: deny streaks, and budget consumption when allowed."""
+        """Record how a decision ended: deny streaks, and budget consumption when allowed
+        (shared counters: the budget was reserved by ``observe``; a denied call's ``refund``
+        gives it back)."""
         if not self.settings.enabled:
             return
         st = self._states.get(agent.name)
         if st is None:
+            return
+        shared = self.shared
+        if shared is not None:
+            if allowed:
+                if st.deny_streak:  # only a streak someone saw needs breaking (no extra write)
+                    st.deny_streak = 0
+                    shared.submit(agent.name, [], now, "reset")
+                return
+            shared.submit(
+                agent.name,
+                list(refund or ()),
+                now,
+                "incr",
+                lambda r: self._streak(st, agent, r.streak, now, task_id, decision_id),
+            )
             return
         if allowed:
             st.deny_streak = 0
@@ -408,25 +464,50 @@ class BehaviourMonitor:
         st = self._state(agent.name)
         if now >= st.window_end:
             self._roll(st, now)
+        if self.shared is not None:
+            claim = Claim("out_of_scope", self.settings.window, self.settings.buckets)
+            scoped = reason == "out_of_scope"
+
+            def counted(r: Reserved) -> None:
+                if scoped:
+                    self._scope_creep(
+                        st, agent, int(r.totals[0]), action, now, task_id, decision_id
+                    )
+                self._streak(st, agent, r.streak, now, task_id, decision_id)
+
+            self.shared.submit(agent.name, [claim] if scoped else [], now, "incr", counted)
+            return
         if reason == "out_of_scope":
             count = int(st.out_of_scope.add(now))
-            n = self.settings.scope_creep
-            if count in (n, 2 * n):
-                self._emit(
-                    st,
-                    agent,
-                    now,
-                    task_id,
-                    decision_id,
-                    "scope_creep",
-                    Severity.HIGH if count >= 2 * n else Severity.MEDIUM,
-                    f"agent `{agent.name}` asked {count} times in {self.settings.window:.0f} s "
-                    f"for tools outside its task's scope (last: `{action}`)",
-                    {"out_of_scope": count, "action": action},
-                )
+            self._scope_creep(st, agent, count, action, now, task_id, decision_id)
         self._denied(st, agent, now, task_id, decision_id)
 
     # -- internals -------------------------------------------------------------------------------
+    def _scope_creep(
+        self,
+        st: _AgentState,
+        agent: Agent,
+        count: int,
+        action: str,
+        now: float,
+        task_id: str | None,
+        decision_id: str | None,
+    ) -> None:
+        n = self.settings.scope_creep
+        if count in (n, 2 * n):
+            self._emit(
+                st,
+                agent,
+                now,
+                task_id,
+                decision_id,
+                "scope_creep",
+                Severity.HIGH if count >= 2 * n else Severity.MEDIUM,
+                f"agent `{agent.name}` asked {count} times in {self.settings.window:.0f} s "
+                f"for tools outside its task's scope (last: `{action}`)",
+                {"out_of_scope": count, "action": action},
+            )
+
     def _denied(
         self,
         st: _AgentState,
@@ -436,8 +517,21 @@ class BehaviourMonitor:
         decision_id: str | None,
     ) -> None:
         st.deny_streak += 1
+        self._streak(st, agent, st.deny_streak, now, task_id, decision_id)
+
+    def _streak(
+        self,
+        st: _AgentState,
+        agent: Agent,
+        streak: int,
+        now: float,
+        task_id: str | None,
+        decision_id: str | None,
+    ) -> None:
+        """The agent's deny streak is now ``streak`` (here or, shared, on any replica)."""
+        st.deny_streak = streak
         n = self.settings.deny_streak
-        if n and st.deny_streak % n == 0:
+        if n and streak and streak % n == 0:
             self._emit(
                 st,
                 agent,
@@ -446,8 +540,8 @@ class BehaviourMonitor:
                 decision_id,
                 "deny_streak",
                 Severity.MEDIUM,
-                f"agent `{agent.name}` was denied {st.deny_streak} times in a row",
-                {"deny_streak": st.deny_streak},
+                f"agent `{agent.name}` was denied {streak} times in a row",
+                {"deny_streak": streak},
             )
 
     def _baseline_rate(self, st: _AgentState, mature: bool) -> float:
@@ -466,7 +560,6 @@ class BehaviourMonitor:
         decision_id: str | None,
     ) -> tuple[str | None, str]:
         d = st.declared
-        window = self.settings.budget_window
         scope = "agent"
         over = _exceeded(d.budget, st.budget_calls, st.budget_cost, cost, now)
         if over is None:
@@ -482,6 +575,19 @@ class BehaviourMonitor:
                 )
         if over is None:
             return None, ""
+        return self._budget_refusal(st, agent, scope, over, now, task_id, decision_id)
+
+    def _budget_refusal(
+        self,
+        st: _AgentState,
+        agent: Agent,
+        scope: str,
+        over: str,
+        now: float,
+        task_id: str | None,
+        decision_id: str | None,
+    ) -> tuple[str, str]:
+        window = self.settings.budget_window
         message = f"{scope} {over} per {window:.0f} s"
         key = f"budget:{scope}"
         if key not in st.fired:
@@ -643,6 +749,43 @@ def _exceeded(
                 f"({used:g} spent, this call {cost:g})"
             )
     return None
+
+
+def _claims(
+    st: _AgentState, action: str, cost: float, s: BehaviourSettings
+) -> tuple[list[Claim], list[str]]:
+    """The shared claims of one call: its rate window first, then each budget it would use,
+    in the order the in-process check looks at them; and the scope each budget is named by."""
+    claims = [Claim("calls", s.window, s.buckets)]
+    labels = [""]
+    for budget, suffix, scope in (
+        (st.declared.budget, "", "agent"),
+        (st.declared.tool_budgets.get(action), f":{action}", f"tool `{action}`"),
+    ):
+        if budget is None:
+            continue
+        if budget.calls is not None:
+            claims.append(
+                Claim("budget_calls" + suffix, s.budget_window, s.buckets, 1.0, budget.calls)
+            )
+            labels.append(scope)
+        if budget.cost is not None:
+            claims.append(
+                Claim("budget_cost" + suffix, s.budget_window, s.buckets, cost, budget.cost)
+            )
+            labels.append(scope)
+    return claims, labels
+
+
+def _over(claim: Claim, reserved: Reserved) -> str:
+    """The same sentence as ``_exceeded`` for a claim the shared counters refused."""
+    limit = claim.limit or 0.0
+    if claim.name.startswith("budget_calls"):
+        return f"call budget of {int(limit)} is used up"
+    used = reserved.totals[reserved.refused]
+    return (
+        f"cost budget of {limit:g} would be exceeded ({used:g} spent, this call {claim.amount:g})"
+    )
 
 
 def _cost(ctx: Mapping[str, Any]) -> float:

@@ -28,7 +28,7 @@ from typing import Any
 
 from warden.approvals import APPROVERS_LEVEL, OWNER_LEVEL, ApprovalSettings, Requirement
 from warden.approvals.requirement import extend_chain
-from warden.behaviour import SlidingCounter
+from warden.behaviour import Claim, SharedCounters, SlidingCounter
 from warden.core.clock import Clock
 from warden.core.ids import new_id
 from warden.core.masking import mask
@@ -46,6 +46,7 @@ from warden.errors import (
     ApprovalClosedError,
     ApprovalDigestMismatchError,
     ApprovalNotPermittedError,
+    CountersUnavailableError,
     NotFoundError,
     WardenError,
 )
@@ -87,7 +88,10 @@ class ApprovalService:
         settings: ApprovalSettings,
         notifier: Notifier,
         base_url: str,
+        *,
+        counters: SharedCounters | None = None,
     ) -> None:
+        self._counters = counters  # shared by every replica (ADR 0094), else in this process
         self._store = store
         self._state = state
         self._audit = auditor
@@ -103,6 +107,18 @@ class ApprovalService:
         self._denied: dict[str, tuple[str, float]] = {}  # digest -> (request id, until)
         self._created: dict[str, SlidingCounter] = {}
         self._synced_at = 0.0
+
+    def _take(self, agent: str, now: float) -> bool:
+        """Count one new request against ``requests_per_hour``; False when none is left."""
+        limit = self.settings.requests_per_hour
+        if self._counters is not None:
+            claim = Claim("approvals_opened", 3600.0, 12, 1.0, limit)
+            return self._counters.reserve(agent, [claim], now, "none").refused < 0
+        counter = self._created.setdefault(agent, SlidingCounter(3600.0, 12))
+        if counter.total(now) >= limit:
+            return False
+        counter.add(now)
+        return True
 
     # -- memory --------------------------------------------------------------------------------
     def load(self) -> None:
@@ -227,11 +243,13 @@ class ApprovalService:
             if denied is not None and denied[1] > now and denied[0] in self._by_id:
                 return self._by_id[denied[0]], "denied"
             pending = sum(1 for i in self._pending.values() if self._by_id[i].agent == agent.name)
-            counter = self._created.setdefault(agent.name, SlidingCounter(3600.0, 12))
-            if (
-                pending >= self.settings.max_pending_per_agent
-                or counter.total(now) >= self.settings.requests_per_hour
-            ):
+            try:
+                over_rate = pending < self.settings.max_pending_per_agent and not self._take(
+                    agent.name, now
+                )
+            except CountersUnavailableError:
+                return None, "unavailable"  # fail closed: the call stays denied
+            if pending >= self.settings.max_pending_per_agent or over_rate:
                 self._audit.record(
                     "approval.rate_limited",
                     agent.spiffe_id,
@@ -247,7 +265,6 @@ class ApprovalService:
                     decision_id=decision_id,
                 )
                 return None, "rate_limited"
-            counter.add(now)
         chain = extend_chain(
             requirement.chain, self.settings.escalation.get(agent.risk_tier.value, ())
         )

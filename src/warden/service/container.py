@@ -13,7 +13,7 @@ from warden.audit.writer import AuditWriter
 from warden.authz.pdp import PolicyDecisionPoint
 from warden.authz.policy_set import LoadedPolicySet, load_policy_dir
 from warden.authz.watcher import PolicyWatcher
-from warden.behaviour import BehaviourMonitor
+from warden.behaviour import BehaviourMonitor, SharedCounters
 from warden.broker.templates import parse_service, parse_target
 from warden.config import Settings
 from warden.core.clock import Clock, SystemClock
@@ -80,6 +80,7 @@ class Warden:
             settings.database_url or sqlite_url_for(settings.data_dir)
         )
         self.store.migrate()
+        self.counters = shared_counters(settings)
         self.feed = EventFeed(settings.log_events_level)
         self.writer = AuditWriter(self.store, on_written=self.feed.written)
         self.auditor = Auditor(self.writer, self.clock)
@@ -223,9 +224,10 @@ class Warden:
             settings.approvals,
             self.notifier,
             issuer,
+            counters=self.counters,
         )
         self.approvals.load()
-        self.monitor = BehaviourMonitor(settings.behaviour)
+        self.monitor = BehaviourMonitor(settings.behaviour, self.counters)
         self.behaviour = BehaviourService(
             self.store, self.monitor, self.auditor, self.clock, self.notifier, self.agents.suspend
         )
@@ -539,6 +541,8 @@ class Warden:
             self.behaviour.persist()
         except Exception:
             log.exception("could not flush behaviour state at shutdown")
+        if self.counters is not None:
+            self.counters.close()
         self.webhooks.close()
         self.refusals.close()
         try:
@@ -582,3 +586,27 @@ def _services(settings: Settings) -> dict[str, Any]:
                 "audiences: pick another"
             )
     return services
+
+
+def shared_counters(settings: Settings) -> SharedCounters | None:
+    """The counter backend shared by every replica (ADR 0094), or None: in this process.
+
+    PostgreSQL means replicas are likely, and in-process budgets then hold per replica: say so
+    loudly at start rather than put a write transaction on every decision (ADR 0094)."""
+    if settings.counters_url:
+        from warden.storage.redis_counters import RedisCounters
+
+        log.info("budgets, rate windows and deny streaks are shared through %s", "redis")
+        return RedisCounters(
+            settings.counters_url,
+            prefix=settings.counters_prefix,
+            timeout=settings.counters_timeout,
+        )
+    url = settings.database_url or ""
+    if url.startswith("postgresql") and settings.serves_api:
+        log.warning(
+            "behaviour budgets, rate windows and deny streaks are kept per replica: with several "
+            "replicas on this PostgreSQL an agent gets each budget once per replica; set "
+            "`counters.url` (WARDEN_COUNTERS_URL) to a Redis all replicas share (ADR 0094)"
+        )
+    return None

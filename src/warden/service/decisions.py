@@ -76,6 +76,7 @@ __all__ = [
 ]
 
 STEP_UP_POLICY = "warden:behaviour-step-up"
+_NOT_COUNTED = frozenset({"agent_suspended", "counters_unavailable"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,7 +333,8 @@ class DecisionService:
             )
         ctx.obs = obs
         if obs.refusal is not None:
-            if obs.refusal != "agent_suspended" and not ctx.listing:
+            # a suspension, or counters nobody could reach, is no deny of the agent's doing
+            if obs.refusal not in _NOT_COUNTED and not ctx.listing:
                 self._behaviour.outcome(agent, req.action, False, ev.context, now, task_id=task.id)
             return Refusal(obs.refusal, obs.detail)
         # ``req.context["warden"]`` is this very dict: what is set below reaches Cedar
@@ -515,6 +517,7 @@ class DecisionService:
                 ctx.now,
                 task_id=task_id,
                 decision_id=decision_id,
+                refund=ctx.obs.refund if ctx.obs is not None else None,
             )
         return Outcome(allowed, decision_id, context)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -22,12 +23,15 @@ async def healthz() -> Response:
 async def readyz(request: Request) -> Response:
     w = warden_of(request)
     freshness = w.policy_sync.status()
-    checks = {
+    checks: dict[str, object] = {
         "policies": w.pdp.policy_set is not None,
         "policy_fresh": not freshness.stale,
         "audit_backlog": w.writer.backlog,
     }
-    ready = bool(checks["policies"]) and not freshness.stale
+    # shared counters (ADR 0094): while they do not answer every agent decision is refused
+    counters = await run_in_threadpool(w.counters.problem) if w.counters is not None else None
+    checks["counters"] = "local" if w.counters is None else (counters or "ok")
+    ready = bool(checks["policies"]) and not freshness.stale and counters is None
     body = {
         "status": "ready" if ready else "not_ready",
         "checks": checks,
