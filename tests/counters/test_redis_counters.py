@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 
 from warden.behaviour import BehaviourMonitor, BehaviourSettings, parse_declared
-from warden.behaviour.shared import Claim
+from warden.core.counters import Claim
 from warden.core.model import Agent, RiskTier
 from warden.storage.redis_counters import RedisCounters
 

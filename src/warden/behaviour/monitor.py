@@ -33,8 +33,8 @@ from typing import Any
 
 from warden.behaviour.baseline import Budget, Declared, parse_declared
 from warden.behaviour.settings import POINTS, BehaviourSettings
-from warden.behaviour.shared import Claim, Reserved, SharedCounters
 from warden.behaviour.window import SlidingCounter
+from warden.core.counters import Claim, Reserved, SharedCounters
 from warden.core.ids import new_id
 from warden.core.model import Agent, AgentStatus, Baseline, Finding, RiskTier, Severity
 from warden.errors import CountersUnavailableError, InvalidParameterError

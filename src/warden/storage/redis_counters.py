@@ -26,7 +26,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from warden.behaviour.shared import Claim, Reserved, StreakOp
+from warden.core.counters import Claim, Reserved, StreakOp
 from warden.errors import CountersUnavailableError
 
 log = logging.getLogger("warden.counters")
