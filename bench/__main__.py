@@ -29,6 +29,7 @@ BENCHMARKS = {
     "p8": "bench.p8_memory",
     "p15": "bench.p15_replay",
     "trace": "bench.trace_cost",
+    "counters": "bench.counters_cost",
 }
 
 

@@ -51,6 +51,13 @@ def run() -> None:
     from warden.core.model import Agent, RiskTier
     from warden.storage.redis_counters import RedisCounters
 
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_timeout=2).ping()
+    except redis.RedisError as exc:
+        print(f"  (Redis not reachable at {REDIS_URL}: {exc}; skipped)")
+        return
     agent = Agent("bot", "spiffe://example.org/agent/bot", "alice", "b", RiskTier.LOW, ("t",))
     declared = parse_declared({"budgets": {"calls": 10**12, "cost": 1e15}})
     prefix = f"bench-counters-{secrets.token_hex(4)}"
