@@ -46,12 +46,12 @@ END $$;
 def run() -> None:
     c.print_header("COUNTERS one decision's shared-counter update (ADR 0094)")
     batches, batch, warmup = c.sizes((20, 250, 500), (6, 100, 100))
+    import redis
+
     from warden.behaviour import BehaviourMonitor, BehaviourSettings, parse_declared
     from warden.core.counters import Claim
     from warden.core.model import Agent, RiskTier
     from warden.storage.redis_counters import RedisCounters
-
-    import redis
 
     try:
         redis.Redis.from_url(REDIS_URL, socket_timeout=2).ping()
