@@ -596,7 +596,14 @@ def shared_counters(settings: Settings) -> SharedCounters | None:
     if settings.counters_url:
         from warden.storage.redis_counters import RedisCounters
 
-        log.info("budgets, rate windows and deny streaks are shared through %s", "redis")
+        from urllib.parse import urlsplit
+
+        where = urlsplit(settings.counters_url)  # host and port only: never a password in logs
+        log.info(
+            "budgets, rate windows and deny streaks are shared through Redis at %s:%s",
+            where.hostname,
+            where.port or 6379,
+        )
         return RedisCounters(
             settings.counters_url,
             prefix=settings.counters_prefix,
