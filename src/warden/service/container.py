@@ -594,9 +594,9 @@ def shared_counters(settings: Settings) -> SharedCounters | None:
     PostgreSQL means replicas are likely, and in-process budgets then hold per replica: say so
     loudly at start rather than put a write transaction on every decision (ADR 0094)."""
     if settings.counters_url:
-        from warden.storage.redis_counters import RedisCounters
-
         from urllib.parse import urlsplit
+
+        from warden.storage.redis_counters import RedisCounters
 
         where = urlsplit(settings.counters_url)  # host and port only: never a password in logs
         log.info(
