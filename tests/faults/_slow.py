@@ -71,6 +71,22 @@ def trickle(socks: list[socket.socket]) -> int:
     return open_
 
 
+def still_open(socks: list[socket.socket]) -> int:
+    """How many of ``socks`` the server has neither answered nor closed, right now."""
+    count = 0
+    for s in socks:
+        s.setblocking(False)
+        try:
+            s.recv(1, socket.MSG_PEEK)
+        except BlockingIOError:
+            count += 1  # nothing to read and not closed
+        except OSError:
+            pass
+        finally:
+            s.setblocking(True)
+    return count
+
+
 def closed_by_server(s: socket.socket, deadline: float) -> bytes | None:
     """What the server sent before it closed ``s`` (b"" for nothing), or None if it did not
     close it before ``deadline`` (time.monotonic)."""

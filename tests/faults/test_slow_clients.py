@@ -24,6 +24,7 @@ from tests.faults._slow import (
     port_of,
     server,
     status_of,
+    still_open,
     trickle,
 )
 from tests.lifecycle.tcp_proxy import TCPProxy
@@ -41,20 +42,20 @@ def _body(response: bytes) -> dict[str, object]:
 def test_200_slowloris_connections_are_closed_while_a_normal_client_is_served(
     tmp_path: Path,
 ) -> None:
-    config = {"server": {"header_timeout": "2s", "max_connections": 400}}
+    config = {"server": {"header_timeout": "5s", "max_connections": 400}}
     with server(tmp_path / "data", config) as running:
         port = port_of(running)
         socks = open_slowloris(port, 200)
         try:
-            assert trickle(socks) == 200  # all held open by the clients, headers never ending
-            # a well-behaved client is served while the 200 hang on
+            trickle(socks)
+            # a well-behaved client is served while the slowloris connections hang on
             with httpx.Client(base_url=running.url, timeout=WAIT) as client:
                 assert client.get("/healthz").status_code == 200
+            assert still_open(socks) > 0  # it did not have to wait for them to be cut
             deadline = time.monotonic() + WAIT
             answers = [closed_by_server(s, deadline) for s in socks]
             assert all(a is not None for a in answers), "a slowloris connection stayed open"
-            statuses = {status_of(a or b"") for a in answers}
-            assert statuses == {408}
+            assert {status_of(a or b"") for a in answers} == {408}
             assert _body(answers[0] or b"")["error"] == {
                 "code": "request_timeout",
                 "message": "the request headers did not arrive in time",
