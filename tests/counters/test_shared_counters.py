@@ -104,11 +104,14 @@ def _decide(on: ReplicaClient, agent: str, token: str, tool: str) -> dict[str, A
     return out
 
 
-def _declare(replicas: tuple[ReplicaClient, ...], agent: str, baseline: dict[str, Any]) -> None:
-    # a declared baseline reaches a replica's monitor when set through it (or at its start)
-    for replica in replicas:
-        r = replica.http.put(f"/v1/agents/{agent}/baseline", json=baseline, headers=replica.admin)
-        assert r.status_code == 200, r.text
+def _declare(on: ReplicaClient, other: ReplicaClient, agent: str, baseline: dict[str, Any]) -> None:
+    r = on.http.put(f"/v1/agents/{agent}/baseline", json=baseline, headers=on.admin)
+    assert r.status_code == 200, r.text
+    # declared through one replica, it reaches the other's monitor through the change feed
+    eventually(
+        lambda: other.admin_get(f"/v1/agents/{agent}/baseline")["declared"] == baseline,
+        "the budget known on the other replica",
+    )
 
 
 def test_a_call_budget_holds_across_both_replicas(
@@ -116,7 +119,7 @@ def test_a_call_budget_holds_across_both_replicas(
 ) -> None:
     a, b = ab
     a.register("budgeted", ["tickets.read"])
-    _declare(ab, "budgeted", {"budgets": {"calls": 5}})
+    _declare(a, b, "budgeted", {"budgets": {"calls": 5}})
     token = a.start_task(dev_svid(cluster.data_dir, "budgeted"), "tickets.read")["access_token"]
     outcomes = [
         _decide((a, b)[i % 2], "budgeted", token, "tickets.read")["context"] for i in range(12)

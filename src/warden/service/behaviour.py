@@ -4,7 +4,9 @@ The ``BehaviourMonitor`` (in memory, on the decision path) queues each finding w
 thresholds ask for. ``drain`` — run by a background loop — stores the findings, writes one
 ``behaviour.finding`` audit record each, tells the owner (signed webhook) when asked to, and
 carries out step-up notices and suspensions (``AgentService.suspend``, the kill switch).
-``persist`` writes learned baselines that changed. Declared baselines are set here.
+``persist`` writes learned baselines that changed. Declared baselines are set here and
+announced to the other replicas (``baseline.declared``): a budget declared through one replica
+binds on all of them (ADR 0094).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from warden.behaviour import BehaviourMonitor, Escalation, parse_declared
 from warden.core.clock import Clock
 from warden.core.model import Agent, Baseline, Finding
 from warden.core.ports import Store
-from warden.errors import ConflictError, NotFoundError, WardenError
+from warden.errors import ConflictError, InvalidParameterError, NotFoundError, WardenError
 from warden.service.auditing import Auditor
 from warden.service.notifications import Notifier
 from warden.service.tasks import Cascade
@@ -60,6 +62,8 @@ class BehaviourService:
         self._notify = notifier
         self._suspend = suspend  # (agent name, actor, reason)
         self._declared: dict[str, dict[str, Any]] = {}
+        # tells the other replicas (set by the container; a no-op in a lone process)
+        self.announce: Callable[[str, dict[str, Any]], None] = lambda kind, data: None
 
     def load(self) -> None:
         baselines = self._store.list_baselines()
@@ -76,10 +80,23 @@ class BehaviourService:
         )
         self._declared[agent.name] = document
         self.monitor.set_declared(agent.name, declared)
+        self.announce("baseline.declared", {"agent": agent.name, "declared": document})
         self._audit.record(
             "behaviour.baseline_declared", actor, {"baseline": document}, agent=agent.name
         )
         return self.view(agent)
+
+    def declared_changed(self, data: dict[str, Any]) -> None:
+        """Another replica declared a baseline (already stored): apply it here too."""
+        name = str(data.get("agent") or "")
+        document = data.get("declared")
+        try:
+            declared = parse_declared(document or None)
+        except InvalidParameterError:
+            log.warning("ignoring an invalid declared baseline announced for %s", name)
+            return
+        self._declared[name] = dict(document or {})
+        self.monitor.set_declared(name, declared)
 
     def view(self, agent: Agent) -> dict[str, Any]:
         return {

@@ -232,6 +232,8 @@ class Warden:
             self.store, self.monitor, self.auditor, self.clock, self.notifier, self.agents.suspend
         )
         self.behaviour.load()
+        self.behaviour.announce = self.replication.announce
+        self.replication.on("baseline.declared", self.behaviour.declared_changed)
         self.decisions = DecisionService(
             self.pdp,
             self.tasks,
