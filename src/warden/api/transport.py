@@ -58,6 +58,32 @@ class ConnectionLimits:
     max_connections: int = 1000
 
 
+def raise_file_limit(max_connections: int, spare: int = 256) -> int:
+    """Raise the soft open-file limit towards ``max_connections`` plus ``spare`` (database,
+    log, key files), within the hard limit, as Go's runtime does at start: a default soft
+    limit of 1024 would otherwise make accept() fail before the cap is reached. Returns the
+    soft limit in force."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = max_connections + spare
+    if hard != resource.RLIM_INFINITY:
+        want = min(want, hard)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+            soft = want
+        except (ValueError, OSError):
+            log.warning("could not raise the open-file limit to %d (it is %d)", want, soft)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        log.warning(
+            "the open-file limit (%d) is below server.max_connections (%d) plus spare",
+            soft,
+            max_connections,
+        )
+    return int(soft)
+
+
 def _error(status: int, reason: str, code: str, message: str, extra: bytes = b"") -> bytes:
     """A complete HTTP/1.1 error response with the project's error body, closing the connection."""
     body = orjson.dumps(

@@ -343,8 +343,9 @@ def with_client_cas(settings: Settings, values: list[str]) -> Settings:
 def connection_options(settings: Settings) -> dict[str, Any]:
     """uvicorn options bounding slow and surplus clients (ADR 0095): Warden's protocol class
     enforces the header and body deadlines and the connection cap; uvicorn the keep-alive."""
-    from warden.api.transport import ConnectionLimits, protocol_class
+    from warden.api.transport import ConnectionLimits, protocol_class, raise_file_limit
 
+    raise_file_limit(settings.max_connections)
     limits = ConnectionLimits(
         header_timeout=settings.header_timeout,
         body_timeout=settings.body_timeout,
