@@ -54,6 +54,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from warden.core.reasons import deny_reason
+
 
 class WardenError(Exception):
     """Root of every error Warden raises on purpose."""
@@ -267,7 +269,7 @@ class AccessDeniedError(PermissionDeniedError):
             message,
             detail={
                 "decision_id": context.get("decision_id"),
-                "reason": context.get("reason") or "policy",
+                "reason": deny_reason(context),
                 "policies": list(context.get("reasons") or []),
             },
         )

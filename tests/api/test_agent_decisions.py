@@ -206,9 +206,11 @@ def test_forged_credentials_are_denied_opaquely_and_audited_precisely(
     token, code = forged_tokens(world, task)[case]
     decision = world.decide(token, task["spiffe_id"], "tickets.read")
     assert decision["decision"] is False
+    # opaque, and in the one shape of every decision: no policy ran, so no policy ids
     assert decision["context"] == {
         "decision_id": decision["context"]["decision_id"],
         "reason": "invalid_credential",
+        "reasons": [],
     }
     record = world.audit("authz.decision")[-1]
     assert record["data"]["reason"] == "invalid_credential"

@@ -96,10 +96,12 @@ def test_policy_level_monitor_mode(world: World) -> None:
     t = world.start_task(scope="tickets.delete")
     d = world.decide(t["access_token"], t["spiffe_id"], "tickets.delete")
     assert d["decision"] is True
+    assert d["context"]["reason"] == "allowed"
     assert d["context"]["monitor"] == {
         "by": "policy",
         "would_deny": True,
         "policies": ["no-deletes-yet"],
+        "reason": "policy",  # what enforcement would have answered
     }
     record = world.audit("authz.decision")[-1]
     assert record["data"]["decision"] == "allow"

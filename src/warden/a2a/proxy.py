@@ -47,6 +47,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from warden.core.reasons import deny_reason
 from warden.errors import DecisionUnavailableError, TokenInvalidError
 from warden.tokens.verifier import TaskCredentialVerifier, VerifiedCredential
 
@@ -280,7 +281,7 @@ def create_a2a_proxy_app(
             )
         context = answer.get("context") or {}
         if not answer["decision"]:
-            reason = context.get("reason") or "policy"
+            reason = deny_reason(context)
             return _json(
                 _error(
                     request_id,

@@ -41,8 +41,14 @@ def _check(value: Any) -> str:
 def print_why(why: dict[str, Any], *, related: bool = False) -> None:
     out = Text()
     out.append(f"{str(why.get('decision', '')).upper()}", style="bold")
+    if why.get("reason_code"):  # the code the PEP was given, then the precise reason in words
+        out.append(f"  {why['reason_code']}", style="bold")
     out.append(f"  {why.get('reason', '')}")
     console.print(out)
+    monitor = why.get("monitor") or {}
+    mode = str(why.get("mode") or "")
+    if monitor.get("reason"):
+        mode += f" (enforcement would answer {monitor['reason']})"
     cred = why.get("credential") or {}
     task = cred.get("task") or {}
     audit = why.get("audit") or {}
@@ -54,7 +60,9 @@ def print_why(why: dict[str, Any], *, related: bool = False) -> None:
             "decision_id": why.get("decision_id"),
             "ts": why.get("ts"),
             "agent": why.get("agent") or why.get("actor"),
-            "mode": why.get("mode"),
+            "mode": mode,
+            "reason": why.get("reason_code"),
+            "reasons": why.get("reasons") or [],
             "task": f"{task.get('id', why.get('task_id') or '')} {task.get('purpose', '')}".strip(),
             "chain": " > ".join(cred.get("chain") or []),
             "jti": cred.get("jti"),
@@ -71,6 +79,8 @@ def print_why(why: dict[str, Any], *, related: bool = False) -> None:
             ("time", "ts"),
             ("agent", "agent"),
             ("mode", "mode"),
+            ("reason", "reason"),
+            ("policies", "reasons"),
             ("task", "task"),
             ("chain", "chain"),
             ("credential", "jti"),

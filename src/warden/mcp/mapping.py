@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from warden.core.ids import full_match
+from warden.core.reasons import APPROVAL_REQUIRED, POLICY, deny_reason
 
 __all__ = [
     "DENIED",
@@ -60,15 +61,22 @@ MCP_PROMPT = "MCPPrompt"
 # never read as a path or as Cedar syntax (``Action::"x"``).
 _TOOL_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")
 
-# Reasons the PDP gives before Cedar runs (service/decisions.py), in words for the agent.
+# The PDP's reason codes other than ``policy`` (core/reasons.py), in words for the agent.
 _REASON_TEXT = {
     "out_of_scope": "is outside this task's scope",
     "invalid_credential": "was refused: the task credential is not valid",
     "missing_credential": "was refused: no task credential was presented",
+    "invalid_dpop_proof": "was refused: the DPoP proof is not valid for this request",
+    "tool_mismatch": "was refused: the action and the tool resource name different tools",
+    "agent_suspended": "was refused: the agent is suspended",
+    "budget_exceeded": "was refused: the agent's budget is spent",
     "evaluation_error": "could not be evaluated, so it is denied",
+    "approval_required": "needs approval",
     "approval_denied": "was refused by its approver",
     "approval_used": "was approved once already; ask again",
     "approval_expired": "waited too long for approval",
+    "approval_rate_limited": "needs approval, but too many requests are waiting; try later",
+    "approval_unavailable": "needs approval, but no request could be opened for it",
 }
 
 
@@ -144,10 +152,11 @@ def listing_verdict(response: Mapping[str, Any], *, takes_arguments: bool = True
     context = response.get("context")
     if not isinstance(context, Mapping):
         return False
-    if _approval(context) is not None or context.get("reason") == "approval_required":
+    reason = deny_reason(context)
+    if _approval(context) is not None or reason == APPROVAL_REQUIRED:
         return True  # callable once a human approves (a listing opens no request itself)
-    if context.get("reason") is not None or not takes_arguments:
-        return False
+    if reason != POLICY or not takes_arguments:
+        return False  # refused before policy: no argument can change that
     return not context.get("reasons")
 
 
@@ -177,30 +186,29 @@ def _approval(context: Mapping[str, Any]) -> dict[str, Any] | None:
 def denial_error(target: str, response: Mapping[str, Any]) -> dict[str, Any]:
     """The JSON-RPC error object for a deny (``-32001``), readable by a person and a program.
 
-    ``data`` holds ``reason`` (``approval_required``, ``policy``, or the PDP's own reason such
-    as ``out_of_scope`` or ``approval_denied``), ``decision_id``, the determining ``policies``
-    and, when the decision opened an approval request, ``approval`` with its id, status and
-    where to wait for it (``wait_endpoint``, a long poll).
+    ``data`` holds the decision's ``reason`` code as the PDP gave it (``policy``,
+    ``approval_required``, ``out_of_scope``, ``approval_denied``…: core/reasons.py),
+    ``decision_id``, the determining ``policies`` and, when the decision opened an approval
+    request, ``approval`` with its id, status and where to wait for it (``wait_endpoint``, a
+    long poll).
     """
     context = response.get("context")
     context = context if isinstance(context, Mapping) else {}
     decision_id = context.get("decision_id")
     policies = [p for p in context.get("reasons") or [] if isinstance(p, str)]
     approval = _approval(context)
-    data: dict[str, Any] = {"decision_id": decision_id, "policies": policies}
+    reason = deny_reason(context)
+    data: dict[str, Any] = {"decision_id": decision_id, "reason": reason, "policies": policies}
     if approval is not None:
-        data["reason"] = "approval_required"
+        data["reason"] = APPROVAL_REQUIRED
         data["approval"] = approval
         message = (
             f"`{target}` needs approval: approval request {approval['id']} is waiting; "
             "call again once it is approved"
         )
-    elif isinstance(context.get("reason"), str):
-        reason = context["reason"]
-        data["reason"] = reason
+    elif reason != POLICY:
         message = f"`{target}` {_REASON_TEXT.get(reason, f'was denied ({reason})')}"
     else:
-        data["reason"] = "policy"
         message = (
             f"`{target}` is denied by policy {', '.join(policies)}"
             if policies

@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 import httpx
 
+from warden.core.reasons import POLICY
 from warden.errors import (
     AccessDeniedError,
     ApprovalRequiredError,
@@ -52,7 +53,9 @@ class TaskCredential:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """One AuthZEN decision as an enforcement point reads it."""
+    """One AuthZEN decision as an enforcement point reads it: ``reason`` is the stable code
+    (``allowed``, ``policy``, ``out_of_scope``, ``approval_required``…: core/reasons.py),
+    ``policies`` the determining policy ids."""
 
     allowed: bool
     decision_id: str | None
@@ -88,9 +91,12 @@ class Decision:
                 approval_id=self.approval_id,
                 decision=raw,
             )
-        why = self.reason or (
-            f"denied by policy {', '.join(self.policies)}" if self.policies else "not permitted"
-        )
+        if self.reason and self.reason != POLICY:
+            why = self.reason
+        elif self.policies:
+            why = f"denied by policy {', '.join(self.policies)}"
+        else:
+            why = "not permitted"
         raise AccessDeniedError(f"`{what}` was denied: {why}", decision=raw)
 
 

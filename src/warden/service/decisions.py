@@ -50,6 +50,7 @@ from warden.core.ids import new_decision_id
 from warden.core.masking import mask
 from warden.core.model import Agent, ApprovalRequest, EnforcementMode
 from warden.core.names import is_reserved_type
+from warden.core.reasons import POLICY, decision_reason
 from warden.core.scope import effective_scope
 from warden.errors import (
     DPoPProofError,
@@ -457,7 +458,11 @@ class DecisionService:
         assert req is not None and decision is not None
         decision_id = ctx.decision_id
         allowed = decision.allowed
-        context: dict[str, Any] = {"decision_id": decision_id, "reasons": list(decision.reasons)}
+        context: dict[str, Any] = {
+            "decision_id": decision_id,
+            "reason": POLICY,  # set below, once modes and step-up have spoken
+            "reasons": list(decision.reasons),
+        }
         monitor: dict[str, Any] | None = None
         approval: dict[str, Any] | None = None
         if decision.monitored:
@@ -474,8 +479,9 @@ class DecisionService:
                     monitor = {"by": by, "would_deny": True, "policies": list(decision.reasons)}
                     if approval is not None and approval.get("required"):
                         monitor["would_require_approval"] = True
-        if monitor is not None:
-            context["monitor"] = monitor
+        context["reason"] = decision_reason(allowed, approval)
+        if monitor is not None:  # a copy: what enforcement would have said is not audited here
+            context["monitor"] = {**monitor, "reason": decision_reason(False, approval)}
         if decision.errors:
             context["errors"] = len(decision.errors)
         chain = ctx.chain
@@ -550,7 +556,7 @@ class DecisionService:
             task_id=task_id,
             decision_id=ctx.decision_id,
         )
-        context = {"decision_id": ctx.decision_id, "reason": refusal.reason}
+        context = {"decision_id": ctx.decision_id, "reason": refusal.reason, "reasons": []}
         return Outcome(False, ctx.decision_id, context)
 
 

@@ -20,6 +20,7 @@ from warden.authz.source import locate
 from warden.core.audit import chain_hash
 from warden.core.governance import AuditQuery
 from warden.core.model import AuditDraft, AuditRecord
+from warden.core.reasons import decision_reason, recorded_reason
 from warden.core.ports import Store
 from warden.errors import InvalidParameterError, NotFoundError
 from warden.service.checkpoints import _signed_heads
@@ -33,6 +34,9 @@ REFUSALS = {  # what a pre-Cedar refusal means, in words (the record holds the c
     "invalid_credential": "the task credential was refused",
     "invalid_dpop_proof": "the DPoP proof was refused",
     "out_of_scope": "the action is outside the credential's scope",
+    "tool_mismatch": "the action and the tool resource name different tools",
+    "agent_suspended": "the agent is suspended by its behaviour monitor",
+    "budget_exceeded": "the agent's budget is spent",
     "evaluation_error": "the policies could not be evaluated (fail closed)",
 }
 
@@ -76,11 +80,12 @@ class DecisionExplainer:
                 "request_id": data.get("request_id"),
             },
             "reason": reason_text(data),
-            "reason_code": data.get("reason"),
+            # the code and policy ids the PEP was given (core/reasons.py), from the record
+            "reason_code": recorded_reason(data),
             "reasons": reasons,
             "errors": data.get("errors") or [],
             "mode": "monitor" if data.get("monitor") else "enforce",
-            "monitor": data.get("monitor"),
+            "monitor": _monitor(data),
             "policies": [self._policy(pid) for pid in reasons],
             "policy_revision": data.get("policy_revision"),
             "serving_revision": self._pdp.revision,
@@ -212,6 +217,14 @@ def reason_text(data: Mapping[str, Any]) -> str:
     if data.get("monitor"):
         text += " — monitor mode: enforcement would have denied, the call proceeded"
     return text
+
+
+def _monitor(data: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The record's monitor-mode member with the code enforcement would have answered."""
+    monitor = data.get("monitor")
+    if not isinstance(monitor, dict):
+        return None
+    return {**monitor, "reason": decision_reason(False, data.get("approval"))}
 
 
 def _draft(rec: AuditRecord) -> AuditDraft:

@@ -77,7 +77,9 @@ async def evaluations(request: Request) -> Response:
             error = {"status": 400, "message": item.message}
             if item.code != InvalidParameterError.code:
                 error["code"] = item.code
-            result = {"decision": False, "context": {"error": error}}
+            # the decision shape every answer has (core/reasons.py), though nothing was decided
+            context = {"decision_id": None, "reason": "invalid_request", "reasons": []}
+            result = {"decision": False, "context": {**context, "error": error}}
         results.append(result)
         if semantic == "deny_on_first_deny" and not result["decision"]:
             break

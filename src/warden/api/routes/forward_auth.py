@@ -45,6 +45,7 @@ from warden.api.errors import error_body, json_response, request_id_of
 from warden.api.observed import decide
 from warden.authz.authzen import ActionInput, EntityInput, EvaluationInput
 from warden.core.paths import CanonicalPath, canonical_path
+from warden.core.reasons import deny_reason
 from warden.errors import InvalidParameterError, TokenInvalidError
 
 router = APIRouter(tags=["enforcement"])
@@ -207,9 +208,9 @@ async def _forward_auth(request: Request, suffix: str) -> Response:
     )
     metrics = request.app.state.metrics
     out = await run_in_threadpool(decide, w, metrics, ev, rid, "forward_auth")
-    reason = out.context.get("reason")
+    reason = deny_reason(out.context)
     if not out.allowed and reason in _CREDENTIAL_REASONS:
-        return _challenge(str(reason), out.decision_id, rid)
+        return _challenge(reason, out.decision_id, rid)
     if not out.allowed:
         body = error_body(
             "access_denied",
@@ -217,7 +218,7 @@ async def _forward_auth(request: Request, suffix: str) -> Response:
             rid,
             {
                 "decision_id": out.decision_id,
-                "reason": reason or "policy",
+                "reason": reason,
                 "policies": out.context.get("reasons", []),
             },
         )

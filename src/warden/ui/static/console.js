@@ -348,8 +348,22 @@ async function showAgents() {
 // -- live decisions ----------------------------------------------------------------------------
 const DECISION_FILTERS = ["agent", "decision", "tool", "policy", "reason"];
 
-function reasonOf(data) {
-  return data.reason ? `${data.reason}${data.detail ? ": " + data.detail : ""}` : (data.reasons || []).join(", ");
+// The reason code the PEP was given, from a decision's audit record: the same rule as the
+// server's (core/reasons.py recorded_reason) — a refusal records its code, a decision of
+// policy is allowed, policy, or the code of its step-up.
+const ASKED = { denied: "approval_denied", rate_limited: "approval_rate_limited",
+  unavailable: "approval_unavailable", undigestable: "approval_unavailable" };
+
+function reasonCode(d) {
+  if (typeof d.reason === "string") return d.reason;
+  if (d.decision === "allow") return "allowed";
+  const a = d.approval || {};
+  if (a.required) return ASKED[a.outcome] || "approval_required";
+  return a.outcome === "used" ? "approval_used" : "policy";
+}
+
+function reasonOf(data) {  // what the reason filter matches: the code, its detail, the policies
+  return [reasonCode(data), data.detail || "", ...(data.reasons || [])].join(" ");
 }
 
 function decisionRow(rec) {
@@ -357,7 +371,8 @@ function decisionRow(rec) {
   return { id: rec.decision_id, cells: [
     when(rec.ts), h("span", { class: decisionClass(d.decision), text: d.decision }),
     rec.agent || rec.actor, h("span", { class: "mono", text: d.action }),
-    h("span", { class: "mono", text: (d.reasons || []).join(", ") }), reasonOf(d),
+    h("span", { class: "mono", text: (d.reasons || []).join(", ") }),
+    h("span", { class: "mono reason", title: d.detail || "", text: reasonCode(d) }),
     d.monitor ? "monitor" : "enforce",
   ] };
 }
@@ -441,11 +456,15 @@ async function showDecision() {
   const nodes = [
     h("section", { class: "card", id: "why" },
       h("h2", {}, h("span", { class: decisionClass(why.decision), text: why.decision.toUpperCase() }), " — ",
-        h("span", { id: "reason", text: why.reason })),
+        h("span", { class: "mono", id: "reason-code", text: why.reason_code })),
       kv([
+        ["reason", h("span", { id: "reason", text: why.reason })],
+        ["determining policies", h("span", { class: "mono", id: "reasons",
+          text: why.reasons.length ? why.reasons.join(", ") : "none" })],
         ["when", when(why.ts)],
         ["agent", why.agent || why.actor],
-        ["mode", why.mode + (why.monitor ? ` (would deny: ${(why.monitor.policies || []).join(", ")})` : "")],
+        ["mode", why.mode + (why.monitor ? ` (enforcement would answer ${why.monitor.reason}: ` +
+          `${(why.monitor.policies || []).join(", ") || "no policy"})` : "")],
         ["policy revision", h("span", { class: "mono", text: (why.policy_revision || "").slice(0, 16) +
           (why.policy_revision && why.policy_revision !== why.serving_revision ? " (the set has changed since)" : "") })],
         ["errors", why.errors.length ? json(why.errors) : "none"],
