@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -207,6 +211,56 @@ def test_audit_verify_ok_then_broken(runner: CliRunner, tmp_path: Path) -> None:
     assert as_json.exit_code == 1
     body = json.loads(as_json.stdout)
     assert (body["ok"], body["first_bad_seq"], body["records"]) == (False, 7, 6)
+
+
+def _run_on_a_terminal(args: list[str]) -> tuple[int, str]:
+    """Run the CLI with its stdout on a pseudo-terminal, as a person at a shell would."""
+    main, child = pty.openpty()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "warden.cli.main", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=child,
+            stderr=child,
+            timeout=120,
+            check=False,
+        )
+        os.close(child)
+        child = -1
+        out = b""
+        while True:
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:  # EIO: the terminal's other end is closed
+                break
+            if not chunk:
+                break
+            out += chunk
+        return proc.returncode, out.decode(errors="replace")
+    finally:
+        os.close(main)
+        if child != -1:
+            os.close(child)
+
+
+def test_an_html_report_is_a_file_or_a_pipe_never_the_terminal(tmp_path: Path) -> None:
+    _fill(tmp_path, 3)
+    base = ["report", "controls", "--data-dir", str(tmp_path), "--format", "html"]
+    code, shown = _run_on_a_terminal(base)
+    assert code != 0 and "give `-o report.html`, or pipe the output" in shown, shown
+    assert "<html" not in shown.lower()
+    piped = subprocess.run(
+        [sys.executable, "-m", "warden.cli.main", *base],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert piped.returncode == 0, piped.stderr
+    assert "<html" in piped.stdout.lower()
+    out = tmp_path / "report.html"
+    code, _ = _run_on_a_terminal([*base, "-o", str(out)])
+    assert code == 0 and "<html" in out.read_text().lower()
 
 
 def test_audit_verify_names_a_removed_record(runner: CliRunner, tmp_path: Path) -> None:

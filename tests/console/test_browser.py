@@ -95,6 +95,12 @@ def test_denied_call_detail_names_the_policy_and_its_source_line(
     decision_id = denied["context"]["decision_id"]
     row = page.wait_for_selector(f'#decisions tr[data-id="{decision_id}"]', timeout=15_000)
     assert "no-purge" in row.inner_text()
+    # the stream shows the code the PEP was given, the same as the answer's context.reason
+    assert row.query_selector(".reason").inner_text() == denied["context"]["reason"] == "policy"
+    refused = console.call(spiffe, token, "payments.refund")  # not in the task's scope
+    assert refused["context"]["reason"] == "out_of_scope"
+    other = page.wait_for_selector(f'#decisions tr[data-id="{refused["context"]["decision_id"]}"]')
+    assert other.query_selector(".reason").inner_text() == "out_of_scope"
     row.click()
     page.wait_for_url(f"**/console/decisions/{decision_id}")
     policy = page.wait_for_selector('section.policy[data-policy="no-purge"]')
@@ -104,6 +110,8 @@ def test_denied_call_detail_names_the_policy_and_its_source_line(
     assert policy.query_selector(".source-location").inner_text() == f"approvals.cedar:{line}:1"
     assert 'forbid (principal, action == Action::"tickets.purge"' in policy.inner_text()
     assert "forbidden by no-purge" in page.inner_text("#reason")
+    assert page.inner_text("#reason-code") == "policy"  # structured: code, then policy ids
+    assert page.inner_text("#reasons") == "no-purge"
     assert "verified" in page.inner_text("main")
 
 

@@ -13,6 +13,8 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from warden.core.reasons import CODES
+
 Schema = dict[str, Any]
 
 
@@ -179,6 +181,57 @@ ERRORS = {
     "404": "not found (`not_found`)",
     "409": "conflict with the current state (`conflict`, `approval_closed`, ...)",
 }
+DECISION_V1: Schema = {
+    **_obj(
+        ("decision", "context"),
+        decision={"type": "boolean"},
+        context=_obj(
+            ("decision_id", "reason", "reasons"),
+            decision_id={
+                "type": ["string", "null"],
+                "description": "the audit record's key (`warden why`); null for a malformed batch "
+                "item, which is never decided",
+            },
+            reason={
+                "type": "string",
+                "description": "a stable code: `allowed`, `policy` (Cedar denied), a refusal "
+                "before policy or a step-up; docs/enforcement.md lists them",
+                "examples": list(CODES),
+            },
+            reasons={
+                **STRS,
+                "description": "the determining policy ids; [] for a refusal and a default deny",
+            },
+            monitor=_obj(
+                by=STR,
+                would_deny={"type": "boolean"},
+                policies=STRS,
+                reason={"type": "string", "description": "what enforcement would have answered"},
+            ),
+            approval_request={"type": "object", "description": "the approval task handle"},
+        ),
+    ),
+    "examples": [
+        {
+            "decision": False,
+            "context": {"decision_id": "dec_…", "reason": "policy", "reasons": ["no-purge"]},
+        },
+        {
+            "decision": False,
+            "context": {"decision_id": "dec_…", "reason": "out_of_scope", "reasons": []},
+        },
+    ],
+}
+DECISION_REF: Schema = {"$ref": "#/components/schemas/DecisionV1"}
+DECISIONS: dict[tuple[str, str], Schema] = {
+    ("post", "/access/v1/evaluation"): DECISION_REF,
+    ("post", "/access/v1/evaluations"): {
+        "oneOf": [
+            DECISION_REF,
+            _obj(("evaluations",), evaluations={"type": "array", "items": DECISION_REF}),
+        ]
+    },
+}
 ERROR_V1: Schema = _obj(
     ("error",),
     error=_obj(("code", "message"), code=STR, message=STR, details={"type": "object"}),
@@ -192,7 +245,9 @@ def openapi_schema(app: FastAPI) -> dict[str, Any]:
     schema = get_openapi(
         title=app.title, version=app.version, description=app.description, routes=app.routes
     )
-    schema.setdefault("components", {}).setdefault("schemas", {})["ErrorV1"] = ERROR_V1
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components["ErrorV1"] = ERROR_V1
+    components["DecisionV1"] = DECISION_V1
     error_ref = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorV1"}}}
     for path, ops in schema.get("paths", {}).items():
         for method, op in ops.items():
@@ -208,6 +263,11 @@ def openapi_schema(app: FastAPI) -> dict[str, Any]:
                 op["requestBody"] = {
                     "required": True,
                     "content": {"application/x-www-form-urlencoded": {"schema": FORM_BODIES[key]}},
+                }
+            if key in DECISIONS:
+                responses["200"] = {
+                    "description": "the decision (one shape for every answer, ADR 0101)",
+                    "content": {"application/json": {"schema": DECISIONS[key]}},
                 }
             if key in CREATED:
                 ok = responses.pop("200", {"description": "created"})

@@ -8,7 +8,8 @@ Every AuthZEN decision Warden returns carries, in ``context`` (ADR 0101, docs/en
   enforcement would have said is ``monitor.reason``), ``policy`` when Cedar denied, or the
   code of a refusal before Cedar or of a step-up;
 * ``reasons`` — the determining policy ids: the permits of an allow, the forbids of a policy
-  deny or step-up, ``[]`` for a refusal and for a default deny (no permit matched).
+  deny or step-up (in monitor mode, the forbids that would have denied), ``[]`` for a refusal
+  and for a default deny (no permit matched).
 
 The codes are the enforcement points' too: the MCP proxy's ``data.reason``, forward-auth's
 ``details.reason``, the A2A proxy's ``data.reason`` and the SDK's ``AccessDeniedError.reason``

@@ -20,8 +20,8 @@ from warden.authz.source import locate
 from warden.core.audit import chain_hash
 from warden.core.governance import AuditQuery
 from warden.core.model import AuditDraft, AuditRecord
-from warden.core.reasons import decision_reason, recorded_reason
 from warden.core.ports import Store
+from warden.core.reasons import decision_reason, recorded_reason
 from warden.errors import InvalidParameterError, NotFoundError
 from warden.service.checkpoints import _signed_heads
 from warden.service.tasks import task_view

@@ -78,7 +78,11 @@ async def evaluations(request: Request) -> Response:
             if item.code != InvalidParameterError.code:
                 error["code"] = item.code
             # the decision shape every answer has (core/reasons.py), though nothing was decided
-            context = {"decision_id": None, "reason": "invalid_request", "reasons": []}
+            context: dict[str, Any] = {
+                "decision_id": None,
+                "reason": "invalid_request",
+                "reasons": [],
+            }
             result = {"decision": False, "context": {**context, "error": error}}
         results.append(result)
         if semantic == "deny_on_first_deny" and not result["decision"]:

@@ -289,15 +289,19 @@ async function suspendAgent(agent) {
     const result = await api(`/v1/agents/${encodeURIComponent(agent.name)}/suspend`,
       { method: "POST", body: { reason: "suspended from the console" } });
     const answered = performance.now() - started;
+    // this replica's memory, as `warden agents suspend --wait` checks each one: suspended, and
+    // no task left. The page can only reach the replica that serves it (CSP: 'self').
     let seen = null;
     for (let i = 0; i < 50 && seen === null; i++) {
       const here = await api(`/v1/replica/agents/${encodeURIComponent(agent.name)}`).catch(() => null);
-      if (here && here.status === "suspended") seen = performance.now() - started;
+      if (here && here.status === "suspended" && here.active_tasks === 0) seen = performance.now() - started;
       else await new Promise((r) => setTimeout(r, 100));
     }
+    const live = (await api("/v1/replicas").catch(() => ({ replicas: [] }))).replicas.length;
+    const others = live > 1 ? `; ${live - 1} other replica(s): \`warden agents suspend --wait\` times each` : "";
     flash(`suspended ${agent.name}: ${result.tasks_ended} task(s) ended, ${result.leases.revoked} lease(s) revoked; ` +
       `cascade ${result.cascade_ms} ms on the server, answered in ${answered.toFixed(0)} ms, ` +
-      `this replica denies it after ${seen === null ? "?" : seen.toFixed(0)} ms`, true);
+      `this replica denies it after ${seen === null ? "?" : seen.toFixed(0)} ms${others}`, true);
   } catch (e) {
     flash(`${e.code || "error"}: ${e.message}`);
   }
