@@ -96,6 +96,10 @@ def test_the_step_up_decision_context_of_warden_approvals() -> None:
         ({"reason": "invalid_credential"}, False),
         ({"reasons": ["no-bulk-export"]}, False),  # a forbid that applies without arguments
         ({"reasons": []}, True),  # no permit yet: one may match once arguments are known
+        # the same, in the one shape every Warden answer has now (ADR 0101)
+        ({"reason": "out_of_scope", "reasons": []}, False),
+        ({"reason": "policy", "reasons": ["no-bulk-export"]}, False),
+        ({"reason": "policy", "reasons": []}, True),
     ],
 )
 def test_listing_hides_only_what_is_denied_whatever_the_arguments(
@@ -127,3 +131,15 @@ def test_deny_messages_say_why() -> None:
     default = m.denial_error("a.b", {"decision": False, "context": {"reasons": []}})
     assert default["message"] == "`a.b` is not permitted by any policy"
     assert default["data"]["reason"] == "policy"
+
+
+def test_deny_messages_read_the_policy_code() -> None:
+    """``reason: policy`` with the forbids in ``reasons`` reads as a policy deny, not a code."""
+    body = {"decision": False, "context": {"reason": "policy", "reasons": ["no-purge"]}}
+    error = m.denial_error("tickets.purge", body)
+    assert error["message"] == "`tickets.purge` is denied by policy no-purge"
+    assert error["data"]["reason"] == "policy" and error["data"]["policies"] == ["no-purge"]
+    default = m.denial_error("a.b", {"decision": False, "context": {"reason": "policy"}})
+    assert default["message"] == "`a.b` is not permitted by any policy"
+    mismatch = m.denial_error("a.b", {"context": {"reason": "tool_mismatch", "reasons": []}})
+    assert "name different tools" in mismatch["message"]
