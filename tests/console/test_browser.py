@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.console.conftest import Console, Guard, sign_in
@@ -148,6 +149,29 @@ def test_an_auditor_sees_requests_but_cannot_approve(
     )
     assert status == 403
     assert console.api("GET", f"/v1/approvals/{rid}")["status"] == "pending"
+
+
+def test_the_policies_page_shows_the_last_rejected_change_at_line_and_column(
+    console: Console, browser: tuple[Any, Guard]
+) -> None:
+    context, _ = browser
+    broken = console.policies / "zz-broken.cedar"
+    broken.write_text(
+        '@id("fine")\npermit(principal, action == Action::"a", resource);\n'
+        'permit(principal, action == Action::"b", resource)\nwhen { context.x === 1 };\n'
+    )
+    try:
+        headers = {"Authorization": f"Bearer {console.admin}"}
+        r = httpx.post(f"{console.url}/v1/policies/reload", headers=headers)
+        assert r.status_code == 422, r.text
+        page = sign_in(context, console.url, console.auditor, "/console/policies")
+        error = page.wait_for_selector("#last-error .policy-error")
+        assert error.query_selector(".source-location").inner_text() == "zz-broken.cedar:4:20"
+        assert "when { context.x === 1 };" in error.inner_text()
+    finally:
+        broken.unlink()
+        r = httpx.post(f"{console.url}/v1/policies/reload", headers=headers)
+        assert r.status_code == 200, r.text
 
 
 def test_every_page_works_with_the_network_off(

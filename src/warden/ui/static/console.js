@@ -576,12 +576,20 @@ async function showCertification() {
 }
 
 // -- policies ----------------------------------------------------------------------------------
-function policyError(err) {
-  if (!err) return h("p", { class: "muted", id: "last-error", text: "no rejected change since the server started" });
-  if (typeof err === "string") return h("pre", { class: "error", id: "last-error", text: err });
-  const where = [err.file, err.line, err.column].filter((x) => x !== undefined && x !== null).join(":");
-  return h("div", { id: "last-error" }, where ? h("p", { class: "mono", text: where }) : null,
-    h("pre", { class: "error", text: err.message || JSON.stringify(err, null, 2) }));
+// The last rejected change: each located error (file:line:column, message, the offending line),
+// or the bare message when the change failed before any file was read.
+function policyError(summary, errors) {
+  if (!summary && !(errors || []).length) {
+    return h("p", { class: "muted", id: "last-error", text: "no rejected change since the server started" });
+  }
+  if (!(errors || []).length) return h("pre", { class: "error", id: "last-error", text: summary });
+  return h("div", { id: "last-error" }, errors.map((err) => {
+    const where = [err.file, err.line, err.column].filter((x) => x !== undefined && x !== null).join(":");
+    return h("section", { class: "card policy-error" },
+      where ? h("p", { class: "mono source-location", text: where }) : null,
+      h("p", { class: "error", text: err.message || "" }),
+      err.snippet ? h("pre", { class: "policy-text", text: err.snippet }) : null);
+  }));
 }
 
 async function showPolicies() {
@@ -593,7 +601,7 @@ async function showPolicies() {
       ["revision", h("span", { class: "mono", text: p.revision || "none" })],
       ["policies", String(p.policies.length)],
     ]),
-    h("h2", { text: "Last rejected change" }), policyError(p.last_error),
+    h("h2", { text: "Last rejected change" }), policyError(p.last_error, p.last_errors),
     h("h2", { text: "Modes" }), json(modes),
     h("h2", { text: "Loaded set" }),
     grid(["id", "effect", "mode", "file", "annotations"], p.policies.map((x) => ({ cells: [
