@@ -44,19 +44,6 @@ def _digest(value: Any) -> str:
     return "sha256:" + hashlib.sha256(b"warden-masked\0" + data).hexdigest()
 
 
-_SECRET: dict[str, bool] = {}  # key -> is it secret-looking (records repeat a few keys)
-_SECRET_MAX = 8192
-
-
-def _secret(key: str) -> bool:
-    found = _SECRET.get(key)
-    if found is None:
-        found = is_secret_key(key)
-        if len(_SECRET) < _SECRET_MAX:
-            _SECRET[key] = found
-    return found
-
-
 def _mask(value: Any, path: str, masked: list[str], depth: int) -> Any:
     if depth > _MAX_DEPTH:
         masked.append(path)
@@ -69,7 +56,7 @@ def _mask(value: Any, path: str, masked: list[str], depth: int) -> Any:
         inner = depth < _MAX_DEPTH  # a scalar one level down needs no call of its own
         for k, v in value.items():
             key = k if type(k) is str else str(k)
-            if _secret(key):
+            if is_secret_key(key):
                 masked.append(f"{path}.{key}")
                 out[key] = {MASKED_KEY: _digest(v)}
                 continue

@@ -1,4 +1,4 @@
-"""``warden serve``: run the Warden HTTP server (uvicorn, one worker).
+"""``warden serve``: run the Warden HTTP server (uvicorn; ``--workers N``: cli/workers.py).
 
 ``--dev`` (what ``make run`` uses) adds what a laptop needs to try Warden end to end: a dev
 SPIFFE trust domain ``example.org`` under ``<data dir>/dev-trust/`` (when none is configured),
@@ -240,6 +240,14 @@ def serve(
             help="TRUST_DOMAIN=PATH: PEM roots of that trust domain's X.509-SVIDs (repeat).",
         ),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            envvar="WARDEN_WORKERS",
+            help="Server processes sharing the port, each a replica (ADR 0142).",
+        ),
+    ] = 1,
 ) -> None:
     """Run the Warden server."""
     import uvicorn
@@ -270,6 +278,10 @@ def serve(
             settings = apply_dev_settings(settings)
         if settings.policies_dir is not None and not settings.policies_dir.is_dir():
             fail(f"policy folder `{settings.policies_dir}` does not exist")
+        if workers != 1:  # N processes, each one Warden built from these settings
+            from warden.cli.workers import supervise
+
+            raise typer.Exit(supervise(settings, dev=dev, workers=workers))
         w = Warden(settings)
     except WardenError as exc:
         fail(f"{exc.code}: {exc.message}")

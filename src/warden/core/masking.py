@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -11,6 +12,7 @@ _SECRET_KEY = re.compile(
 MASK = "***"
 
 
+@functools.lru_cache(maxsize=8192)  # records repeat a few keys; a regex search is ≈5k instructions
 def is_secret_key(key: str) -> bool:
     """Is ``key`` the name of a value that must never be recorded?"""
     return bool(_SECRET_KEY.search(key))
@@ -22,7 +24,7 @@ def mask(value: Any, *, depth: int = 0) -> Any:
         return MASK
     if isinstance(value, dict):
         return {
-            k: (MASK if isinstance(k, str) and _SECRET_KEY.search(k) else mask(v, depth=depth + 1))
+            k: (MASK if isinstance(k, str) and is_secret_key(k) else mask(v, depth=depth + 1))
             for k, v in value.items()
         }
     if isinstance(value, list):

@@ -71,9 +71,17 @@ class Warden:
     """Everything one Warden process holds. ``start()`` runs the loops; ``close()`` stops them."""
 
     def __init__(
-        self, settings: Settings, *, clock: Clock | None = None, store: Store | None = None
+        self,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        store: Store | None = None,
+        primary: bool = True,
     ):
         self.settings = settings
+        # ``warden serve --workers N``: only the primary worker of a host runs the chores that are
+        # once per deployment (housekeeping, governance, checkpoints, export, signals; ADR 0142)
+        self.primary = primary
         self.clock = clock or SystemClock()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.store: Store = store or open_store(
@@ -444,12 +452,12 @@ class Warden:
             0.05, min(settings.policy_reload_interval, settings.policy_max_staleness / 4)
         )
         self._every("warden-policies", sync_every, self.policy_sync.sync)
-        self._every("warden-governance", self.settings.governance_interval, self.governance_tick)
-        self._every("warden-checkpoints", self.settings.checkpoint_interval, self.checkpoints.tick)
-        if self.export.sinks:
-            self._every("warden-export", self.settings.export_interval, self.export.tick)
-
-        self._every("warden-signals", self.settings.signals_interval, self.signals.tick)
+        if self.primary:
+            self._every("warden-governance", settings.governance_interval, self.governance_tick)
+            self._every("warden-checkpoints", settings.checkpoint_interval, self.checkpoints.tick)
+            if self.export.sinks:  # a file sink is its own cursor: one writer per host
+                self._every("warden-export", settings.export_interval, self.export.tick)
+            self._every("warden-signals", settings.signals_interval, self.signals.tick)
         self.webhooks.start()
         self._governor = threading.Thread(
             target=self._governance_loop, name="warden-approvals-behaviour", daemon=True
@@ -481,7 +489,7 @@ class Warden:
                 self.attestation.refresh_due()  # bundle endpoints past their refresh hint
             except Exception:
                 log.exception("trust bundle refresh failed")
-            if time.monotonic() >= next_housekeeping:
+            if self.primary and time.monotonic() >= next_housekeeping:
                 next_housekeeping = time.monotonic() + self.settings.housekeeping_interval
                 try:
                     self.housekeeping()
