@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 import warden
 from warden.api.errors import render, request_id_of
+from warden.api.fast import EvaluationRoute
 from warden.api.metrics import Metrics
 from warden.api.middleware import RequestContextMiddleware, TraceMiddleware
 from warden.api.openapi import openapi_schema
@@ -80,6 +81,7 @@ def create_app(w: Warden, *, manage_lifecycle: bool = True) -> FastAPI:
     modules = (replicas, governance, approvals, behaviour, operators, mcp, signals, console, docs)
     for module in (*routers, *modules):
         app.include_router(module.router)
+    app.add_middleware(EvaluationRoute)  # the PEP's hot route without FastAPI's machinery
     if w.tracing.enabled:  # off, not even a pass-through layer: tracing costs nothing
         app.add_middleware(TraceMiddleware, tracing=w.tracing)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=w.settings.max_body_bytes)
