@@ -92,7 +92,7 @@ def serve_workers(root: Path, database_url: str | None) -> Iterator[ServerProces
     env = {k: v for k, v in os.environ.items() if not k.startswith("WARDEN_")}
     log_file = root / "server.log"
     with log_file.open("wb") as log:
-        process = subprocess.Popen(  # noqa: S603  (our own interpreter and module)
+        process = subprocess.Popen(
             command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
         )
     server = ServerProcess(process, f"http://127.0.0.1:{port}", data, log_file)
