@@ -45,6 +45,25 @@ def _tree_cpu(pid: int) -> float:
     return total + sum(_tree_cpu(int(child)) for child in children)
 
 
+def _settle(name: str, server: Workers, *, limit: float = 120.0) -> None:
+    """Wait until every worker listens and the idle tree uses < 5% of a core (start-up done)."""
+    import time
+
+    t0 = time.monotonic()
+    while server.workers > 1 and time.monotonic() - t0 < limit:
+        if "workers             " in server.log_path.read_text(errors="replace"):
+            break
+        time.sleep(0.2)
+    idle = float("nan")
+    while time.monotonic() - t0 < limit:
+        cpu0 = _tree_cpu(server.pid)
+        time.sleep(1.0)
+        idle = _tree_cpu(server.pid) - cpu0
+        if idle < 0.05 * server.workers:
+            break
+    print(f"  {name}: idle CPU {idle:.0%} of a core after {time.monotonic() - t0:.0f} s of waiting")
+
+
 def run() -> None:
     from warden.tokens.svid import DevTrustDomain
 
@@ -74,6 +93,8 @@ def run() -> None:
                 print(f"  {name}: ready in {server.startup_s:.1f} s; decision={answer['decision']}")
                 request = encode_post_json("/access/v1/evaluation", server.port, _body(token))
                 loads[name] = (server.port, request, server.pid)
+            for name, server in servers.items():
+                _settle(name, server)
             cpu0 = {name: _tree_cpu(s.pid) for name, s in servers.items()}
             results = alternate_rounds(
                 loads, rounds=rounds, warmup=warmup, duration=duration, conns=32, client_cpu=-1

@@ -9,11 +9,11 @@ the next connection).
 
 The supervisor (this module's ``supervise``) binds the socket, starts worker 0 and waits until it
 listens: worker 0 migrates the database, writes the admin token and seeds the dev agent, so the
-others start on a ready database. Worker 0 is the *primary*: only it runs the once-per-host
-chores (housekeeping, governance reminders, checkpoints, export, Shared Signals push) and the
-workload socket. If any worker exits, the supervisor stops the rest and exits non-zero: a
-half-running server would hide the failure from whatever restarts it. SIGINT/SIGTERM stop every
-worker gracefully.
+others start on a ready database; the ``workers`` line is printed once every worker listens.
+Worker 0 is the *primary*: only it runs the once-per-host chores (housekeeping, governance
+reminders, checkpoints, export, Shared Signals push) and the workload socket. If any worker
+exits, the supervisor stops the rest and exits non-zero: a half-running server would hide the
+failure from whatever restarts it. SIGINT/SIGTERM stop every worker gracefully.
 """
 
 from __future__ import annotations
@@ -140,6 +140,7 @@ def supervise(settings: Settings, *, dev: bool, workers: int) -> int:
         fail(str(exc))
     ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: no threads, no connections
     procs: list[BaseProcess] = []
+    readies: list[Event] = []
     previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     code = 0
     try:
@@ -153,7 +154,11 @@ def supervise(settings: Settings, *, dev: bool, workers: int) -> int:
             )
             proc.start()
             procs.append(proc)
+            readies.append(ready)
             if index == 0 and not _wait_ready(proc, ready):
+                return 1
+        for later, ready in zip(procs[1:], readies[1:], strict=True):
+            if not _wait_ready(later, ready):
                 return 1
         console.print(
             f"  workers             {workers} processes "
@@ -184,9 +189,9 @@ def _wait_ready(proc: BaseProcess, ready: Event) -> bool:
         if ready.wait(0.2):
             return True
         if not proc.is_alive():
-            log.error("worker 0 failed to start (code %s)", proc.exitcode)
+            log.error("%s failed to start (code %s)", proc.name, proc.exitcode)
             return False
-    log.error("worker 0 did not start listening within %.0f s", READY_TIMEOUT)
+    log.error("%s did not start listening within %.0f s", proc.name, READY_TIMEOUT)
     return False
 
 
