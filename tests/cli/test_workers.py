@@ -98,7 +98,8 @@ def serve_workers(root: Path, database_url: str | None) -> Iterator[ServerProces
     server = ServerProcess(process, f"http://127.0.0.1:{port}", data, log_file)
     try:
         server.wait_ready(120)
-        eventually(lambda: "workers             2 processes" in server.log_tail(400), "2 workers")
+        # the line comes once both workers listen: the second loads its state after the first
+        eventually(lambda: "workers             2 processes" in server.log_tail(400), "2 up", 120)
         yield server
     finally:
         if process.poll() is None:
