@@ -131,9 +131,9 @@ def supervise(settings: Settings, *, dev: bool, workers: int) -> int:
     from warden.cli.output import fail
     from warden.service.events import configure_logging
 
-    configure_logging(settings.log_level, settings.log_format)
     if not 2 <= workers <= MAX_WORKERS:
         fail(f"--workers must be between 1 and {MAX_WORKERS}, not {workers}")
+    configure_logging(settings.log_level, settings.log_format)
     try:
         sock = _listen(settings.host, settings.port)
     except OSError as exc:
