@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from warden.api.deps import read_json, require_pep
@@ -52,6 +53,8 @@ class EvaluationRoute:
                 raise MalformedRequestError("request body must be a json object")
             out = decide(w, state.metrics, parse_evaluation(body), rid, "evaluation")
             response = json_response({"decision": out.allowed, "context": out.context})
+        except ClientDisconnect:  # the client left (or its body timed out): nobody reads this
+            response = Response(status_code=400)
         except Exception as exc:  # the same answers as the app's exception handlers
             response = render(exc, rid)
             if response.status_code in (401, 403) and not isinstance(exc, AccessDeniedError):

@@ -50,11 +50,11 @@ def run_worker(
     import uvicorn
 
     from warden.api.app import create_app
-    from warden.api.transport import protocol_class
     from warden.cli.serve import (
         EXAMPLE_AGENT,
         _server_class,
         banner,
+        connection_options,
         seed_example_agent,
         start_workload_socket,
         tls_options,
@@ -79,7 +79,7 @@ def run_worker(
             create_app(w),
             log_level="info" if primary else "warning",
             access_log=False,
-            http=protocol_class(),
+            **connection_options(settings),  # the slow-client bounds, per worker
             **tls_options(w),
         )
 
