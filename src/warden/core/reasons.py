@@ -34,6 +34,7 @@ REFUSALS = (
     "tool_mismatch",
     "agent_suspended",
     "budget_exceeded",
+    "counters_unavailable",  # the shared counters did not answer (ADR 0094): fail closed
     "evaluation_error",
     "invalid_request",  # a malformed item of a batch (``/access/v1/evaluations``)
 )

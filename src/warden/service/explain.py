@@ -37,6 +37,7 @@ REFUSALS = {  # what a pre-Cedar refusal means, in words (the record holds the c
     "tool_mismatch": "the action and the tool resource name different tools",
     "agent_suspended": "the agent is suspended by its behaviour monitor",
     "budget_exceeded": "the agent's budget is spent",
+    "counters_unavailable": "the shared budget counters did not answer (fail closed)",
     "evaluation_error": "the policies could not be evaluated (fail closed)",
 }
 
