@@ -119,6 +119,10 @@ class Settings:
     checkpoint_sinks: tuple[str, ...] = ()
     export_sinks: tuple[tuple[str, str], ...] = ()  # (file path or http(s) url, ocsf | jsonl)
     export_interval: float = 5.0
+    # durable: answer only once the audit record is committed; async: an embedded PDP's explicit
+    # choice to answer first (loss window: what is in memory). docs/reliability.md, ADR 0090
+    audit_durability: str = "durable"
+    audit_max_wait: float = 5.0  # longer than this not durable: audit_unavailable
     # step-up approvals, behavioural governance and the webhooks that tell people about them
     approvals: ApprovalSettings = field(default_factory=ApprovalSettings)
     behaviour: BehaviourSettings = field(default_factory=BehaviourSettings)
@@ -197,6 +201,11 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         "log_level": os.environ.get("WARDEN_LOG_LEVEL", "").lower() or None,
         "otlp_endpoint": os.environ.get("WARDEN_OTLP_ENDPOINT") or None,
         "counters_url": os.environ.get("WARDEN_COUNTERS_URL") or None,
+        "audit_durability": _durability(
+            os.environ["WARDEN_AUDIT_DURABILITY"], "WARDEN_AUDIT_DURABILITY"
+        )
+        if os.environ.get("WARDEN_AUDIT_DURABILITY")
+        else None,
     }
     settings = settings.with_overrides(**env)
     settings = settings.with_overrides(**overrides)
@@ -407,6 +416,12 @@ def _governance_yaml(raw: dict[str, Any], rel: Any) -> dict[str, Any]:
         )
     if "export_interval" in audit:
         out["export_interval"] = _duration(audit["export_interval"], "audit.export_interval")
+    if "durability" in audit:
+        out["audit_durability"] = _durability(audit["durability"], "audit.durability")
+    if "max_wait" in audit:
+        out["audit_max_wait"] = _duration(audit["max_wait"], "audit.max_wait")
+        if out["audit_max_wait"] <= 0:
+            raise InvalidParameterError("config `audit.max_wait` must be positive")
 
     def target(value: Any) -> str:
         text = str(value)
@@ -425,6 +440,13 @@ def _governance_yaml(raw: dict[str, Any], rel: Any) -> dict[str, Any]:
     if sinks:
         out["export_sinks"] = tuple(sinks)
     return out
+
+
+def _durability(value: Any, key: str) -> str:
+    text = str(value).lower()
+    if text not in ("durable", "async"):
+        raise InvalidParameterError(f"`{key}` must be durable or async")
+    return text
 
 
 def _strings(value: Any, key: str) -> tuple[str, ...]:

@@ -18,6 +18,7 @@ code to status. Callers outside the trust boundary get opaque codes for credenti
     ├── StorageError                 storage_error
     │   └── DatabaseUnavailableError     database_unavailable (cannot reach, write or lock it)
     ├── CountersUnavailableError     counters_unavailable (the shared counter backend is down)
+    ├── AuditUnavailableError        audit_unavailable (a record could not be made durable: refuse)
     ├── AuthenticationError          unauthenticated
     ├── PermissionDeniedError        forbidden
     │   ├── ApprovalNotPermittedError    approval_not_permitted
@@ -117,6 +118,13 @@ def is_database_failure(exc: BaseException) -> bool:
             return True
         cur = cur.__cause__ or cur.__context__
     return False
+
+
+class AuditUnavailableError(WardenError):
+    """An audit record could not be made durable within the bound: the request is refused
+    rather than answered unrecorded (docs/reliability.md, ADR 0090)."""
+
+    code = "audit_unavailable"
 
 
 class AuthenticationError(WardenError):

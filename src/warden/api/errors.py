@@ -48,6 +48,7 @@ STATUS_BY_CODE = {
     "storage_error": 503,
     "database_unavailable": 503,
     "counters_unavailable": 503,
+    "audit_unavailable": 503,
     "lease_target_unknown": 400,
     "reserved_entity_type": 400,
     "tool_mismatch": 403,

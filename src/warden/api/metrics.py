@@ -136,6 +136,7 @@ class _Live(Collector):
         w = self._metrics.warden
         if w is None:
             return
+        yield from _audit_health(w)
         now = w.clock.now()
         stats = w.replication.stats
         heard = max(
@@ -173,3 +174,18 @@ class _Live(Collector):
         for method, name in (("urn:ietf:rfc:8935", "push"), ("urn:ietf:rfc:8936", "poll")):
             pending.add_metric([name], counts.get(method, 0))
         yield pending
+
+
+def _audit_health(w: Warden) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+    """Whether audit records are made durable within the bound (ADR 0090)."""
+    yield GaugeMetricFamily(
+        "warden_audit_available",
+        "1 while audit records become durable within audit.max_wait; 0: requests are refused "
+        "with audit_unavailable",
+        value=1.0 if w.writer.available else 0.0,
+    )
+    yield CounterMetricFamily(
+        "warden_audit_write_failures",
+        "Failed attempts to commit an audit batch or write the audit head file",
+        value=w.writer.failures,
+    )

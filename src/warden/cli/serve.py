@@ -21,7 +21,7 @@ import typer
 
 from warden.cli.client import DEFAULT_URL, admin_token_path
 from warden.cli.dev import DEV_TRUST_DOMAIN, JWT_TOKEN_TYPE, TOKEN_EXCHANGE, dev_trust_dir
-from warden.cli.output import console, esc, fail
+from warden.cli.output import console, err_console, esc, fail
 from warden.service.events import configure_logging
 
 if TYPE_CHECKING:
@@ -324,6 +324,11 @@ def serve(
         signal.signal(signal.SIGTERM, previous)
         if workload_server is not None:
             workload_server.stop()
+    if w.writer.unwritten:  # logged by the writer with the exact count (ADR 0090)
+        err_console.print(
+            f"Warden stopped with {w.writer.unwritten} audit record(s) not written.", markup=False
+        )
+        raise typer.Exit(1)
     if server.started:
         console.print("Warden stopped.")
     else:

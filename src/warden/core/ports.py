@@ -216,11 +216,16 @@ class Store(GovernanceStore, IntegrityStore, Protocol):
         ...
 
     # -- tasks and credentials ---------------------------------------------------------------
-    def create_task(self, task: Task, credential: Credential) -> None:
-        """Insert a task and its first credential in one transaction."""
+    def create_task(
+        self, task: Task, credential: Credential, audit: Sequence[AuditDraft] = ()
+    ) -> list[AuditRecord]:
+        """Insert a task, its first credential and the audit records of their issuance in one
+        transaction (appended to the chain there); returns those records."""
         ...
 
-    def create_credential(self, credential: Credential) -> None: ...
+    def create_credential(
+        self, credential: Credential, audit: Sequence[AuditDraft] = ()
+    ) -> list[AuditRecord]: ...
 
     def fetch_task(self, task_id: str) -> Task: ...
 

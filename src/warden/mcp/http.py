@@ -254,7 +254,7 @@ def create_proxy_app(
     origin = urlsplit(resource)
     metadata_url = f"{origin.scheme}://{origin.netloc}{METADATA_PATH}{path}"
     sessions: dict[str, _Session] = {}
-    wrapped = Gate(_HTTPContext(gate.pdp, resource), gate.pins)
+    wrapped = Gate(_HTTPContext(gate.pdp, resource), gate.pins, offload=gate.offload)
     wrapped.observers = gate.observers  # the caller's metrics hooks, shared
     gate = wrapped
     metrics = ProxyMetrics()

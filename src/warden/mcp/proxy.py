@@ -61,8 +61,13 @@ class PinBook(Protocol):
 class Gate:
     """Decisions for the proxy, fail closed: any error or malformed answer is ``-32603``."""
 
-    def __init__(self, pdp: DecisionPoint, pins: PinBook | None = None) -> None:
+    def __init__(
+        self, pdp: DecisionPoint, pins: PinBook | None = None, *, offload: bool = False
+    ) -> None:
         self._pdp = pdp
+        # an in-process PDP waits for its audit commit (ADR 0090): run it in a worker thread
+        # so the proxy's event loop keeps serving other sessions meanwhile
+        self.offload = offload
         # (kind, seconds) of each round trip to the PDP: the proxy's metrics (issue 16)
         self.observers: list[Callable[[str, float], None]] = []
         if pins is None and hasattr(pdp, "observe_tools"):
@@ -84,7 +89,12 @@ class Gate:
         if self._pins is None:
             raise DecisionUnavailableError("tool pinning is on but no pin book is configured")
         try:
-            answer = self._pins.observe_tools(server, tools, mode=mode, agent=agent)
+            if self.offload:
+                answer = await asyncio.to_thread(
+                    self._pins.observe_tools, server, tools, mode=mode, agent=agent
+                )
+            else:
+                answer = self._pins.observe_tools(server, tools, mode=mode, agent=agent)
             if inspect.isawaitable(answer):
                 answer = await answer
         except DecisionUnavailableError:
@@ -98,7 +108,7 @@ class Gate:
     async def _call(self, fn: Callable[..., Any], arg: Any) -> Any:
         started = time.perf_counter()
         try:
-            answer = fn(arg)
+            answer = await asyncio.to_thread(fn, arg) if self.offload else fn(arg)
             if inspect.isawaitable(answer):
                 answer = await answer
         except DecisionUnavailableError:

@@ -52,6 +52,6 @@ async def open_backend(config: ProxyConfig) -> AsyncIterator[Backend]:
     w.start()
     try:
         pdp = EmbeddedPDP(w)
-        yield Backend(Gate(pdp), pdp, w)
+        yield Backend(Gate(pdp, offload=True), pdp, w)
     finally:
         w.close()

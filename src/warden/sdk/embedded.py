@@ -9,6 +9,7 @@ from the folder; ``sync_policies`` copies a server's active policy files into it
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -99,12 +100,13 @@ class EmbeddedPDP:
             agent=known.name if known else None,
         )
 
-    # async spellings, so either kind of caller can hold an EmbeddedPDP (decisions take µs)
+    # async spellings, so either kind of caller can hold an EmbeddedPDP: a decision waits for
+    # its audit commit (audit.durability: durable), so it runs in a worker thread, not the loop
     async def aevaluate(self, request: Mapping[str, Any]) -> dict[str, Any]:
-        return self.evaluate(request)
+        return await asyncio.to_thread(self.evaluate, request)
 
     async def aevaluations(self, requests: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        return self.evaluations(requests)
+        return await asyncio.to_thread(self.evaluations, requests)
 
     # -- credentials, for programs that host Warden themselves ---------------------------------
     def exchange(self, subject_token: str, **kw: Any) -> TaskCredential:

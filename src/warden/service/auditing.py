@@ -1,5 +1,10 @@
 """Turn use-case events into audit drafts for the writer. Never pass secrets in ``data``.
 
+``record`` returns once the record is durable (``audit.durability: durable``, ADR 0090): what a
+caller answers after it is in the log. On an event loop, ``deferred()`` collects the tickets
+instead so the route can ``await writer.wait_async(tickets)`` without blocking the loop.
+``note`` is for records about refused requests: queued, never waited on, never raising.
+
 With tracing on, every record made inside a span carries ``trace: {trace_id, span_id}`` (the
 audit record links to the trace), and a decision record labels the current span with the
 decision's facts (so the decision id and the trace id point at each other).
@@ -7,12 +12,22 @@ decision's facts (so the decision id and the trace id point at each other).
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
-from warden.audit.writer import AuditWriter
+from warden.audit.writer import AuditWriter, Ticket
 from warden.core.clock import Clock
 from warden.core.model import AuditDraft
+from warden.errors import AuditUnavailableError
 from warden.telemetry import NO_TRACING, Tracing
+
+log = logging.getLogger("warden.audit")
+
+# the tickets of records made while a route runs a use case on its event loop (see deferred())
+_DEFERRED: ContextVar[list[Ticket] | None] = ContextVar("warden_audit_deferred", default=None)
 
 DECISION = "authz.decision"
 APPROVAL_REQUESTED = "approval.requested"
@@ -23,6 +38,31 @@ class Auditor:
         self.writer = writer
         self._clock = clock
         self.tracing: Tracing = NO_TRACING
+
+    def draft(
+        self,
+        type: str,
+        actor: str,
+        data: dict[str, Any] | None = None,
+        *,
+        agent: str | None = None,
+        task_id: str | None = None,
+        decision_id: str | None = None,
+        ts: float | None = None,
+    ) -> AuditDraft:
+        """The draft ``record`` would write (for a store transaction that appends it itself)."""
+        data = data or {}
+        if self.tracing.enabled:
+            data = self._traced(type, data, agent, task_id, decision_id)
+        return AuditDraft(
+            ts=self._clock.now() if ts is None else ts,
+            type=type,
+            actor=actor,
+            data=data,
+            agent=agent,
+            task_id=task_id,
+            decision_id=decision_id,
+        )
 
     def record(
         self,
@@ -35,20 +75,35 @@ class Auditor:
         decision_id: str | None = None,
         ts: float | None = None,
     ) -> None:
-        data = data or {}
-        if self.tracing.enabled:
-            data = self._traced(type, data, agent, task_id, decision_id)
-        self.writer.submit(
-            AuditDraft(
-                ts=self._clock.now() if ts is None else ts,
-                type=type,
-                actor=actor,
-                data=data,
-                agent=agent,
-                task_id=task_id,
-                decision_id=decision_id,
+        """Write a record; returns once it is durable (AuditUnavailableError if it cannot be)."""
+        ticket = self.writer.submit(
+            self.draft(
+                type, actor, data, agent=agent, task_id=task_id, decision_id=decision_id, ts=ts
             )
         )
+        collected = _DEFERRED.get()
+        if collected is not None:
+            collected.append(ticket)
+        else:
+            self.writer.wait(ticket)
+
+    def note(self, type: str, actor: str, data: dict[str, Any] | None = None) -> None:
+        """Queue a record about a refused request: nothing is acknowledged by it, so it is not
+        waited on, and a failing audit log must not turn the refusal into another error."""
+        try:
+            self.writer.submit(self.draft(type, actor, data))
+        except AuditUnavailableError:
+            log.warning("audit unavailable: %s record by %s not written", type, actor)
+
+    @contextmanager
+    def deferred(self) -> Iterator[list[Ticket]]:
+        """Collect (do not wait on) the tickets of records made in this block, on this task."""
+        tickets: list[Ticket] = []
+        token = _DEFERRED.set(tickets)
+        try:
+            yield tickets
+        finally:
+            _DEFERRED.reset(token)
 
     def _traced(
         self,

@@ -72,7 +72,7 @@ class CheckpointService:
 
     def create(self) -> Checkpoint | None:
         """Sign the current head if the chain grew since the last checkpoint."""
-        self._writer.flush()
+        self._writer.flush(self._writer.max_wait)
         seq, head = self._store.audit_head()
         latest = self._store.latest_checkpoint()
         if seq == 0 or (latest is not None and latest.seq >= seq):
@@ -85,6 +85,11 @@ class CheckpointService:
             self._store.create_checkpoint(cp)
         except ConflictError:
             return None  # another replica signed the same head first
+        if self._writer.head is not None:  # and outside the database (ADR 0091)
+            try:
+                self._writer.head.note_checkpoint(cp)
+            except OSError as exc:
+                log.error("cannot record checkpoint %d in the audit head file: %s", cp.seq, exc)
         return cp
 
     def export(self) -> int:

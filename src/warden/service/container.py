@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from warden.audit.head import HEAD_FILE, HeadFile
 from warden.audit.writer import AuditWriter
 from warden.authz.pdp import PolicyDecisionPoint
 from warden.authz.policy_set import LoadedPolicySet, load_policy_dir
@@ -90,7 +91,13 @@ class Warden:
         self.store.migrate()
         self.counters = shared_counters(settings)
         self.feed = EventFeed(settings.log_events_level)
-        self.writer = AuditWriter(self.store, on_written=self.feed.written)
+        self.writer = AuditWriter(
+            self.store,
+            on_written=self.feed.written,
+            durability=settings.audit_durability,
+            max_wait=settings.audit_max_wait,
+            head=_head_file(settings, self.store),
+        )
         self.auditor = Auditor(self.writer, self.clock)
         self.tracing = _tracing(settings)
         self.auditor.tracing = self.tracing
@@ -577,6 +584,16 @@ def _tracing(settings: Settings) -> Tracing:
         headers=dict(settings.otlp_headers),
         sample_ratio=settings.otlp_sample_ratio,
     )
+
+
+def _head_file(settings: Settings, store: Store) -> HeadFile:
+    """The chain head outside the database, checked against it once at start (ADR 0091)."""
+    head = HeadFile(settings.data_dir / HEAD_FILE)
+    if head.seq:
+        seq, _ = store.audit_head()
+        found = store.list_audit(after_seq=head.seq - 1, limit=1)
+        head.reconcile({r.seq: r.hash for r in found}, seq)
+    return head
 
 
 def _key_encryption_key(settings: Settings, store: Store) -> KeyEncryptionKey:

@@ -67,7 +67,7 @@ class RefusalLog:
                 tally.paths.append(path[:200])
         self._record(closed)
         if first:
-            self._audit.record(
+            self._audit.note(
                 REFUSED,
                 f"source:{key[0]}",
                 {
@@ -95,7 +95,7 @@ class RefusalLog:
             extra = tally.count - (0 if (source, reason) == _OVERFLOW else 1)
             if extra <= 0:
                 continue
-            self._audit.record(
+            self._audit.note(
                 REFUSED,
                 f"source:{source}",
                 {

@@ -33,7 +33,15 @@ from typing import Any
 from warden.attestation.base import AttestorRegistry, Channel, WorkloadIdentity
 from warden.core.clock import Clock
 from warden.core.ids import new_id
-from warden.core.model import Agent, AgentStatus, Credential, HumanStatus, Task, TaskStatus
+from warden.core.model import (
+    Agent,
+    AgentStatus,
+    AuditDraft,
+    Credential,
+    HumanStatus,
+    Task,
+    TaskStatus,
+)
 from warden.core.ports import Store
 from warden.core.scope import effective_scope, format_scope, grant, parse_scope
 from warden.errors import (
@@ -532,9 +540,7 @@ class TaskService:
             expires_at=issued.expires_at,
             kid=issued.kid,
         )
-        self._store.create_task(task, credential)
-        self._state.put_task(task)
-        self._audit.record(
+        started = self._audit.draft(
             "task.started",
             actor,
             {
@@ -552,9 +558,14 @@ class TaskService:
             agent=agent.name,
             task_id=task.id,
         )
-        self._record_issue(
+        issued_record = self._issue_draft(
             credential, "credential.issued", actor, audience, granted, chain=list(chain), jkt=jkt
         )
+        # the task, its credential and their issuance records commit together (ADR 0090)
+        self._audit.writer.ensure_available()
+        records = self._store.create_task(task, credential, [started, issued_record])
+        self._state.put_task(task)
+        self._audit.writer.committed(records)
         return self._response(
             issued.token, issued.expires_at - issued.issued_at, granted, task, bound=jkt is not None
         )
@@ -631,8 +642,7 @@ class TaskService:
             expires_at=issued.expires_at,
             kid=issued.kid,
         )
-        self._store.create_credential(credential)
-        self._record_issue(
+        renewed = self._issue_draft(
             credential,
             "credential.renewed",
             cred.subject,
@@ -643,11 +653,13 @@ class TaskService:
             jkt=jkt,
             previous_jkt=cred.jkt,  # a changed binding is a CAEP credential-change
         )
+        self._audit.writer.ensure_available()
+        self._audit.writer.committed(self._store.create_credential(credential, [renewed]))
         return self._response(
             issued.token, issued.expires_at - issued.issued_at, scope, stored, bound=jkt is not None
         )
 
-    def _record_issue(
+    def _issue_draft(
         self,
         credential: Credential,
         type: str,
@@ -655,8 +667,8 @@ class TaskService:
         audience: Sequence[str],
         scope: Sequence[str],
         **extra: Any,
-    ) -> None:
-        self._audit.record(
+    ) -> AuditDraft:
+        return self._audit.draft(
             type,
             actor,
             {

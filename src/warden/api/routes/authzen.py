@@ -45,7 +45,10 @@ async def configuration(request: Request) -> Response:
 async def evaluation(request: Request) -> Response:
     require_pep(request)
     ev = parse_evaluation(_object(await read_json(request)))
-    out = _decide(request, ev, request_id_of(request), "evaluation")
+    w = warden_of(request)
+    with w.auditor.deferred() as tickets:  # decided on the loop; the commit awaited off it
+        out = _decide(request, ev, request_id_of(request), "evaluation")
+    await w.writer.wait_async(tickets)  # answered only once recorded (ADR 0090)
     return json_response({"decision": out.allowed, "context": out.context})
 
 
@@ -57,11 +60,19 @@ def _decide(request: Request, ev: EvaluationInput, rid: str | None, endpoint: st
 async def evaluations(request: Request) -> Response:
     require_pep(request)
     body = _object(await read_json(request))
+    w = warden_of(request)
+    with w.auditor.deferred() as tickets:
+        answer = _evaluations(request, body)
+    await w.writer.wait_async(tickets)  # every decision of the batch recorded (ADR 0090)
+    return json_response(answer)
+
+
+def _evaluations(request: Request, body: dict[str, Any]) -> dict[str, Any]:
     rid = request_id_of(request)
     items = body.get("evaluations")
     if items is None or items == []:
         out = _decide(request, parse_evaluation(body), rid, "evaluations")
-        return json_response({"decision": out.allowed, "context": out.context})
+        return {"decision": out.allowed, "context": out.context}
     parsed, semantic = parse_evaluations(body)
     results: list[dict[str, Any]] = []
     for item in parsed:
@@ -89,7 +100,7 @@ async def evaluations(request: Request) -> Response:
             break
         if semantic == "permit_on_first_permit" and result["decision"]:
             break
-    return json_response({"evaluations": results})
+    return {"evaluations": results}
 
 
 @router.post("/access/v1/search/subject")

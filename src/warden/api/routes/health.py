@@ -27,11 +27,17 @@ async def readyz(request: Request) -> Response:
         "policies": w.pdp.policy_set is not None,
         "policy_fresh": not freshness.stale,
         "audit_backlog": w.writer.backlog,
+        "audit_available": w.writer.available,
     }
     # shared counters (ADR 0094): while they do not answer every agent decision is refused
     counters = await run_in_threadpool(w.counters.problem) if w.counters is not None else None
     checks["counters"] = "local" if w.counters is None else (counters or "ok")
-    ready = bool(checks["policies"]) and not freshness.stale and counters is None
+    ready = (
+        bool(checks["policies"])
+        and not freshness.stale
+        and counters is None
+        and bool(checks["audit_available"])
+    )
     body = {
         "status": "ready" if ready else "not_ready",
         "checks": checks,
@@ -40,6 +46,9 @@ async def readyz(request: Request) -> Response:
         # the revision this replica serves vs the one all replicas must serve (ADR 0120)
         "policy": freshness.to_dict(),
     }
+    if not checks["audit_available"]:  # ADR 0090: refusing decisions and changes
+        body["reason"] = "audit_unavailable"
+        body["audit_error"] = w.writer.unavailable_reason
     return json_response(body, 200 if ready else 503)
 
 

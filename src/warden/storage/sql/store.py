@@ -799,23 +799,32 @@ class SQLStore(
 
     # -- tasks and credentials -----------------------------------------------------------
 
-    def create_task(self, task: Task, credential: Credential) -> None:
+    def create_task(
+        self, task: Task, credential: Credential, audit: Sequence[AuditDraft] = ()
+    ) -> list[AuditRecord]:
+        """Insert the task, its first credential and (in the same transaction, ADR 0090) the
+        audit records of their issuance; returns those records."""
         if credential.task_id != task.id:
             raise InvalidParameterError(
                 f"credential `{credential.jti}` belongs to task `{credential.task_id}`, "
                 f"not `{task.id}`"
             )
+        prepared = [_prepare_draft(d) for d in audit]
         conflict = f"task `{task.id}` or credential `{credential.jti}` already exists"
         with self._tx(write=True, conflict=conflict) as conn:
             conn.execute(sa.insert(tasks).values(**_task_row(task)))
             conn.execute(sa.insert(credentials).values(**_credential_row(credential)))
+            return self._append_chain(conn, prepared) if prepared else []
 
-    def create_credential(self, credential: Credential) -> None:
-        """Record another credential for an active task.
+    def create_credential(
+        self, credential: Credential, audit: Sequence[AuditDraft] = ()
+    ) -> list[AuditRecord]:
+        """Record another credential for an active task, with its issuance records.
 
         NotFoundError if the task is unknown, ConflictError if it is no longer active (the task
         row is locked, so this cannot race with ``end_task``) or the jti is taken.
         """
+        prepared = [_prepare_draft(d) for d in audit]
         conflict = f"credential `{credential.jti}` already exists"
         with self._tx(write=True, conflict=conflict) as conn:
             status = conn.execute(
@@ -826,6 +835,7 @@ class SQLStore(
             if status != _ACTIVE:
                 raise ConflictError(f"task `{credential.task_id}` is not active (it is {status})")
             conn.execute(sa.insert(credentials).values(**_credential_row(credential)))
+            return self._append_chain(conn, prepared) if prepared else []
 
     def fetch_task(self, task_id: str) -> Task:
         return _task(
@@ -1290,36 +1300,47 @@ class SQLStore(
         if not drafts:
             return []
         prepared = [_prepare_draft(d) for d in drafts]
+        with self._tx(write=True) as conn:
+            return self._append_chain(conn, prepared)
+
+    def _append_chain(
+        self, conn: Connection, prepared: Sequence[tuple[AuditDraft, str]]
+    ) -> list[AuditRecord]:
+        """Seal and insert records after the chain head, inside the caller's transaction.
+
+        The head is read under the audit lock (an advisory lock on PostgreSQL, the write lock
+        SQLite's BEGIN IMMEDIATE holds), so every appender — the writer's batches and the
+        issuance records beside task rows — extends one gap-free chain.
+        """
         records: list[AuditRecord] = []
         rows: list[dict[str, Any]] = []
-        with self._tx(write=True) as conn:
-            self._lock(conn, AUDIT_LOCK_KEY)
-            head = conn.execute(
-                sa.select(audit_events.c.seq, audit_events.c.hash)
-                .order_by(audit_events.c.seq.desc())
-                .limit(1)
-            ).first()
-            seq, prev = (int(head[0]), str(head[1])) if head is not None else (0, GENESIS_HASH)
-            for draft, data_text in prepared:
-                seq += 1
-                record = seal(seq, prev, draft)
-                prev = record.hash
-                records.append(record)
-                rows.append(
-                    {
-                        "seq": seq,
-                        "ts": record.ts,
-                        "type": record.type,
-                        "actor": record.actor,
-                        "agent": record.agent,
-                        "task_id": record.task_id,
-                        "decision_id": record.decision_id,
-                        "data": data_text,
-                        "prev_hash": record.prev_hash,
-                        "hash": record.hash,
-                    }
-                )
-            conn.execute(sa.insert(audit_events), rows)
+        self._lock(conn, AUDIT_LOCK_KEY)
+        head = conn.execute(
+            sa.select(audit_events.c.seq, audit_events.c.hash)
+            .order_by(audit_events.c.seq.desc())
+            .limit(1)
+        ).first()
+        seq, prev = (int(head[0]), str(head[1])) if head is not None else (0, GENESIS_HASH)
+        for draft, data_text in prepared:
+            seq += 1
+            record = seal(seq, prev, draft)
+            prev = record.hash
+            records.append(record)
+            rows.append(
+                {
+                    "seq": seq,
+                    "ts": record.ts,
+                    "type": record.type,
+                    "actor": record.actor,
+                    "agent": record.agent,
+                    "task_id": record.task_id,
+                    "decision_id": record.decision_id,
+                    "data": data_text,
+                    "prev_hash": record.prev_hash,
+                    "hash": record.hash,
+                }
+            )
+        conn.execute(sa.insert(audit_events), rows)
         return records
 
     def list_audit(
