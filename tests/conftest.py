@@ -46,8 +46,9 @@ def require_program(path: str | None, what: str) -> str:
 
 
 # the real services CI must have: a skip naming one of them is a failure under CI=true, so a
-# green run can never hide that the PostgreSQL, nginx or Redis half of the suite did not run
-_REQUIRED_IN_CI = ("postgresql", "nginx", "redis")
+# green run can never hide that the PostgreSQL, nginx, Redis or loop-mounted-disk half of the
+# suite did not run
+_REQUIRED_IN_CI = ("postgresql", "nginx", "redis", "loop-mounted filesystem")
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -22,6 +22,7 @@ from warden.cli.output import console, emit, err_console, fail, print_json, tabl
 from warden.cli.timeparse import parse_since
 
 if TYPE_CHECKING:
+    from warden.audit.head import ChainHead
     from warden.core.governance import Checkpoint
     from warden.core.model import AuditRecord
     from warden.core.ports import Store
@@ -188,6 +189,19 @@ def _external_checkpoints(path: Path) -> list[Checkpoint]:
         fail(f"cannot read checkpoints from `{path}`: {exc}")
 
 
+def _head(path: Path | None, data_dir: Path) -> ChainHead | None:
+    """The chain head outside the database: ``--head``, else the data folder's, if any."""
+    from warden.audit.head import HEAD_FILE, read_head
+
+    target = path if path is not None else Path(data_dir) / HEAD_FILE
+    if path is not None and not path.is_file():
+        fail(f"no audit head file at `{path}`")
+    try:
+        return read_head(target)
+    except ValueError as exc:
+        fail(str(exc))
+
+
 @app.command("verify")
 def verify(
     data_dir: DataDirOption = DEFAULT_DATA_DIR,
@@ -200,18 +214,30 @@ def verify(
             help="Also check checkpoints exported outside the database (a JSON-lines file).",
         ),
     ] = None,
+    head_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--head",
+            help="The chain head kept outside the database (default: audit-head.json in the "
+            "data folder, when present): a log that ends before it was cut.",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Verify the hash chain and every signed checkpoint, reading the database directly."""
+    """Verify the hash chain and every signed checkpoint, reading the database directly;
+    compare its tail with the chain head and checkpoint kept outside it (truncation)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 
     from warden.errors import WardenError
     from warden.service.checkpoints import verify_log
 
+    head = _head(head_file, data_dir)
     store = local_store(data_dir, database_url)
     try:
         stored = list(store.iter_checkpoints())
         external = _external_checkpoints(checkpoints_file) if checkpoints_file else []
+        if head is not None and head.checkpoint is not None:
+            external.append(head.checkpoint)
         keys = load_jwks(jwks, store) if stored or external else {"keys": []}
         total, _ = store.audit_head()
         with Progress(
@@ -228,6 +254,7 @@ def verify(
                 _counted(store.iter_audit(), lambda n: progress.advance(bar, n)),
                 [*stored, *external],
                 keys,
+                head,
             )
     except WardenError as exc:
         fail(f"{exc.code}: {exc.message}")
@@ -239,8 +266,15 @@ def verify(
         signed = (
             f", {result.checkpoints} signed checkpoint(s) verified" if stored or external else ""
         )
+        outside = f", reaches the recorded head (seq {head.seq})" if head is not None else ""
         console.print(
-            f"ok: {result.records} records, head {result.head_hash}{signed}", markup=False
+            f"ok: {result.records} records, head {result.head_hash}{signed}{outside}",
+            markup=False,
+        )
+    elif result.kind == "truncated" and result.missing is not None:
+        first, last = result.missing
+        console.print(
+            f"truncated: records {first}..{last} are missing: {result.problem}", markup=False
         )
     else:
         console.print(

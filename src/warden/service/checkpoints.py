@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from warden.audit.head import ChainHead
 from warden.audit.writer import AuditWriter
 from warden.core.audit import verify_chain
 from warden.core.clock import Clock
@@ -123,8 +124,10 @@ class IntegrityResult:
     checkpoints: int  # signed checkpoints that verified and matched the log
     first_bad_seq: int | None = None
     problem: str | None = None
-    kind: str | None = None  # record | checkpoint | truncated
+    kind: str | None = None  # record | checkpoint | head | truncated
     checkpoint_times: list[float] = field(default_factory=list)
+    missing: tuple[int, int] | None = None  # truncated: the seq range the log no longer has
+    head_seq: int | None = None  # the chain head recorded outside the database, when given
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -135,6 +138,8 @@ class IntegrityResult:
             "first_bad_seq": self.first_bad_seq,
             "problem": self.problem,
             "kind": self.kind,
+            "missing": list(self.missing) if self.missing else None,
+            "head_seq": self.head_seq,
         }
 
 
@@ -163,15 +168,30 @@ def verify_log(
     records: Iterable[AuditRecord],
     checkpoints: Iterable[Checkpoint],
     jwks: Mapping[str, Any],
+    head: ChainHead | None = None,
 ) -> IntegrityResult:
-    """One streaming pass over the log; the first break (lowest seq) wins."""
+    """One streaming pass over the log; the first break (lowest seq) wins.
+
+    ``head`` is the chain head kept outside the database (ADR 0091): the log must reach it and
+    hold the same hash there. A log that ends before it, or before a signed checkpoint, was cut.
+    """
     signed, problems = _signed_heads(checkpoints, jwks)
     matched: list[Checkpoint] = []
     mismatch: list[tuple[int, str]] = []
+    head_mismatch: list[tuple[int, str]] = []
 
     def watched() -> Iterator[AuditRecord]:
         for rec in records:
             yield rec
+            if head is not None and rec.seq == head.seq and rec.hash != head.hash:
+                head_mismatch.append(
+                    (
+                        rec.seq,
+                        f"history was rewritten: the recorded chain head at seq {rec.seq} is "
+                        f"{head.hash[:16]}…, the log has {rec.hash[:16]}…",
+                    )
+                )
+                return
             cp = signed.get(rec.seq)
             if cp is None:
                 continue
@@ -188,28 +208,36 @@ def verify_log(
 
     chain = verify_chain(watched())
     breaks: list[tuple[int, str, str]] = [(s, p, "checkpoint") for s, p in problems + mismatch]
+    breaks += [(s, p, "head") for s, p in head_mismatch]
     if not chain.ok and chain.first_bad_seq is not None:
         breaks.append((chain.first_bad_seq, str(chain.problem), "record"))
-    if chain.ok and not mismatch:
-        for seq in sorted(signed):
-            if seq > chain.records:
-                breaks.append(
-                    (
-                        chain.records + 1,
-                        f"log truncated: checkpoint at seq {seq} signed {seq} records, "
-                        f"only {chain.records} remain",
-                        "truncated",
-                    )
-                )
-                break
+    last = chain.records
+    expected = max([*signed, head.seq if head is not None else 0])
+    if chain.ok and not mismatch and not head_mismatch and expected > last:
+        by = (
+            f"the recorded chain head is at seq {head.seq}"
+            if head is not None and head.seq == expected
+            else f"checkpoint at seq {expected} signed {expected} records"
+        )
+        breaks.append(
+            (
+                last + 1,
+                f"log truncated: records {last + 1}..{expected} are missing ({by}, only "
+                f"{last} remain)",
+                "truncated",
+            )
+        )
     result = IntegrityResult(
         ok=not breaks,
         records=chain.records,
         head_hash=chain.head_hash,
         checkpoints=len(matched),
         checkpoint_times=[cp.ts for cp in matched],
+        head_seq=head.seq if head is not None else None,
     )
     if breaks:
         seq, problem, kind = min(breaks, key=lambda b: b[0])
         result.first_bad_seq, result.problem, result.kind = seq, problem, kind
+        if kind == "truncated":
+            result.missing = (last + 1, expected)
     return result
