@@ -10,6 +10,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 import warden
+from warden.api.audit_gate import AuditGate
 from warden.api.errors import render, request_id_of
 from warden.api.fast import EvaluationRoute
 from warden.api.metrics import Metrics
@@ -84,5 +85,6 @@ def create_app(w: Warden, *, manage_lifecycle: bool = True) -> FastAPI:
     app.add_middleware(EvaluationRoute)  # the PEP's hot route without FastAPI's machinery
     if w.tracing.enabled:  # off, not even a pass-through layer: tracing costs nothing
         app.add_middleware(TraceMiddleware, tracing=w.tracing)
+    app.add_middleware(AuditGate, writer=w.writer)  # innermost: after the request id
     app.add_middleware(RequestContextMiddleware, max_body_bytes=w.settings.max_body_bytes)
     return app

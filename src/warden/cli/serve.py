@@ -431,7 +431,10 @@ class WorkloadSocketServer:
     def stop(self) -> None:
         self._server.should_exit = True
         self._thread.join(10)
-        self.path.unlink(missing_ok=True)
+        try:
+            self.path.unlink(missing_ok=True)
+        except OSError as exc:  # e.g. a read-only disk: shutting down must still finish
+            log.warning("cannot remove the workload socket %s: %s", self.path, exc)
 
 
 def start_workload_socket(w: Warden) -> WorkloadSocketServer | None:
