@@ -28,6 +28,7 @@ BENCHMARKS = {
     "p5b": "bench.p5_behaviour",
     "p8": "bench.p8_memory",
     "p15": "bench.p15_replay",
+    "p16": "bench.p16_durable_audit",
     "trace": "bench.trace_cost",
     "counters": "bench.counters_cost",
 }

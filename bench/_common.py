@@ -405,6 +405,9 @@ def open_warden(root: Path, policies: Path) -> tuple[Any, Any]:
         policies_dir=policies,
         trust_domains=(TrustDomainConfig(TRUST_DOMAIN, trust.bundle_path),),
         svid_audience=SVID_AUDIENCE,
+        # P16 compares audit durability modes and databases (bench/p16_durable_audit.py)
+        audit_durability=os.environ.get("BENCH_AUDIT_DURABILITY", "durable"),
+        database_url=os.environ.get("BENCH_DATABASE_URL") or None,
     )
     return Warden(settings), trust
 

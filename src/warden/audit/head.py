@@ -147,7 +147,8 @@ class HeadFile:
         if cp is not None:
             body["checkpoint"] = _checkpoint_obj(cp)
         data = json.dumps(body, separators=(",", ":")).encode()
-        tmp = self.path.with_name(self.path.name + ".tmp")
+        # one temporary name per process: replicas sharing a folder never write the same one
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             os.write(fd, data)

@@ -5,6 +5,11 @@ answers AuthZEN requests with ``DecisionService`` — exactly what ``POST /acces
 runs, with no network hop. Agent-mode requests verify task credentials this Warden issued (a
 server sharing the same data folder or database issues the same ones). Policies hot-reload
 from the folder; ``sync_policies`` copies a server's active policy files into it.
+
+Each decision returns once its audit record is committed (``audit_durability="durable"``, the
+default); ``EmbeddedPDP.open(..., audit_durability="async")`` answers first and may lose what is
+still in memory if the process dies (at most ``audit_max_wait`` of decisions, docs/reliability.md).
+When records cannot be written, decisions raise ``AuditUnavailableError`` (fail closed).
 """
 
 from __future__ import annotations
