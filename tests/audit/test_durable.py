@@ -209,3 +209,21 @@ def test_verify_reports_the_missing_range_against_the_head(store: SwitchedStore)
     assert not cut.ok and cut.kind == "truncated" and cut.missing == (7, 10)
     wrong = verify_log(records, [], {"keys": []}, ChainHead(seq, "0" * 64))
     assert not wrong.ok and wrong.kind == "head" and wrong.first_bad_seq == 10
+
+
+def test_durability_is_configured_in_yaml_and_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from warden.config import load_settings
+    from warden.errors import InvalidParameterError
+
+    assert load_settings().audit_durability == "durable"  # the server default
+    config = tmp_path / "warden.yaml"
+    config.write_text("audit:\n  durability: async\n  max_wait: 2s\n")
+    settings = load_settings(config)
+    assert (settings.audit_durability, settings.audit_max_wait) == ("async", 2.0)
+    monkeypatch.setenv("WARDEN_AUDIT_DURABILITY", "durable")
+    assert load_settings(config).audit_durability == "durable"
+    config.write_text("audit:\n  durability: sometimes\n")
+    with pytest.raises(InvalidParameterError, match="durable or async"):
+        load_settings(config)

@@ -116,12 +116,27 @@ class HeadFile:
         Raises OSError when the file cannot be written (the caller must not acknowledge).
         """
         with self._lock:
-            if self.frozen or seq <= self._seq:
+            if self.frozen or seq <= self._seq or seq <= self._on_disk():
                 return
             if self._want is None or seq > self._want[0]:
                 self._want = (seq, hash)
             self._write(seq, hash, self._checkpoint)
             self._seq, self._hash, self._want = seq, hash, None
+
+    def _on_disk(self) -> int:
+        """The seq in the file now: another process sharing the folder (an embedded PDP beside
+        its server) may have moved it further; the head never goes back."""
+        try:
+            head = read_head(self.path)
+        except ValueError:
+            return 0  # half-written by nobody (renames are atomic): rewrite it
+        if head is None:
+            return 0
+        if head.seq > self._seq:
+            self._seq, self._hash = head.seq, head.hash
+            if head.checkpoint is not None:
+                self._checkpoint = head.checkpoint
+        return head.seq
 
     def retry(self) -> None:
         """Write the newest head that failed to land, if any (OSError when it still fails)."""
