@@ -375,12 +375,14 @@ class Warden:
     # -- policies -----------------------------------------------------------------------------
     def _policies_loaded(self, lps: LoadedPolicySet) -> None:
         """A set loaded from this replica's folder: activate everywhere (ADR 0120)."""
-        self._policies_activated(lps)
-        try:
+        try:  # publish first: until then the policy poll would put the old revision back, and
+            # recording the activation waits for an audit commit (ADR 0090)
             self.policy_sync.publish(lps, by=self.replication.replica_id)
         except WardenError as exc:
             log.warning("could not publish policy revision %s: %s", lps.revision, exc.message)
+            self._policies_activated(lps)
             return
+        self._policies_activated(lps)
         self.replication.announce("policy.reload", {"revision": lps.revision})
 
     def _policies_activated(self, lps: LoadedPolicySet) -> None:
