@@ -25,6 +25,8 @@ from tests.faults._durable import (
     verify,
 )
 
+pytestmark = pytest.mark.faults
+
 AUDIT = {"max_wait": "1s"}
 
 

@@ -20,6 +20,8 @@ from tests.faults._durable import (
     verify,
 )
 
+pytestmark = pytest.mark.faults
+
 
 @pytest.mark.parametrize(
     "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]

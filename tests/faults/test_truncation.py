@@ -6,7 +6,11 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from tests.faults._durable import decide, exchange, spawn, verify
+
+pytestmark = pytest.mark.faults
 
 
 def test_deleting_the_last_records_is_reported_as_truncated(tmp_path: Path) -> None:
