@@ -51,7 +51,10 @@ class EvaluationRoute:
             body = await read_json(request)
             if not isinstance(body, dict):
                 raise MalformedRequestError("request body must be a json object")
-            out = decide(w, state.metrics, parse_evaluation(body), rid, "evaluation")
+            ev = parse_evaluation(body)
+            with w.auditor.deferred() as tickets:  # decided on the loop, the commit awaited
+                out = decide(w, state.metrics, ev, rid, "evaluation")
+            await w.writer.wait_async(tickets)  # answered only once recorded (ADR 0090)
             response = json_response({"decision": out.allowed, "context": out.context})
         except ClientDisconnect:  # the client left (or its body timed out): nobody reads this
             response = Response(status_code=400)
