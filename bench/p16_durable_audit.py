@@ -34,11 +34,11 @@ def run() -> None:
     server_cpu, client_cpu = c.cpu_split()
     figures: dict[tuple[str, str], dict[str, float]] = {}
     for backend in ("sqlite", "postgresql"):
-        with _database(backend) as url:
-            if backend == "postgresql" and url is None:
-                print("  PostgreSQL unreachable at BENCH_PG_URL: skipped")
-                continue
-            for mode in ("async", "durable"):
+        for mode in ("async", "durable"):
+            with _database(backend) as url:  # a fresh one each: its keys belong to that server
+                if backend == "postgresql" and url is None:
+                    print("  PostgreSQL unreachable at BENCH_PG_URL: skipped")
+                    break
                 got = _one(backend, mode, url, rounds, duration, warmup, server_cpu, client_cpu)
                 if got is not None:
                     figures[(backend, mode)] = got
