@@ -104,6 +104,9 @@ class Settings:
     # reach, so it follows the change feed but is not listed as a replica
     resync_interval: float = 300.0  # a full re-read; notifications and reconnects cover the rest
     heartbeat_interval: float = 5.0
+    # past this without a confirmed freshness round a replica refuses agent decisions with
+    # `state_stale` and /readyz is 503 (ADR 0092); rounds run every min(1 s, bound / 5)
+    replication_max_staleness: float = 5.0
     # leases: raw target/service definitions, validated when Warden starts
     lease_postgres: dict[str, dict[str, Any]] = field(default_factory=dict)
     lease_services: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -206,11 +209,18 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         )
         if os.environ.get("WARDEN_AUDIT_DURABILITY")
         else None,
+        "replication_max_staleness": _duration(
+            os.environ["WARDEN_REPLICATION_MAX_STALENESS"], "WARDEN_REPLICATION_MAX_STALENESS"
+        )
+        if os.environ.get("WARDEN_REPLICATION_MAX_STALENESS")
+        else None,
     }
     settings = settings.with_overrides(**env)
     settings = settings.with_overrides(**overrides)
     if settings.log_level not in LOG_LEVELS:
         raise InvalidParameterError(f"`WARDEN_LOG_LEVEL` must be one of {', '.join(LOG_LEVELS)}")
+    if not 0.05 <= settings.replication_max_staleness <= 3600:
+        raise InvalidParameterError("`replication.max_staleness` must be between 50ms and 1h")
     if settings.credential_ttl > settings.credential_max_ttl:
         raise InvalidParameterError("`tokens.ttl` must not exceed `tokens.max_ttl`")
     return settings
@@ -696,6 +706,7 @@ def _lifecycle(raw: dict[str, Any], rel: Any) -> dict[str, Any]:
         ("resync_interval", "resync_interval"),
         ("heartbeat_interval", "heartbeat_interval"),
         ("housekeeping_interval", "housekeeping_interval"),
+        ("max_staleness", "replication_max_staleness"),
     ):
         if key in replication:
             out[attr] = _duration(replication[key], f"replication.{key}")

@@ -344,6 +344,15 @@ class Replica:
 
 
 @dataclass(frozen=True, slots=True)
+class DenyChanges:
+    """Changes toward deny recorded since some time (the freshness poll, ADR 0092): revoked
+    credentials (jti -> expiry) and agents no longer active (name -> status)."""
+
+    revoked: dict[str, float]
+    agents: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
 class Change:
     """A change one replica announces to the others (see ``service.replication``)."""
 

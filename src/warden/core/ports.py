@@ -29,6 +29,7 @@ from warden.core.model import (
     Baseline,
     Change,
     Credential,
+    DenyChanges,
     Finding,
     Human,
     HumanStatus,
@@ -377,6 +378,11 @@ class Store(GovernanceStore, IntegrityStore, Protocol):
     def last_change_seq(self) -> int: ...
 
     def prune_changes(self, *, before: float) -> int: ...
+
+    def deny_changes(self, *, since: float, now: float) -> DenyChanges:
+        """Credentials revoked and agents made inactive after ``since`` (credentials still
+        unexpired at ``now``): one cheap indexed read, the freshness poll (ADR 0092)."""
+        ...
 
     # -- operators ---------------------------------------------------------------------------
     def create_operator(self, operator: Operator) -> None: ...

@@ -206,6 +206,7 @@ class Warden:
             url=settings.effective_advertise_url if settings.serves_api else None,
             resync_interval=settings.resync_interval,
             heartbeat_interval=settings.heartbeat_interval,
+            max_staleness=settings.replication_max_staleness,
             handlers={
                 "policy.reload": lambda _: self._follow_policies(),
                 "keys.changed": lambda _: self.key_service.reload(),
@@ -258,6 +259,7 @@ class Warden:
             self.clock,
             self.approvals,
             self.monitor,
+            freshness=self.replication.freshness,
         )
         if self.pdp.policy_set is not None:
             self.decisions.policies_loaded(self.pdp.policy_set)

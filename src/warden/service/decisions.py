@@ -61,6 +61,7 @@ from warden.errors import (
 )
 from warden.service.approvals import ApprovalService
 from warden.service.auditing import Auditor
+from warden.service.freshness import Freshness
 from warden.service.modes import ModeService
 from warden.service.replay import policy_outcome
 from warden.service.state import HotState, LiveTask
@@ -137,6 +138,8 @@ class DecisionService:
         clock: Clock,
         approvals: ApprovalService,
         behaviour: BehaviourMonitor,
+        *,
+        freshness: Freshness | None = None,
     ) -> None:
         self._pdp = pdp
         self._tasks = tasks
@@ -146,11 +149,13 @@ class DecisionService:
         self._clock = clock
         self._approvals = approvals
         self._behaviour = behaviour
+        self._freshness = freshness
         # (policy revision, do its policies read context.warden.behaviour?) — facts are only
         # encoded into the Cedar context when some policy reads them: they cost Cedar time
         self._facts_for: tuple[str | None, bool] = (None, True)
         self._plain_checks: tuple[Check, ...] = (self._plain_request, self._plain_cedar)
         self._agent_checks: tuple[Check, ...] = (
+            self._fresh,
             self._authenticate,
             self._live,
             self._bind,
@@ -208,7 +213,17 @@ class DecisionService:
             return Refusal("evaluation_error", exc.message)
         return None
 
-    # -- the agent path: authenticate → live → bind → scope → behaviour → approvals → Cedar ---
+    # -- the agent path: fresh → authenticate → live → bind → scope → behaviour → approvals →
+    # Cedar ----------------------------------------------------------------------------------
+    def _fresh(self, ctx: DecisionContext) -> Refusal | None:
+        """A replica whose view of revocations is past the staleness bound allows nothing in
+        agent mode: it may not know what was revoked (ADR 0092)."""
+        age = self._freshness.stale_for() if self._freshness is not None else None
+        if age is None:
+            return None
+        assert self._freshness is not None
+        return Refusal("state_stale", self._freshness.describe(age))
+
     def _authenticate(self, ctx: DecisionContext) -> Refusal | None:
         if ctx.token is None:
             return Refusal("missing_credential", "subject.properties.token is missing")

@@ -23,9 +23,11 @@ async def healthz() -> Response:
 async def readyz(request: Request) -> Response:
     w = warden_of(request)
     freshness = w.policy_sync.status()
+    state = w.replication.freshness.status()
     checks: dict[str, object] = {
         "policies": w.pdp.policy_set is not None,
         "policy_fresh": not freshness.stale,
+        "state_fresh": not state.stale,
         "audit_backlog": w.writer.backlog,
         "audit_available": w.writer.available,
     }
@@ -37,10 +39,16 @@ async def readyz(request: Request) -> Response:
         and not freshness.stale
         and counters is None
         and bool(checks["audit_available"])
+        and not state.stale
     )
     body = {
         "status": "ready" if ready else "not_ready",
         "checks": checks,
+        # how fresh this replica's view of revocations is (ADR 0092)
+        "state": state.to_dict(),
+        **(
+            {"reason": f"state_stale: {state.reason} ({state.age:.1f}s old)"} if state.stale else {}
+        ),
         "policy_revision": w.pdp.revision,
         "policy_error": w.policy_error,
         # the revision this replica serves vs the one all replicas must serve (ADR 0120)

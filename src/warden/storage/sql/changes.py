@@ -11,6 +11,11 @@
 * **SQLite** (no NOTIFY) — ``publish`` appends to ``change_log``; ``run`` polls it by ``seq``
   every ``poll_interval`` seconds. ``on_gap`` is called at start and after a failed poll.
 
+Freshness (ADR 0092): ``last_heard`` is when the channel last proved it hears the database —
+a notification arrived (PostgreSQL; each replica publishes a ``tick`` every second, so silence
+means a dead listener) or a poll succeeded (SQLite). ``reconnect()`` drops a listener that went
+silent; the new connection calls ``on_gap`` like any other.
+
 Payloads over PostgreSQL's 8000-byte NOTIFY limit are the caller's concern
 (``service.replication`` splits them).
 """
@@ -22,6 +27,7 @@ import hashlib
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Protocol
 
@@ -36,6 +42,7 @@ from warden.storage.sql.store import SQLStore
 
 __all__ = [
     "NOTIFY_LIMIT",
+    "TICK",
     "ChangeChannel",
     "PollingChangeChannel",
     "PostgresChangeChannel",
@@ -50,8 +57,12 @@ _RECONNECT_DELAYS = (0.05, 0.2, 0.5, 1.0, 2.0)
 Deliver = Callable[[Change], None]
 
 
+TICK = "tick"  # a liveness notification; carries nothing and changes nothing
+
+
 class ChangeChannel(Protocol):
     name: str
+    last_heard: float | None  # time.monotonic(); see the module docstring
 
     def publish(self, change: Change) -> None:
         """Send one change to every replica (including this one, which ignores its own)."""
@@ -59,6 +70,14 @@ class ChangeChannel(Protocol):
 
     def run(self, deliver: Deliver, on_gap: Callable[[], None], stop: threading.Event) -> None:
         """Deliver changes until ``stop`` is set (blocking; run it on a thread)."""
+        ...
+
+    def tick(self, origin: str) -> None:
+        """Prove the channel works end to end (a no-op where a poll proves it)."""
+        ...
+
+    def reconnect(self) -> None:
+        """Drop the listener connection and open a new one (it went silent)."""
         ...
 
     @property
@@ -87,6 +106,8 @@ class PostgresChangeChannel:
     """LISTEN/NOTIFY; see the module docstring."""
 
     def __init__(self, store: SQLStore) -> None:
+        self.last_heard: float | None = None
+        self._reconnect = threading.Event()
         self._engine = store.engine
         url = store.engine.url.set(drivername="postgresql")
         self._conninfo = url.render_as_string(hide_password=False)
@@ -126,6 +147,12 @@ class PostgresChangeChannel:
                             f"cannot publish change `{change.kind}`: {str(exc).strip()}"
                         ) from exc
 
+    def tick(self, origin: str) -> None:
+        self.publish(Change(kind=TICK, data={}, origin=origin))
+
+    def reconnect(self) -> None:
+        self._reconnect.set()
+
     def close(self) -> None:
         with self._publish_lock:
             if self._publisher is not None:
@@ -139,13 +166,18 @@ class PostgresChangeChannel:
                 with psycopg.connect(self._conninfo, autocommit=True, connect_timeout=5) as conn:
                     conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.name)))
                     self._connected = True
+                    self.last_heard = time.monotonic()  # LISTEN was a round trip
+                    self._reconnect.clear()
                     failures = 0
                     _safely(on_gap)
-                    while not stop.is_set():
+                    while not stop.is_set() and not self._reconnect.is_set():
                         for notify in conn.notifies(timeout=0.5):
+                            self.last_heard = time.monotonic()
                             change = _decode(notify.payload)
-                            if change is not None:
+                            if change is not None and change.kind != TICK:
                                 _safely(functools.partial(deliver, change))
+                    if self._reconnect.is_set():
+                        log.warning("change listener went silent: reconnecting")
             except psycopg.Error as exc:
                 log.warning("change listener lost its connection: %s", str(exc).strip())
             finally:
@@ -164,6 +196,7 @@ class PollingChangeChannel:
         self._interval = poll_interval
         self.name = "change_log"
         self._connected = False
+        self.last_heard: float | None = None
 
     @property
     def connected(self) -> bool:
@@ -171,6 +204,12 @@ class PollingChangeChannel:
 
     def publish(self, change: Change) -> None:
         self._store.append_change(change, ts=self._clock.now())
+
+    def tick(self, origin: str) -> None:
+        pass  # every successful poll is a round trip
+
+    def reconnect(self) -> None:
+        pass  # a failing poll starts over by itself
 
     def close(self) -> None:
         pass
@@ -183,9 +222,11 @@ class PollingChangeChannel:
                     last = self._store.last_change_seq()
                     self._connected = True
                     _safely(on_gap)
+                polled = time.monotonic()
                 for seq, change in self._store.list_changes(after_seq=last):
                     last = seq
                     _safely(functools.partial(deliver, change))
+                self.last_heard = polled
             except WardenError as exc:
                 log.warning("change poller failed: %s", exc.message)
                 self._connected = False

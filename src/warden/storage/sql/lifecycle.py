@@ -12,11 +12,21 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
-from warden.core.model import Change, Lease, LeaseKind, LeaseState, Replica, StoredKey, TaskStatus
+from warden.core.model import (
+    Change,
+    DenyChanges,
+    Lease,
+    LeaseKind,
+    LeaseState,
+    Replica,
+    StoredKey,
+    TaskStatus,
+)
 from warden.errors import NotFoundError
 from warden.storage.sql.codec import dump
 from warden.storage.sql.rows import fetch_one
 from warden.storage.sql.tables import (
+    agents,
     change_log,
     credentials,
     dpop_proofs,
@@ -290,3 +300,15 @@ class LifecycleStoreMixin:
         with self._tx(write=True) as conn:
             result = conn.execute(sa.delete(change_log).where(change_log.c.ts < float(before)))
             return int(result.rowcount or 0)
+
+    def deny_changes(self, *, since: float, now: float) -> DenyChanges:
+        revoked = sa.select(credentials.c.jti, credentials.c.expires_at).where(
+            credentials.c.revoked_at > float(since), credentials.c.expires_at > float(now)
+        )
+        inactive = sa.select(agents.c.name, agents.c.status).where(
+            agents.c.updated_at > float(since), agents.c.status != "active"
+        )
+        with self._tx(write=False) as conn:
+            jtis = {str(j): float(e) for j, e in conn.execute(revoked)}
+            names = {str(n): str(s) for n, s in conn.execute(inactive)}
+        return DenyChanges(jtis, names)
