@@ -44,6 +44,8 @@ from warden.service.modes import ModeService
 from warden.service.notifications import Notifier
 from warden.service.operators import CHANGED as OPERATOR_CHANGED
 from warden.service.operators import OperatorService
+from warden.service.outage import OutageService
+from warden.service.outage_journal import JOURNAL_NAME, OutageJournal
 from warden.service.ownership import LifecyclePolicy, OwnershipService
 from warden.service.pins import ToolPinService
 from warden.service.policy_sync import PolicySync
@@ -250,6 +252,15 @@ class Warden:
         self.behaviour.load()
         self.behaviour.announce = self.replication.announce
         self.replication.on("baseline.declared", self.behaviour.declared_changed)
+        self.outage = OutageService(
+            OutageJournal(settings.data_dir / JOURNAL_NAME),
+            self.state,
+            self.tasks,
+            self.agents,
+            self.clock,
+            replica=self.replication.replica_id,
+        )
+        self.outage.restore()  # what was accepted during an outage before a restart still holds
         self.decisions = DecisionService(
             self.pdp,
             self.tasks,
@@ -432,6 +443,7 @@ class Warden:
         return lps.revision
 
     def _refresh_all(self) -> None:
+        self.outage.restore()  # a resync must not undo what is journaled but not yet written
         self.operators.forget()
         self.key_service.reload()
         self.modes.load()
@@ -463,6 +475,7 @@ class Warden:
             0.05, min(settings.policy_reload_interval, settings.policy_max_staleness / 4)
         )
         self._every("warden-policies", sync_every, self.policy_sync.sync)
+        self._every("warden-outage-journal", 1.0, self.outage.replay)
         if self.primary:
             self._every("warden-governance", settings.governance_interval, self.governance_tick)
             self._every("warden-checkpoints", settings.checkpoint_interval, self.checkpoints.tick)

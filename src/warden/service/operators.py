@@ -27,7 +27,13 @@ from warden.core.clock import Clock
 from warden.core.ids import new_id
 from warden.core.model import Operator, OperatorRole
 from warden.core.ports import Store
-from warden.errors import AuthenticationError, ConflictError, NotFoundError, PermissionDeniedError
+from warden.errors import (
+    AuthenticationError,
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    StorageError,
+)
 from warden.service.auditing import Auditor
 
 TOKEN_PREFIX = "wdn_op_"  # noqa: S105 - a public prefix, not a secret
@@ -190,6 +196,12 @@ class OperatorService:
                 raise AuthenticationError(
                     "invalid operator token", detail={"reason": "unknown"}
                 ) from None
+            except StorageError:
+                if cached is None:
+                    raise
+                # the database is down: what was last read (no change to this operator was
+                # announced since), so an operator can still revoke during an outage (ADR 0093)
+                op = cached[0]
             if not hmac.compare_digest(op.token_hash, digest):
                 raise AuthenticationError("invalid operator token", detail={"reason": "unknown"})
             with self._lock:

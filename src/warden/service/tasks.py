@@ -816,28 +816,54 @@ class TaskService:
         except TokenInvalidError as exc:
             self._audit.record("credential.revoke_ignored", actor, {"reason": exc.code})
             return None
+        self.revoke_jti(
+            cred.jti, cred.expires_at, subject=cred.subject, task_id=cred.task_id, actor=actor
+        )
+        return cred.jti
+
+    def revoke_jti(
+        self,
+        jti: str,
+        expires_at: float,
+        *,
+        subject: str,
+        task_id: str,
+        actor: str,
+        at: float | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        """Record, apply and announce one credential's revocation (``at``: when it was asked
+        for, if earlier — a revocation journaled during an outage, ADR 0093)."""
         try:
-            self._store.revoke_credential(cred.jti, revoked_at=self._clock.now())
+            self._store.revoke_credential(jti, revoked_at=at or self._clock.now())
         except NotFoundError:
             pass  # signed by us but never recorded: still refuse it from now on
-        self._state.revoke(cred.jti, cred.expires_at)
-        known = self._state.agents_by_spiffe.get(cred.subject)
+        self._state.revoke(jti, expires_at)
+        known = self._state.agents_by_spiffe.get(subject)
         self._audit.record(
             "credential.revoked",
             actor,
-            {"jti": cred.jti, "reason": "revoked by request (RFC 7009)"},
+            {"jti": jti, "reason": "revoked by request (RFC 7009)", **(extra or {})},
             agent=known.name if known else None,
-            task_id=cred.task_id,
+            task_id=task_id,
         )
-        return cred.jti
 
     # -- ending tasks -------------------------------------------------------------------------
     def end(self, task_id: str, status: TaskStatus, *, actor: str, reason: str = "") -> Task:
         return self.end_tree(task_id, status, actor=actor, reason=reason).task
 
-    def end_tree(self, task_id: str, status: TaskStatus, *, actor: str, reason: str = "") -> Ended:
-        """End a task and its delegated subtree; revoke their credentials; tell listeners."""
-        now = self._clock.now()
+    def end_tree(
+        self,
+        task_id: str,
+        status: TaskStatus,
+        *,
+        actor: str,
+        reason: str = "",
+        at: float | None = None,
+    ) -> Ended:
+        """End a task and its delegated subtree; revoke their credentials; tell listeners
+        (``at``: when the end was asked for, if earlier — journaled during an outage)."""
+        now = at or self._clock.now()
         ended = self._store.end_task_tree(task_id, status, ended_at=now, reason=reason)
         revoked = [c for _, creds in ended for c in creds]
         self._state.end_tasks(

@@ -18,6 +18,7 @@ from warden.core.model import AgentStatus
 from warden.errors import InvalidParameterError
 from warden.service.agents import agent_view
 from warden.service.entries import entry_view
+from warden.service.outage import OUTAGE_ERRORS
 
 router = APIRouter(prefix="/v1/agents", tags=["agents"])
 
@@ -131,7 +132,15 @@ async def suspend(request: Request, name: str) -> Response:
     reason = await _reason(request)
     w = warden_of(request)
     started = time.perf_counter()
-    agent, cascade = await run_in_threadpool(w.agents.suspend, name, f"operator:{op.name}", reason)
+    try:
+        agent, cascade = await run_in_threadpool(
+            w.agents.suspend, name, f"operator:{op.name}", reason
+        )
+    except OUTAGE_ERRORS as exc:  # the database is down: in force here, journaled (ADR 0093)
+        pending = await run_in_threadpool(
+            w.outage.suspend_agent, name, actor=f"operator:{op.name}", reason=reason, error=exc
+        )
+        return json_response(pending, 202)
     took_ms = round((time.perf_counter() - started) * 1000, 2)
     return json_response(
         {

@@ -14,6 +14,7 @@ from warden.api.deps import channel_of, read_form, require_client, warden_of
 from warden.api.errors import json_response
 from warden.core.model import OperatorRole
 from warden.errors import OAuthError
+from warden.service.outage import OUTAGE_ERRORS
 from warden.service.tasks import ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE
 from warden.tokens.dpop import PROOF_ALGORITHMS
 
@@ -127,5 +128,10 @@ async def revoke(request: Request) -> Response:
     # revoking is an act, not a look: operators must be admins (PEP keys may revoke)
     caller = await run_in_threadpool(require_client, request, OperatorRole.ADMIN)
     token = _token_param(await read_form(request))
-    await run_in_threadpool(warden_of(request).introspection.revoke, token, caller=caller)
+    w = warden_of(request)
+    try:
+        await run_in_threadpool(w.introspection.revoke, token, caller=caller)
+    except OUTAGE_ERRORS as exc:  # the database is down: in force here, journaled (ADR 0093)
+        pending = await run_in_threadpool(w.outage.revoke_token, token, actor=caller, error=exc)
+        return json_response(pending, 202, headers=NO_STORE)
     return Response(status_code=200, headers=NO_STORE)

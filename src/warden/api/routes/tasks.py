@@ -25,6 +25,7 @@ from warden.core.model import OperatorRole, TaskStatus
 from warden.errors import AuthenticationError, InvalidParameterError, PermissionDeniedError
 from warden.service.leases import Caller, lease_view
 from warden.service.operators import TOKEN_PREFIX
+from warden.service.outage import OUTAGE_ERRORS
 from warden.service.tasks import Ended, task_view
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
@@ -104,9 +105,16 @@ async def _end(request: Request, task_id: str, status: TaskStatus) -> Response:
     reason = body.get("reason", "")
     if not isinstance(reason, str) or len(reason) > 1000:
         raise InvalidParameterError("`reason` must be a string of at most 1000 characters")
-    ended = await run_in_threadpool(
-        warden_of(request).tasks.end_tree, task_id, status, actor=caller.actor, reason=reason
-    )
+    w = warden_of(request)
+    try:
+        ended = await run_in_threadpool(
+            w.tasks.end_tree, task_id, status, actor=caller.actor, reason=reason
+        )
+    except OUTAGE_ERRORS as exc:  # the database is down: in force here, journaled (ADR 0093)
+        pending = await run_in_threadpool(
+            w.outage.end_task, task_id, status, actor=caller.actor, reason=reason, error=exc
+        )
+        return json_response(pending, 202)
     return json_response(ended_view(ended))
 
 
