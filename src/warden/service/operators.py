@@ -225,14 +225,17 @@ class OperatorService:
         )
 
     # -- replication --------------------------------------------------------------------------
-    def forget(self, _: dict[str, Any] | None = None) -> None:
-        """Drop every cached operator (a peer changed one, or the hot state resynced)."""
+    def forget(self, change: dict[str, Any] | None = None) -> None:
+        """Every cached operator is read again on its next use (a peer changed one, or the hot
+        state resynced). The changed one is dropped; the others are kept only as the last known
+        answer while the database is down (ADR 0093)."""
+        changed = (change or {}).get("operator")
         with self._lock:
             self._generation += 1
-            self._cache.clear()
+            self._cache = {k: (op, 0.0) for k, (op, _) in self._cache.items() if op.id != changed}
 
     def _changed(self, op: Operator) -> None:
-        self.forget()
+        self.forget({"operator": op.id})
         self.announce(CHANGED, {"operator": op.id})
 
     @staticmethod

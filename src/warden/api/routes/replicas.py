@@ -51,6 +51,9 @@ async def this_replica(request: Request) -> Response:
             "resyncs": stats.resyncs,
             "last_resync_at": stats.last_resync_at,
             "last_change_at": stats.last_change_at,
+            "deny_applied": stats.deny_applied,
+            "freshness": w.replication.freshness.status().to_dict(),
+            "outage_journal": {"pending": w.outage.pending, "replayed": w.outage.replayed},
             "hot_state": {
                 "agents": len(w.state.agents_by_name),
                 "active_tasks": len(w.state.tasks),
