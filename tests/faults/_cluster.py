@@ -85,7 +85,9 @@ class PrivatePostgres:
 
     def start(self) -> None:
         options = f"-p {self.port} -k {self._sockets} -c listen_addresses=127.0.0.1"
-        self._run(self._pg_ctl, "-D", str(self._data), "-o", options, "-l", str(self._log), "-w", "start")
+        self._run(
+            self._pg_ctl, "-D", str(self._data), "-o", options, "-l", str(self._log), "-w", "start"
+        )
 
     def stop(self) -> None:
         """A fast shutdown: every connection is closed, new ones are refused."""
@@ -289,7 +291,9 @@ def replicas(root: Path, database_urls: list[str]) -> Iterator[list[Replica]]:
             data = root / f"replica-{index}"
             if index:
                 shutil.copytree(
-                    servers[0].data_dir, data, ignore=shutil.ignore_patterns("*.log", "*.sock", "outage-*")
+                    servers[0].data_dir,
+                    data,
+                    ignore=shutil.ignore_patterns("*.log", "*.sock", "outage-*"),
                 )
             else:
                 data.mkdir()
