@@ -79,7 +79,7 @@ class PrivatePostgres:
         self.start()
 
     def _run(self, *args: str) -> None:
-        done = subprocess.run([*self._as, *args], capture_output=True, text=True)  # noqa: S603
+        done = subprocess.run([*self._as, *args], capture_output=True, text=True)
         if done.returncode != 0:
             raise RuntimeError(f"{Path(args[0]).name} failed: {done.stderr.strip()[-800:]}")
 
@@ -94,7 +94,7 @@ class PrivatePostgres:
         self._run(self._pg_ctl, "-D", str(self._data), "-m", "fast", "-w", "stop")
 
     def close(self) -> None:
-        subprocess.run(  # noqa: S603
+        subprocess.run(
             [*self._as, self._pg_ctl, "-D", str(self._data), "-m", "immediate", "-w", "stop"],
             capture_output=True,
         )
@@ -175,7 +175,7 @@ def _start_replica(port: int, data_dir: Path, database_url: str, config: Path) -
     env = {k: v for k, v in os.environ.items() if not k.startswith("WARDEN_")}
     command = [*server_command(port, data_dir), "--database-url", database_url]
     with log_file.open("wb") as log:
-        process = subprocess.Popen(  # noqa: S603  (our own interpreter and module)
+        process = subprocess.Popen(
             [*command, "--config", str(config)],
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -90,7 +89,7 @@ def test_a_partitioned_replica_denies_within_the_bound_and_converges(
     for name, at in ended_at.items():
         assert load.allows(0, name, sent_after=at + MAX_STALENESS) == []
     assert load.allows(0, "control", sent_after=healed)  # the load saw B recover
-    print(f"B converged {converged:.2f} s after the partition healed")  # README figure
+    print(f"B converged {converged:.2f} s after the partition healed")  # noqa: T201  (README figure)
 
 
 def test_a_change_without_its_notification_is_applied_within_the_bound(

@@ -100,7 +100,7 @@ def test_revocation_during_a_database_outage(tmp_path: Path) -> None:
             assert b.get("/v1/replica/agents/gamma")["status"] == "suspended"
             audit = b.get("/v1/audit?type=task.completed")
             assert any(e.get("task_id") == tasks["alpha"]["task_id"] for e in audit["records"])
-            print(f"recovery after PostgreSQL restart: {recovery}")  # README figures
+            print(f"recovery after PostgreSQL restart: {recovery}")  # noqa: T201  (README figures)
     finally:
         pg.close()
 
