@@ -97,6 +97,16 @@ class Metrics:
             "1 while this replica listens for other replicas' changes",
             registry=self.registry,
         )
+        self.state_age = Gauge(
+            "warden_replication_state_age_seconds",
+            "Seconds since this replica last confirmed its view of the shared state (ADR 0092)",
+            registry=self.registry,
+        )
+        self.outage_pending = Gauge(
+            "warden_outage_journal_pending",
+            "Changes accepted during a database outage and not yet written (ADR 0093)",
+            registry=self.registry,
+        )
         self.warden: Warden | None = None
         self.registry.register(_Live(self))
 
@@ -121,8 +131,18 @@ class Metrics:
         self.active_tasks.set(len(w.state.tasks))
         self.revoked.set(len(w.state.revoked))
         stats = w.replication.stats
-        for what in ("changes_sent", "changes_applied", "publish_failures", "resyncs"):
+        for what in (
+            "changes_sent",
+            "changes_applied",
+            "publish_failures",
+            "resyncs",
+            "resync_failures",
+            "deny_applied",
+        ):
             self.replication.labels(what).set(getattr(stats, what))
+        # ADR 0092: the age of this replica's view (stale past replication.max_staleness)
+        self.state_age.set(w.replication.freshness.status().age)
+        self.outage_pending.set(w.outage.pending)
         self.channel_connected.set(1 if w.replication.channel.connected else 0)
 
 

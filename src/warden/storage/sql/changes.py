@@ -29,7 +29,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import psycopg
 import sqlalchemy as sa
@@ -53,6 +53,17 @@ log = logging.getLogger("warden.replication")
 
 NOTIFY_LIMIT = 7900  # bytes; PostgreSQL refuses payloads of 8000 bytes or more
 _RECONNECT_DELAYS = (0.05, 0.2, 0.5, 1.0, 2.0)
+# a partition that drops packets (no reset) must fail these connections within seconds, not
+# after the kernel's 15-minute retransmission timeout: a publish would hold its lock that long
+_CONNECT: dict[str, Any] = {
+    "autocommit": True,
+    "connect_timeout": 5,
+    "tcp_user_timeout": 5000,
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 1,
+    "keepalives_count": 3,
+}
 
 Deliver = Callable[[Change], None]
 
@@ -133,9 +144,7 @@ class PostgresChangeChannel:
             for attempt in (1, 2):  # a dropped connection is reopened once
                 try:
                     if self._publisher is None or self._publisher.closed:
-                        self._publisher = psycopg.connect(
-                            self._conninfo, autocommit=True, connect_timeout=5
-                        )
+                        self._publisher = psycopg.connect(self._conninfo, **_CONNECT)
                     self._publisher.execute("SELECT pg_notify(%s, %s)", (self.name, payload))
                     return
                 except psycopg.Error as exc:
@@ -163,7 +172,7 @@ class PostgresChangeChannel:
         failures = 0
         while not stop.is_set():
             try:
-                with psycopg.connect(self._conninfo, autocommit=True, connect_timeout=5) as conn:
+                with psycopg.connect(self._conninfo, **_CONNECT) as conn:
                     conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.name)))
                     self._connected = True
                     self.last_heard = time.monotonic()  # LISTEN was a round trip

@@ -192,6 +192,9 @@ def _create_engine(url: URL, *, echo: bool = False) -> tuple[Engine, bool]:
     engine = sa.create_engine(
         url,
         echo=echo,
+        # a partition that drops packets must fail a query within seconds (the replica is then
+        # stale, ADR 0092), not after the kernel's 15-minute retransmission timeout
+        connect_args={"connect_timeout": 5, "tcp_user_timeout": 10000, "keepalives": 1},
         pool_pre_ping=True,
         pool_size=10,
         max_overflow=20,
