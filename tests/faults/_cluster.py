@@ -193,6 +193,11 @@ class Decision:
     reason: str | None
     sent: float  # time.monotonic() when the request was sent
 
+    @property
+    def revoked(self) -> bool:
+        """A deny for what the replica knows (revoked, ended, suspended), not for staleness."""
+        return not self.allowed and self.reason != "state_stale"
+
 
 @dataclass
 class Replica:

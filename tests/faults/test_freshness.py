@@ -43,7 +43,7 @@ def test_the_tracker_is_stale_only_past_the_bound_and_says_why() -> None:
 
 @pytest.fixture
 def pair(tmp_path: Path) -> Iterator[Pair]:
-    p = Pair(tmp_path, None, resync_interval=3600, replication_max_staleness=0.5)
+    p = Pair(tmp_path, None, resync_interval=3600, replication_max_staleness=2.0)
     yield p
     p.close()
 
@@ -51,7 +51,7 @@ def pair(tmp_path: Path) -> Iterator[Pair]:
 def test_an_idle_sqlite_server_stays_fresh(pair: Pair) -> None:
     rounds = pair.a.replication.stats
     start = time.monotonic()
-    eventually(lambda: time.monotonic() - start > 2.0, "four bounds of idle time", timeout=5)
+    eventually(lambda: time.monotonic() - start > 4.5, "two bounds of idle time", timeout=8)
     assert pair.a.replication.freshness.status().stale is False
     assert rounds.publish_failures == 0
     task = pair.start_task()
@@ -62,7 +62,7 @@ def test_a_stale_replica_refuses_agent_decisions_with_state_stale(pair: Pair) ->
     task = pair.start_task()
     assert pair.allowed(pair.b, task["access_token"]) is True
     pair.b.replication.close()  # no more freshness rounds: B's view ages past the bound
-    eventually(lambda: pair.b.replication.freshness.status().stale, "B stale", timeout=5)
+    eventually(lambda: pair.b.replication.freshness.status().stale, "B stale", timeout=15)
     ev = EvaluationInput(
         subject=EntityInput("agent", pair.agent.spiffe_id, {"token": task["access_token"]}),
         action=ActionInput("tools/call"),
@@ -80,6 +80,6 @@ def test_a_revocation_nobody_announced_is_applied_by_the_freshness_round(pair: P
     jti = next(iter(c.jti for c in pair.a.store.list_credentials(task["task_id"])))
     # written straight to the database: no change-log row, no notification
     pair.a.store.revoke_credential(jti, revoked_at=time.time())
-    eventually(lambda: jti in pair.b.state.revoked, "B applies the revocation", timeout=5)
+    eventually(lambda: jti in pair.b.state.revoked, "B applies the revocation", timeout=10)
     assert pair.allowed(pair.b, task["access_token"]) is False
     assert pair.b.replication.stats.deny_applied >= 1
