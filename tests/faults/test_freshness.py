@@ -15,6 +15,8 @@ from tests.lifecycle.waiting import eventually
 from warden.authz.authzen import ActionInput, EntityInput, EvaluationInput
 from warden.service.freshness import Freshness
 
+pytestmark = pytest.mark.faults
+
 
 class Ticks:
     def __init__(self) -> None:

@@ -19,6 +19,8 @@ from warden.service.outage_journal import JOURNAL_NAME, OutageJournal
 
 DOWN = StorageError("storage error: connection refused")
 
+pytestmark = pytest.mark.faults
+
 
 def test_the_journal_keeps_entries_across_appends_removals_and_a_torn_line(tmp_path: Path) -> None:
     journal = OutageJournal(tmp_path / JOURNAL_NAME)

@@ -28,7 +28,7 @@ from tests.faults._cluster import (
     wait_for,
 )
 
-pytestmark = [pytest.mark.slow]
+pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from tests.faults._cluster import (
     wait_for,
 )
 
-pytestmark = [pytest.mark.slow]
+pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
 
 def test_revocation_during_a_database_outage(tmp_path: Path) -> None:
