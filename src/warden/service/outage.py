@@ -28,7 +28,13 @@ from typing import Any
 from warden.core.clock import Clock
 from warden.core.ids import new_id, validate_agent_name
 from warden.core.model import AgentStatus, TaskStatus
-from warden.errors import ConflictError, NotFoundError, StorageError, TokenInvalidError
+from warden.errors import (
+    AuditUnavailableError,
+    ConflictError,
+    NotFoundError,
+    StorageError,
+    TokenInvalidError,
+)
 from warden.service.agents import AgentService
 from warden.service.outage_journal import OutageJournal
 from warden.service.state import HotState
@@ -39,9 +45,9 @@ __all__ = ["OUTAGE_ERRORS", "OutageService"]
 
 log = logging.getLogger("warden.outage")
 
-# what sends a deny-ward change to the journal instead of a 503 (the durable-audit refusal joins
-# these: a change whose audit record cannot be written is journaled, ADR 0093)
-OUTAGE_ERRORS: tuple[type[Exception], ...] = (StorageError,)
+# what sends a deny-ward change to the journal instead of a 503: the database, or the durable
+# audit (ADR 0090) refusing — the journal is then the change's durable record (ADR 0093)
+OUTAGE_ERRORS: tuple[type[Exception], ...] = (StorageError, AuditUnavailableError)
 
 PENDING = "applied_locally_pending_write"
 
