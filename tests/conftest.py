@@ -5,7 +5,16 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
+import httpx
 import pytest
+
+# httpx's 5 s default is a client's production default, not a bound any test checks. The suite
+# runs two workers on a shared 2-core machine where every acknowledged change now waits for its
+# audit commit (an fsync, issue 11): under that load a register call once took more than 5 s
+# (tests/integrity/test_manifests.py). Tests that check a timeout pass their own.
+httpx._config.DEFAULT_TIMEOUT_CONFIG.read = 30.0
+httpx._config.DEFAULT_TIMEOUT_CONFIG.write = 30.0
+httpx._config.DEFAULT_TIMEOUT_CONFIG.pool = 30.0
 
 
 @pytest.fixture(autouse=True)

@@ -136,3 +136,22 @@ def test_a_resync_never_resurrects_a_task_that_ended_during_it(sqlite_pair: Pair
     state.install(stale)
     assert task["task_id"] not in state.tasks
     assert p.allowed(p.b, task["access_token"]) is False
+
+
+def test_a_started_replica_is_listed_before_it_serves(tmp_path: Path) -> None:
+    """``start()`` returns with this replica's heartbeat written: a replica that answers
+    ``/readyz`` is in ``/v1/replicas`` (the kill switch checks every listed replica)."""
+    trust = DevTrustDomain.load_or_create("example.org", tmp_path / "trust")
+    w = Warden(
+        Settings(
+            data_dir=tmp_path / "data",
+            policies_dir=POLICIES,
+            trust_domains=(TrustDomainConfig("example.org", trust.bundle_path),),
+            advertise_url="http://127.0.0.1:9",
+        )
+    )
+    try:
+        w.start()
+        assert [r.url for r in w.replication.replicas()] == ["http://127.0.0.1:9"]
+    finally:
+        w.close()

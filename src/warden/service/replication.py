@@ -229,6 +229,9 @@ class Replication:
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
+        # listed before the first request is served: a replica whose /readyz answers 200 is in
+        # /v1/replicas (the loop's first heartbeat would come a moment after start)
+        self._heartbeat()
         listener = threading.Thread(
             target=self._channel.run,
             args=(self.apply, self._gap, self._stop),
@@ -252,7 +255,7 @@ class Replication:
     def _loop(self) -> None:
         """Replica heartbeats, the periodic resync, and resyncs asked for (with backoff)."""
         next_resync = time.monotonic() + self._resync_interval
-        next_heartbeat = time.monotonic()
+        next_heartbeat = time.monotonic() + self._heartbeat_interval  # start() wrote the first
         failures = 0
         while not self._stop.is_set():
             if time.monotonic() >= next_heartbeat:
