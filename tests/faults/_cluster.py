@@ -33,6 +33,11 @@ from warden.cli.demo import ServerProcess, free_port, server_command
 POLICIES = Path(__file__).parent.parent / "lifecycle" / "policies"
 AGENT = "spiffe://example.org/agent"
 MAX_STALENESS = 3.0  # the bound the fault replicas run with (seconds)
+# How a replica cut off from its database refuses an agent decision: ``state_stale`` past the
+# bound, or — once even the refusal's audit record cannot be made durable within
+# ``audit.max_wait`` (durable audit, the default; ADR 0090) — 503 ``audit_unavailable``.
+# Both are refusals that name why; neither is a deny for what the replica knows.
+CUT_OFF_REFUSALS = frozenset({"state_stale", "audit_unavailable"})
 
 
 def wait_for(check: Callable[[], bool], what: str, timeout: float = 30.0) -> float:
@@ -196,7 +201,7 @@ class Decision:
     @property
     def revoked(self) -> bool:
         """A deny for what the replica knows (revoked, ended, suspended), not for staleness."""
-        return not self.allowed and self.reason != "state_stale"
+        return not self.allowed and self.reason not in CUT_OFF_REFUSALS
 
 
 @dataclass
@@ -221,6 +226,8 @@ class Replica:
         }
         sent = time.monotonic()
         r = self.http.post("/access/v1/evaluation", json=body)
+        if r.status_code == 503 and r.json()["error"]["code"] == "audit_unavailable":
+            return Decision(False, "audit_unavailable", sent)
         assert r.status_code == 200, r.text
         out = r.json()
         reason = (out.get("context") or {}).get("reason")

@@ -217,8 +217,15 @@ class OutageService:
                     reason=str(entry.get("reason") or ""),
                     at=at,
                 )
-            except (ConflictError, NotFoundError):
-                pass  # ended meanwhile (or never existed): nothing left to write
+            except NotFoundError:
+                pass  # never existed: nothing to write
+            except ConflictError:  # already ended: its row may be written without its record
+                self._tasks.record_journaled_end(
+                    str(entry["task_id"]),
+                    actor=actor,
+                    reason=str(entry.get("reason") or ""),
+                    note=note,
+                )
         elif kind == "credential.revoke":
             self._tasks.revoke_jti(
                 str(entry["jti"]),

@@ -902,6 +902,22 @@ class TaskService:
                 reports[name] = {"error": str(exc)[:300]}
         return Ended(tasks[0], tasks[1:], revoked, reports)
 
+    def record_journaled_end(
+        self, task_id: str, *, actor: str, reason: str, note: dict[str, Any]
+    ) -> None:
+        """The audit record of an end accepted into the outage journal (ADR 0093) for a task
+        the database already holds as ended: its row may have committed while the end's own
+        audit record could not be (the database went away in between), so the acknowledged
+        request is recorded here rather than lost."""
+        task = self._store.fetch_task(task_id)
+        self._audit.record(
+            f"task.{task.status.value}",
+            actor,
+            {"reason": task.end_reason or reason, "already_ended": True, **note},
+            agent=task.agent_name,
+            task_id=task.id,
+        )
+
     def end_all_for_agent(
         self, agent_name: str, status: TaskStatus, reason: str, actor: str
     ) -> Cascade:
