@@ -9,6 +9,7 @@ import pytest
 
 from tests.approvals.conftest import Approvers, make_world
 from warden.approvals import ApprovalSettings
+from warden.service.container import Warden
 
 pytestmark = pytest.mark.approvals
 
@@ -339,3 +340,19 @@ def test_the_controls_report_sees_approvals_for_high_risk_actions(aw: Approvers)
     control = next(c for c in report["controls"] if c["id"] == "CP-APPR-01")
     assert control["status"] == "pass", (control.get("violations"), control.get("notes"))
     assert control["checked"] >= 2
+
+
+def test_another_replica_shows_the_request_as_the_database_has_it(aw: Approvers) -> None:
+    """An operator on replica B sees a grant spent on A at once, not B's cached copy."""
+    task = _task(aw)
+    handle = _held(aw, task, "tickets.delete", arguments={"ticket": "T-4"})
+    other = Warden(aw.warden.settings, clock=aw.clock, primary=False)
+    try:
+        assert other.approvals.get(handle["id"]).status.value == "pending"
+        assert aw.approve(handle["id"]).status_code == 200
+        assert aw.call(task, "tickets.delete", arguments={"ticket": "T-4"})["decision"] is True
+        # B cached the request as pending and has heard nothing (no replication loop runs)
+        seen = other.approvals.get(handle["id"])
+        assert seen.status.value == "approved" and seen.used_at is not None
+    finally:
+        other.close()

@@ -47,6 +47,7 @@ from warden.errors import (
     ApprovalDigestMismatchError,
     ApprovalNotPermittedError,
     CountersUnavailableError,
+    DatabaseUnavailableError,
     NotFoundError,
     WardenError,
 )
@@ -329,10 +330,19 @@ class ApprovalService:
 
     # -- humans -----------------------------------------------------------------------------------
     def get(self, request_id: str) -> ApprovalRequest:
-        req = self._by_id.get(request_id)
-        if req is not None:
+        """The request as the database has it now.
+
+        Read through, not from the in-memory copy: another replica may have decided or spent it a
+        moment ago and its change may not have reached this one yet, and an operator reading it
+        must not see it still pending or unused. The copy answers only while the database is down.
+        """
+        try:
+            return self.refresh(request_id)
+        except DatabaseUnavailableError:
+            req = self._by_id.get(request_id)
+            if req is None:
+                raise
             return req
-        return self._store.fetch_approval(request_id)
 
     def peek(self, request_id: str) -> ApprovalRequest | None:
         """The in-memory copy only (for waiters polling without I/O)."""
