@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -356,3 +357,14 @@ def test_another_replica_shows_the_request_as_the_database_has_it(aw: Approvers)
         assert seen.status.value == "approved" and seen.used_at is not None
     finally:
         other.close()
+
+
+def test_a_world_whose_replication_never_started_is_never_stale(tmp_path: Path) -> None:
+    """The staleness bound is armed by the replication loop; a world that never starts it (as
+    this one) serves what it wrote itself and must not refuse with state_stale once a test
+    outlives the bound on a slow machine."""
+    for aw in make_world(tmp_path, replication_max_staleness=0.2):
+        task = _task(aw)
+        time.sleep(0.5)
+        body = aw.call(task, "tickets.read")
+        assert body["decision"] is True, body

@@ -29,6 +29,9 @@ class Ticks:
 def test_the_tracker_is_stale_only_past_the_bound_and_says_why() -> None:
     ticks = Ticks()
     fresh = Freshness(max_staleness=5.0, monotonic=ticks)
+    ticks.now += 60.0  # not armed (no replication loop started): never stale
+    assert fresh.stale_for() is None and not fresh.status().stale
+    fresh.arm()  # the bound runs from the start of the loop
     ticks.now += 5.0
     assert fresh.stale_for() is None and not fresh.status().stale
     fresh.failing("cannot reach the database: connection refused")

@@ -7,7 +7,11 @@ is connected but hears nothing — a partitioned replica can keep a dead socket 
 Past ``max_staleness`` without a confirmation the replica is *stale*: agent-mode decisions are
 refused with ``state_stale`` and ``/readyz`` answers 503 naming the reason and the age.
 
-The bound runs from start: a replica has ``max_staleness`` to confirm its first round. Like
+The bound runs from start: a replica has ``max_staleness`` to confirm its first round. A
+Warden whose replication was never started (a test world, a tool that opens the store to read)
+has no change feed whose freshness could be measured and serves only what it wrote itself, so
+the bound is armed by ``Replication.start()``, not by construction — otherwise any such world
+living longer than the bound refused everything with ``state_stale``. Like
 ``PolicySync.status()`` (ADR 0120), this is a small tracker the replication loop feeds; the
 decision path only reads ``stale_for()`` (one subtraction, no lock). Times are
 ``time.monotonic()``: elapsed time is what matters, and a wall-clock step (or a test's frozen
@@ -48,6 +52,12 @@ class Freshness:
         self.max_staleness = max_staleness
         self._confirmed_at = monotonic()
         self._reason: str | None = None
+        self._armed = False
+
+    def arm(self) -> None:
+        """The replication loop starts: from now on its rounds must confirm within the bound."""
+        self._confirmed_at = self._monotonic()
+        self._armed = True
 
     def confirm(self, at: float) -> None:
         """The shared state as of ``at`` is applied here (time never moves backwards)."""
@@ -60,12 +70,14 @@ class Freshness:
 
     def stale_for(self) -> float | None:
         """The age of this replica's view when it is past the bound, else None."""
+        if not self._armed:
+            return None
         age = self._monotonic() - self._confirmed_at
         return age if age > self.max_staleness else None
 
     def status(self) -> StateFreshness:
         age = max(0.0, self._monotonic() - self._confirmed_at)
-        stale = age > self.max_staleness
+        stale = self._armed and age > self.max_staleness
         reason = self._reason
         if stale and reason is None:
             reason = "no freshness round confirmed within the bound"

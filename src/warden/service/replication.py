@@ -232,6 +232,7 @@ class Replication:
         # listed before the first request is served: a replica whose /readyz answers 200 is in
         # /v1/replicas (the loop's first heartbeat would come a moment after start)
         self._heartbeat()
+        self.freshness.arm()
         listener = threading.Thread(
             target=self._channel.run,
             args=(self.apply, self._gap, self._stop),
