@@ -3,16 +3,26 @@
 Each record's hash is SHA-256 over the previous record's hash and a canonical JSON encoding
 of the record's own fields, so changing, inserting, removing or reordering any record breaks
 every hash after it.
+
+``prepare_draft`` gives a draft the form it will read back from storage (float timestamp,
+JSON-decoded data) and its data's stored text; every store seals that form, so a record read back
+later hashes to the value it was sealed with. The JSON codec is orjson (with the stdlib encoder
+for what orjson refuses) — the one third-party import here, a pure function of its input.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
+
+import orjson
 
 from warden.core.model import AuditDraft, AuditRecord
+from warden.errors import InvalidParameterError
 
 GENESIS_HASH = "0" * 64
 
@@ -34,6 +44,49 @@ def canonical(seq: int, prev_hash: str, draft: AuditDraft) -> bytes:
 
 def chain_hash(seq: int, prev_hash: str, draft: AuditDraft) -> str:
     return hashlib.sha256(canonical(seq, prev_hash, draft)).hexdigest()
+
+
+def stored_json(value: Any) -> tuple[str, Any]:
+    """``value`` as stored (canonical JSON text), and as it will read back (the form to hash).
+
+    orjson first, sorted keys, no whitespace; values it refuses (integers past 64 bits, non-string
+    keys) take the stdlib encoder. Each text is decoded by the library that wrote it: orjson never
+    writes integers past 64 bits, so its output reads back identically with ``json.loads``.
+    """
+    try:
+        text = orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"))
+        return text, json.loads(text)
+    return text, orjson.loads(text)
+
+
+def prepare_draft(draft: AuditDraft) -> tuple[AuditDraft, str]:
+    """The draft exactly as it will read back from a store, and its data as stored.
+
+    Sealing the round-tripped form (float ts, JSON-decoded data) guarantees that a record read
+    back later hashes to the same value (tuples become lists, int ts becomes float, ...).
+    InvalidParameterError for a non-finite timestamp or data that is not JSON-serialisable.
+    """
+    ts = float(draft.ts)
+    if not math.isfinite(ts):
+        raise InvalidParameterError(f"audit event `{draft.type}` has a non-finite timestamp")
+    try:
+        data_text, data = stored_json(draft.data)
+    except (TypeError, ValueError) as exc:
+        raise InvalidParameterError(
+            f"audit event `{draft.type}` data is not JSON-serialisable: {exc}"
+        ) from exc
+    normalized = AuditDraft(
+        ts=ts,
+        type=draft.type,
+        actor=draft.actor,
+        data=data,
+        agent=draft.agent,
+        task_id=draft.task_id,
+        decision_id=draft.decision_id,
+    )
+    return normalized, data_text
 
 
 def seal(seq: int, prev_hash: str, draft: AuditDraft) -> AuditRecord:

@@ -21,19 +21,5 @@ def dump(value: Any) -> str:
         return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
-def round_trip(value: Any) -> tuple[str, Any]:
-    """``value`` as stored, and as it will read back (the form the audit chain must hash).
-
-    Each text is decoded by the library that wrote it: orjson never writes integers past 64 bits
-    (those take the stdlib path), so its output reads back identically with ``json.loads``.
-    """
-    try:
-        text = orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
-    except TypeError:  # orjson.JSONEncodeError is a TypeError
-        text = json.dumps(value, sort_keys=True, separators=(",", ":"))
-        return text, json.loads(text)
-    return text, orjson.loads(text)
-
-
 def load_tuple(text: str) -> tuple[str, ...]:
     return tuple(json.loads(text))

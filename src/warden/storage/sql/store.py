@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -36,7 +35,7 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.pool import StaticPool
 
-from warden.core.audit import GENESIS_HASH, seal
+from warden.core.audit import GENESIS_HASH, prepare_draft, seal
 from warden.core.model import (
     Agent,
     AgentStatus,
@@ -71,7 +70,6 @@ from warden.errors import (
 )
 from warden.storage.sql.codec import dump as _dump
 from warden.storage.sql.codec import load_tuple as _load_tuple
-from warden.storage.sql.codec import round_trip as _round_trip
 from warden.storage.sql.governance import GovernanceSQL
 from warden.storage.sql.integrity import IntegrityStoreMixin
 from warden.storage.sql.lifecycle import LifecycleStoreMixin
@@ -519,33 +517,6 @@ def _join_token(m: RowMapping) -> JoinToken:
     )
 
 
-def _prepare_draft(draft: AuditDraft) -> tuple[AuditDraft, str]:
-    """The draft exactly as it will read back from the database, and its data as stored.
-
-    Sealing the round-tripped form (float ts, JSON-decoded data) guarantees that a record read
-    back later hashes to the same value (tuples become lists, int ts becomes float, ...).
-    """
-    ts = float(draft.ts)
-    if not math.isfinite(ts):
-        raise InvalidParameterError(f"audit event `{draft.type}` has a non-finite timestamp")
-    try:
-        data_text, data = _round_trip(draft.data)
-    except (TypeError, ValueError) as exc:
-        raise InvalidParameterError(
-            f"audit event `{draft.type}` data is not JSON-serialisable: {exc}"
-        ) from exc
-    normalized = AuditDraft(
-        ts=ts,
-        type=draft.type,
-        actor=draft.actor,
-        data=data,
-        agent=draft.agent,
-        task_id=draft.task_id,
-        decision_id=draft.decision_id,
-    )
-    return normalized, data_text
-
-
 def _before(conn: Connection, table: sa.Table, after: str) -> sa.ColumnElement[bool]:
     """Keyset paging, newest first: rows strictly before the row ``after`` (by created_at, id)."""
     cursor = (
@@ -812,7 +783,7 @@ class SQLStore(
                 f"credential `{credential.jti}` belongs to task `{credential.task_id}`, "
                 f"not `{task.id}`"
             )
-        prepared = [_prepare_draft(d) for d in audit]
+        prepared = [prepare_draft(d) for d in audit]
         conflict = f"task `{task.id}` or credential `{credential.jti}` already exists"
         with self._tx(write=True, conflict=conflict) as conn:
             conn.execute(sa.insert(tasks).values(**_task_row(task)))
@@ -827,7 +798,7 @@ class SQLStore(
         NotFoundError if the task is unknown, ConflictError if it is no longer active (the task
         row is locked, so this cannot race with ``end_task``) or the jti is taken.
         """
-        prepared = [_prepare_draft(d) for d in audit]
+        prepared = [prepare_draft(d) for d in audit]
         conflict = f"credential `{credential.jti}` already exists"
         with self._tx(write=True, conflict=conflict) as conn:
             status = conn.execute(
@@ -1302,7 +1273,7 @@ class SQLStore(
     def append_audit(self, drafts: Sequence[AuditDraft]) -> list[AuditRecord]:
         if not drafts:
             return []
-        prepared = [_prepare_draft(d) for d in drafts]
+        prepared = [prepare_draft(d) for d in drafts]
         with self._tx(write=True) as conn:
             return self._append_chain(conn, prepared)
 
