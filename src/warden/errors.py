@@ -55,8 +55,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from warden.core.reasons import deny_reason
-
 
 class WardenError(Exception):
     """Root of every error Warden raises on purpose."""
@@ -266,18 +264,22 @@ class AccessDeniedError(PermissionDeniedError):
     """A policy enforcement point refused an action because the decision was deny.
 
     ``decision`` is the AuthZEN response (``{"decision": false, "context": {...}}``);
-    ``decision_id``, ``reason`` and ``policies`` are read from its context.
+    ``decision_id``, ``reason`` and ``policies`` are read from its context (``reason`` as
+    ``core.reasons.deny_reason`` reads it: ``policy`` when the context names no refusal —
+    spelled out here because this module is the bottom layer and imports nothing of Warden's).
     """
 
     code = "access_denied"
 
     def __init__(self, message: str, *, decision: dict[str, Any] | None = None) -> None:
         context = (decision or {}).get("context") or {}
+        code = context.get("reason")
+        reason = code if isinstance(code, str) and code and code != "allowed" else "policy"
         super().__init__(
             message,
             detail={
                 "decision_id": context.get("decision_id"),
-                "reason": deny_reason(context),
+                "reason": reason,
                 "policies": list(context.get("reasons") or []),
             },
         )

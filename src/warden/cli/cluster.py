@@ -10,7 +10,6 @@ each on its own loopback port, and stops them all afterwards.
 from __future__ import annotations
 
 import os
-import secrets
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,42 +22,27 @@ import yaml
 from warden.cli.client import admin_token_path
 from warden.cli.demo import ServerProcess, free_port, server_command
 
+# PostgreSQL itself is spoken to by the storage layer only (ADR 0153); re-exported for the
+# tests, benchmarks and demo that take them from here
+from warden.storage.postgres_admin import postgres_unreachable, temporary_schema
+
+__all__ = [
+    "DEFAULT_PG_URL",
+    "Cluster",
+    "ReplicaClient",
+    "dev_svid",
+    "local_cluster",
+    "postgres_unreachable",
+    "postgres_url",
+    "replica_command",
+    "temporary_schema",
+]
+
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 def postgres_url() -> str:
     return os.environ.get("WARDEN_TEST_DATABASE_URL", DEFAULT_PG_URL)
-
-
-def postgres_unreachable(url: str) -> str | None:
-    """None when PostgreSQL answers at ``url``, else why not."""
-    import psycopg
-
-    try:
-        with psycopg.connect(url, connect_timeout=3) as conn:
-            conn.execute("SELECT 1")
-    except psycopg.Error as exc:
-        return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return None
-
-
-@contextmanager
-def temporary_schema(base_url: str, prefix: str = "warden_tmp") -> Iterator[str]:
-    """A new, empty schema; yields a database URL that uses it (``search_path``)."""
-    import psycopg
-    from psycopg import sql
-
-    schema = f"{prefix}_{secrets.token_hex(6)}"
-    with psycopg.connect(base_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    separator = "&" if "?" in base_url else "?"
-    try:
-        yield f"{base_url}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(base_url, autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
-            )
 
 
 @dataclass

@@ -45,7 +45,7 @@ async def open_backend(config: ProxyConfig) -> AsyncIterator[Backend]:
         finally:
             await client.aclose()
         return
-    from warden.sdk.embedded import EmbeddedPDP
+    from warden.embedded import EmbeddedPDP
     from warden.service.container import Warden
 
     w = Warden(embedded_settings(config))

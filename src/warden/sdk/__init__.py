@@ -2,8 +2,10 @@
 
     from warden.sdk import WardenClient, CredentialKeeper, guard
 
-The embedded PDP (``warden.sdk.embedded.EmbeddedPDP``) is imported on first use: it brings
-the whole server core (storage, policy engine) with it.
+The SDK is the client side: it imports no server package (``pyproject.toml``'s contracts,
+ADR 0153). The embedded PDP is server code (``warden.embedded``); ``EmbeddedPDP`` here and
+``warden.sdk.embedded`` re-export it, imported on first use, since it brings the whole server
+(storage, policy engine) with it.
 """
 
 from __future__ import annotations

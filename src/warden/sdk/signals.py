@@ -12,8 +12,9 @@ dispatches it; ``push_app()`` is an ASGI endpoint for RFC 8935 push (202 on succ
 
 from __future__ import annotations
 
+import json
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 import httpx
@@ -23,6 +24,10 @@ from warden.tokens.secevent import verify_set
 
 SESSION_REVOKED = "https://schemas.openid.net/secevent/caep/event-type/session-revoked"
 Listener = Callable[[str | None, frozenset[str]], None]  # (task id, credential jtis)
+# ASGI's three callables (asgiref's typing, spelled out: the SDK needs no server package)
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 
 class SignalReceiver:
@@ -116,26 +121,69 @@ class SignalReceiver:
             if http is None:
                 client.close()
 
-    def push_app(self) -> Any:
+    def push_app(self) -> PushApp:
         """An ASGI app taking RFC 8935 pushes at any path."""
-        from starlette.applications import Starlette
-        from starlette.requests import Request
-        from starlette.responses import JSONResponse, Response
-        from starlette.routing import Route
+        return PushApp(self)
 
-        async def receive(request: Request) -> Response:
-            if (
-                request.headers.get("content-type", "").split(";")[0].strip()
-                != "application/secevent+jwt"
-            ):
-                return JSONResponse({"err": "invalid_request", "description": "not a SET"}, 400)
-            try:
-                self.handle((await request.body()).decode("ascii", "replace"))
-            except TokenInvalidError as exc:
-                return JSONResponse({"err": "invalid_key", "description": exc.message}, 400)
-            return Response(status_code=202)
 
-        return Starlette(routes=[Route("/{path:path}", receive, methods=["POST"])])
+class PushApp:
+    """RFC 8935 push delivery as a bare ASGI app: ``POST`` a SET at any path.
+
+    ``202`` when the SET was verified and handled, ``400`` with an ``err`` object when it is
+    not one for this receiver, ``405`` for another method. The SDK is a client library, so this
+    speaks ASGI itself instead of bringing a web framework (ADR 0153); any ASGI server or
+    framework can mount it.
+    """
+
+    def __init__(self, receiver: SignalReceiver) -> None:
+        self.receiver = receiver
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        if scope["method"] != "POST":
+            await _answer(send, 405, b"", [(b"allow", b"POST")])
+            return
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            if not message.get("more_body", False):
+                break
+        headers = {k.lower(): v for k, v in scope.get("headers") or []}
+        media = headers.get(b"content-type", b"").decode("latin-1").split(";")[0].strip()
+        if media != "application/secevent+jwt":
+            await _error(send, "invalid_request", "not a SET")
+            return
+        try:
+            self.receiver.handle(bytes(body).decode("ascii", "replace"))
+        except TokenInvalidError as exc:
+            await _error(send, "invalid_key", exc.message)
+            return
+        await _answer(send, 202, b"")
+
+
+async def _error(send: Send, err: str, description: str) -> None:
+    body = json.dumps({"err": err, "description": description}).encode()
+    await _answer(send, 400, body, [(b"content-type", b"application/json")])
+
+
+async def _answer(
+    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    head = [*(headers or []), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": head})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _revoked(
