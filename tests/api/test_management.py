@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -206,6 +207,7 @@ def test_health_readiness_and_metrics(world: World) -> None:
     assert c.get("/healthz").json() == {"status": "ok"}
     ready = c.get("/readyz")
     assert ready.status_code == 200 and ready.json()["policy_revision"] == world.warden.pdp.revision
+    assert ready.json()["reasons"] == []
     world.register()
     t = world.start_task()
     world.decide(t["access_token"], t["spiffe_id"], "tickets.read")
@@ -243,3 +245,35 @@ def test_pdp_requires_authenticated_peps_off_loopback(world: World) -> None:
         world.client.post("/access/v1/evaluation", json=body, headers=world.admin).status_code
         == 200
     )
+
+
+def test_a_folder_change_is_never_undone_by_the_policy_poll(world: World) -> None:
+    """Activating a folder's set and publishing it are one step: a poll in between used to see
+    the new set served and the old one published, and put the old one back."""
+    seen: list[str | None] = []
+    stop = threading.Event()
+
+    def poll() -> None:
+        while not stop.is_set():
+            world.warden.policy_sync.sync()
+            seen.append(world.warden.pdp.revision)
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    loaded: list[str] = []
+    served: list[str | None] = []  # what this replica serves right after each reload
+    try:
+        for i in range(30):
+            (world.policies / "extra.cedar").write_text(
+                f'@id("extra-{i}") permit (principal == user::"u{i}", action, resource);'
+            )
+            loaded.append(world.warden.reload_policies())
+            served.append(world.warden.pdp.revision)
+    finally:
+        stop.set()
+        poller.join(10)
+    assert served == loaded, "a poll put the previous revision back"
+    order = {revision: i for i, revision in enumerate(loaded)}
+    positions = [order[r] for r in seen if r in order]
+    assert positions == sorted(positions), "a poll put an older revision back"
+    assert world.warden.pdp.revision == loaded[-1]

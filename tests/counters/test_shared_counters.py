@@ -187,6 +187,7 @@ def test_unreachable_counters_refuse_with_counters_unavailable(tmp_path: Path) -
             assert refused["context"]["reason"] == "counters_unavailable"
             assert ready.status_code == 503
             assert ready.json()["checks"]["counters"].startswith("counters_unavailable")
+            assert "counters_unavailable" in ready.json()["reasons"]
             eventually(
                 lambda: httpx.get(f"{running.urls[0]}/readyz", timeout=10).status_code == 200,
                 "ready again once the counters answer",

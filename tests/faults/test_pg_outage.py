@@ -70,6 +70,7 @@ def test_revocation_during_a_database_outage(tmp_path: Path) -> None:
                 body = b.ready().json()
                 assert body["checks"]["state_fresh"] is False
                 assert body["state"]["stale"] and body["state"]["age"] > MAX_STALENESS
+                assert "state_stale" in body["reasons"]  # beside audit_unavailable, if that holds
                 assert b.decide(*tokens["delta"]).reason in CUT_OFF_REFUSALS
 
                 restarted = load_time()

@@ -56,9 +56,13 @@ class PolicyWatcher:
         interval: float = 1.0,
         on_loaded: Callable[[LoadedPolicySet], None] = _ignore,
         on_error: Callable[[Exception], None] = _ignore,
+        activate: Callable[[LoadedPolicySet], None] | None = None,
     ) -> None:
         self.path = Path(path)
         self.pdp = pdp
+        # how a loaded set becomes active (default: swap it into the PDP); a replicated server
+        # activates and publishes in one step (service.policy_sync.PolicySync.adopt)
+        self._activate = activate or pdp.activate
         self.interval = interval
         self._on_loaded = on_loaded
         self._on_error = on_error
@@ -104,11 +108,23 @@ class PolicyWatcher:
             except Exception as exc:  # never let the watcher thread die
                 self._report(PolicyError(f"cannot load policy folder `{self.path}`: {exc}"))
                 return None
-            self.pdp.activate(loaded)
+            self._activate(loaded)
         try:
             self._on_loaded(loaded)
         except Exception:  # noqa: S110 - a failing callback must not stop reloads
             pass
+        return loaded
+
+    def load_now(self) -> LoadedPolicySet:
+        """Load and activate the folder now, changed or not (an explicit reload).
+
+        Under the polling's lock: two loads of one folder must activate in the order they read
+        it, or an older read activated last would undo a newer one. Raises ``PolicyError``
+        (the caller reports it; the poll will not report the same folder again)."""
+        with self._lock:
+            self._seen = _signature(self.path)
+            loaded = load_policy_dir(self.path)
+            self._activate(loaded)
         return loaded
 
     def _report(self, exc: Exception) -> None:

@@ -20,7 +20,7 @@ from warden.config import Settings
 from warden.core.clock import Clock, SystemClock
 from warden.core.governance import TimeoutAction
 from warden.core.ports import Store
-from warden.errors import InvalidParameterError, NotFoundError, PolicyError, WardenError
+from warden.errors import InvalidParameterError, NotFoundError, PolicyError
 from warden.evidence.controls import Thresholds
 from warden.service.agents import AgentService
 from warden.service.approvals import ApprovalService
@@ -387,16 +387,13 @@ class Warden:
 
     # -- policies -----------------------------------------------------------------------------
     def _policies_loaded(self, lps: LoadedPolicySet) -> None:
-        """A set loaded from this replica's folder: activate everywhere (ADR 0120)."""
-        try:  # publish first: until then the policy poll would put the old revision back, and
-            # recording the activation waits for an audit commit (ADR 0090)
-            self.policy_sync.publish(lps, by=self.replication.replica_id)
-        except WardenError as exc:
-            log.warning("could not publish policy revision %s: %s", lps.revision, exc.message)
-            self._policies_activated(lps)
-            return
+        """A set loaded from this replica's folder: activate here and everywhere (ADR 0120)."""
+        # activated and published in one step under the poll's lock, before the activation is
+        # recorded (which waits for an audit commit, ADR 0090)
+        published = self.policy_sync.adopt(lps, by=self.replication.replica_id)
         self._policies_activated(lps)
-        self.replication.announce("policy.reload", {"revision": lps.revision})
+        if published:
+            self.replication.announce("policy.reload", {"revision": lps.revision})
 
     def _policies_activated(self, lps: LoadedPolicySet) -> None:
         self.policy_error = None
@@ -430,15 +427,18 @@ class Warden:
     def reload_policies(self, *, announce: bool = True) -> str:
         if self.settings.policies_dir is None:
             raise PolicyError("no policy folder is configured")
+        watcher = self._watcher
         try:
+            if announce and watcher is not None:  # serialised with the folder poll
+                return watcher.load_now().revision  # activates through _policies_loaded
             lps = load_policy_dir(self.settings.policies_dir)
         except PolicyError as exc:
             self._policies_rejected(exc)
             raise
-        self.pdp.activate(lps)
         if announce:
             self._policies_loaded(lps)
         else:
+            self.pdp.activate(lps)
             self._policies_activated(lps)
         return lps.revision
 
@@ -461,7 +461,7 @@ class Warden:
                 self.settings.policies_dir,
                 self.pdp,
                 interval=self.settings.policy_reload_interval,
-                on_loaded=self._policies_loaded,
+                activate=self._policies_loaded,
                 on_error=self._policies_rejected,
             )
             self._watcher.start()

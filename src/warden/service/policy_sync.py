@@ -79,12 +79,25 @@ class PolicySync:
         self._failed_revision: str | None = None  # a bundle we could not load: not retried
 
     # -- publishing -----------------------------------------------------------------------
-    def publish(self, lps: LoadedPolicySet, *, by: str) -> None:
-        """Make ``lps`` (already active here) the revision every replica serves."""
-        files = dict(lps.sources)
+    def adopt(self, lps: LoadedPolicySet, *, by: str) -> bool:
+        """Activate a set loaded from this replica's folder and publish it, as one step.
+
+        Both happen under the poll's lock: a poll running between the two would see the new set
+        served here and the old one published, and put the old one back (undoing the change for
+        up to an interval, and re-activating over a rejection reported meanwhile). Returns
+        whether it was published; when the database refuses, the set still serves here.
+        """
         with self._lock:
-            pointer = self._store.publish_policies(lps.revision, files, at=self._clock.now(), by=by)
+            self._pdp.activate(lps)
+            try:
+                pointer = self._store.publish_policies(
+                    lps.revision, dict(lps.sources), at=self._clock.now(), by=by
+                )
+            except WardenError as exc:
+                log.warning("could not publish policy revision %s: %s", lps.revision, exc.message)
+                return False
             self._confirm(pointer.revision)
+            return True
 
     # -- following ------------------------------------------------------------------------
     def sync(self) -> LoadedPolicySet | None:

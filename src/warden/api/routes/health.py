@@ -57,6 +57,19 @@ async def readyz(request: Request) -> Response:
     if not checks["audit_available"]:  # ADR 0090: refusing decisions and changes
         body["reason"] = "audit_unavailable"
         body["audit_error"] = w.writer.unavailable_reason
+    # every cause at once (`reason` names the most severe one): an operator facing a replica
+    # that is both cut off and unable to write its audit must see both
+    body["reasons"] = [
+        code
+        for code, failing in (
+            ("audit_unavailable", not checks["audit_available"]),
+            ("state_stale", state.stale),
+            ("counters_unavailable", counters is not None),
+            ("policies_not_loaded", not checks["policies"]),
+            ("policy_stale", freshness.stale),
+        )
+        if failing
+    ]
     return json_response(body, 200 if ready else 503)
 
 
