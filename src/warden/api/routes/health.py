@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
@@ -41,7 +43,7 @@ async def readyz(request: Request) -> Response:
         and bool(checks["audit_available"])
         and not state.stale
     )
-    body = {
+    body: dict[str, Any] = {
         "status": "ready" if ready else "not_ready",
         "checks": checks,
         # how fresh this replica's view of revocations is (ADR 0092)
