@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from warden.api.oauth_requests import exchange
 from warden.authz.authzen import parse_evaluation
 from warden.config import Settings
 from warden.errors import DecisionUnavailableError, InvalidParameterError
@@ -123,4 +124,6 @@ class EmbeddedPDP:
         now = self.warden.clock.now()
         form = _wire.exchange_form(subject_token, **kw)
         as_lists = {k: v if isinstance(v, list) else [v] for k, v in form.items()}
-        return _wire.credential_of(self.warden.tasks.token(as_lists), now)
+        return _wire.credential_of(
+            exchange(self.warden.tasks, self.warden.credentials, as_lists), now
+        )

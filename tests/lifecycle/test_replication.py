@@ -12,6 +12,7 @@ import pytest
 
 from tests.lifecycle.conftest import POLICIES
 from tests.lifecycle.waiting import eventually
+from warden.api.oauth_requests import exchange
 from warden.authz.authzen import ActionInput, EntityInput, EvaluationInput
 from warden.config import Settings, TrustDomainConfig
 from warden.core.model import TaskStatus
@@ -54,14 +55,16 @@ class Pair:
 
     def start_task(self) -> dict[str, Any]:
         svid = self.trust.mint(self.agent.spiffe_id, "warden")
-        return self.a.tasks.token(
+        return exchange(
+            self.a.tasks,
+            self.a.credentials,
             {
                 "grant_type": ["urn:ietf:params:oauth:grant-type:token-exchange"],
                 "subject_token": [svid],
                 "subject_token_type": ["urn:ietf:params:oauth:token-type:jwt"],
                 "scope": [SCOPE],
                 "authorization_details": ['[{"type":"agent_task","purpose":"p"}]'],
-            }
+            },
         )
 
     def allowed(self, w: Warden, token: str) -> bool:

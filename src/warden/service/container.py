@@ -30,6 +30,7 @@ from warden.service.auditing import Auditor
 from warden.service.behaviour import BehaviourService
 from warden.service.certification import CertificationService
 from warden.service.checkpoints import CheckpointService
+from warden.service.credentials import CredentialService
 from warden.service.decisions import DecisionService
 from warden.service.entries import EntryService
 from warden.service.events import EventFeed
@@ -39,6 +40,7 @@ from warden.service.introspection import IntrospectionService
 from warden.service.join_tokens import JoinTokenService
 from warden.service.keys import KeyService
 from warden.service.leases import LeaseService
+from warden.service.liveness import Liveness
 from warden.service.manifests import ManifestService
 from warden.service.modes import ModeService
 from warden.service.notifications import Notifier
@@ -139,25 +141,37 @@ class Warden:
         self.refusals = RefusalLog(self.auditor, self.clock)
         self.manifests = ManifestService(self.store, self.auditor, self.clock)
         self.pins = ToolPinService(self.store, self.auditor, self.clock)
+        limits = TaskLimits(
+            credential_ttl=settings.credential_ttl,
+            credential_max_ttl=settings.credential_max_ttl,
+            task_ttl=settings.task_ttl,
+            task_max_ttl=settings.task_max_ttl,
+            issuer=issuer,
+            accepted_audiences=settings.accepted_audiences,
+            max_delegation_depth=settings.max_delegation_depth,
+            dpop_required_tiers=frozenset(settings.dpop_required_tiers),
+        )
+        self.liveness = Liveness(self.store, self.state, self.clock)
+        self.credentials = CredentialService(
+            self.store,
+            self.state,
+            self.auditor,
+            self.clock,
+            self.issuer,
+            self.verifier,
+            self.dpop,
+            self.liveness,
+            credential_ttl=limits.credential_ttl,
+            token_endpoint=limits.token_endpoint,
+        )
         self.tasks = TaskService(
             self.store,
             self.state,
             self.auditor,
             self.clock,
             self.attestors,
-            self.issuer,
-            self.verifier,
-            TaskLimits(
-                credential_ttl=settings.credential_ttl,
-                credential_max_ttl=settings.credential_max_ttl,
-                task_ttl=settings.task_ttl,
-                task_max_ttl=settings.task_max_ttl,
-                issuer=issuer,
-                accepted_audiences=settings.accepted_audiences,
-                max_delegation_depth=settings.max_delegation_depth,
-                dpop_required_tiers=frozenset(settings.dpop_required_tiers),
-            ),
-            self.dpop,
+            self.credentials,
+            limits,
             entries=self.entries,
             manifests=self.manifests,
         )
@@ -196,7 +210,14 @@ class Warden:
             grace=settings.key_retire_grace,
         )
         self.introspection = IntrospectionService(
-            self.store, self.tasks, self.leases, self.keys, self.auditor, self.clock, issuer=issuer
+            self.store,
+            self.credentials,
+            self.liveness,
+            self.leases,
+            self.keys,
+            self.auditor,
+            self.clock,
+            issuer=issuer,
         )
         if not isinstance(self.store, SQLStore):
             raise InvalidParameterError("replication needs the SQL store")
@@ -256,6 +277,7 @@ class Warden:
             OutageJournal(settings.data_dir / JOURNAL_NAME),
             self.state,
             self.tasks,
+            self.credentials,
             self.agents,
             self.clock,
             replica=self.replication.replica_id,
@@ -263,7 +285,8 @@ class Warden:
         self.outage.restore()  # what was accepted during an outage before a restart still holds
         self.decisions = DecisionService(
             self.pdp,
-            self.tasks,
+            self.credentials,
+            self.liveness,
             self.state,
             self.modes,
             self.auditor,

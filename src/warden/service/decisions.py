@@ -61,11 +61,12 @@ from warden.errors import (
 )
 from warden.service.approvals import ApprovalService
 from warden.service.auditing import Auditor
+from warden.service.credentials import CredentialService
 from warden.service.freshness import Freshness
+from warden.service.liveness import Liveness
 from warden.service.modes import ModeService
 from warden.service.replay import policy_outcome
 from warden.service.state import HotState, LiveTask
-from warden.service.tasks import TaskService
 from warden.tokens.verifier import VerifiedCredential
 
 __all__ = [
@@ -131,7 +132,8 @@ class DecisionService:
     def __init__(
         self,
         pdp: PolicyDecisionPoint,
-        tasks: TaskService,
+        credentials: CredentialService,
+        liveness: Liveness,
         state: HotState,
         modes: ModeService,
         auditor: Auditor,
@@ -142,7 +144,8 @@ class DecisionService:
         freshness: Freshness | None = None,
     ) -> None:
         self._pdp = pdp
-        self._tasks = tasks
+        self._credentials = credentials
+        self._liveness = liveness
         self._state = state
         self._modes = modes
         self._audit = auditor
@@ -228,7 +231,7 @@ class DecisionService:
         if ctx.token is None:
             return Refusal("missing_credential", "subject.properties.token is missing")
         try:
-            ctx.cred = self._tasks.verify_signature(ctx.token)
+            ctx.cred = self._credentials.verify_signature(ctx.token)
         except TokenInvalidError as exc:
             return Refusal("invalid_credential", f"{exc.code}: {exc.message}")
         return None
@@ -237,7 +240,7 @@ class DecisionService:
         cred = ctx.cred
         assert cred is not None
         try:
-            live = self._tasks.check_live(cred)
+            live = self._liveness.check(cred)
         except TokenInvalidError as exc:
             # signed by us, so the claims are trustworthy enough to attribute the deny
             known = self._state.agents_by_spiffe.get(cred.subject)
@@ -265,7 +268,7 @@ class DecisionService:
                     "context.http.method and context.http.uri are required",
                     detail={"reason": "missing_request"},
                 )
-            self._tasks.verify_proof(
+            self._credentials.verify_proof(
                 cred,
                 ctx.proof,
                 method=method,

@@ -17,8 +17,9 @@ from warden.core.model import LeaseKind, LeaseState, TaskStatus
 from warden.core.ports import Store
 from warden.errors import NotFoundError, TokenInvalidError
 from warden.service.auditing import Auditor
+from warden.service.credentials import CredentialService
 from warden.service.leases import LeaseService
-from warden.service.tasks import TaskService
+from warden.service.liveness import Liveness
 from warden.tokens import peek_unverified
 from warden.tokens.downstream import verify_downstream
 from warden.tokens.keys import KeyManager
@@ -31,7 +32,8 @@ class IntrospectionService:
     def __init__(
         self,
         store: Store,
-        tasks: TaskService,
+        credentials: CredentialService,
+        liveness: Liveness,
         leases: LeaseService,
         keys: KeyManager,
         auditor: Auditor,
@@ -40,7 +42,8 @@ class IntrospectionService:
         issuer: str,
     ) -> None:
         self._store = store
-        self._tasks = tasks
+        self._credentials = credentials
+        self._liveness = liveness
         self._leases = leases
         self._keys = keys
         self._audit = auditor
@@ -84,8 +87,8 @@ class IntrospectionService:
         return dict(answer)
 
     def _credential(self, token: str) -> dict[str, Any]:
-        cred = self._tasks.verify_signature(token)
-        live = self._tasks.check_live(cred)
+        cred = self._credentials.verify_signature(token)
+        live = self._liveness.check(cred)
         claims = cred.claims
         out: dict[str, Any] = {
             "active": True,
@@ -129,7 +132,7 @@ class IntrospectionService:
             or lease.state is not LeaseState.ACTIVE
             or lease.principal != claims.get("jti")
             or task.status is not TaskStatus.ACTIVE
-            or self._tasks.state.agent_is_active(task.spiffe_id) is None
+            or self._liveness.active_agent(task.spiffe_id) is None
         ):
             return INACTIVE
         standard = ("iss", "sub", "aud", "exp", "iat", "jti", "scope")
@@ -150,7 +153,7 @@ class IntrospectionService:
     def revoke(self, token: str, *, caller: str) -> None:
         kind = self._kind(token)
         if kind == "credential":
-            self._tasks.revoke_credential(token, actor=caller)
+            self._credentials.revoke_credential(token, actor=caller)
             return
         if kind == "lease":
             try:

@@ -36,6 +36,7 @@ from warden.errors import (
     TokenInvalidError,
 )
 from warden.service.agents import AgentService
+from warden.service.credentials import CredentialService
 from warden.service.outage_journal import OutageJournal
 from warden.service.state import HotState
 from warden.service.tasks import TaskService
@@ -58,6 +59,7 @@ class OutageService:
         journal: OutageJournal,
         state: HotState,
         tasks: TaskService,
+        credentials: CredentialService,
         agents: AgentService,
         clock: Clock,
         *,
@@ -66,6 +68,7 @@ class OutageService:
         self._journal = journal
         self._state = state
         self._tasks = tasks
+        self._credentials = credentials
         self._agents = agents
         self._clock = clock
         self._replica = replica
@@ -103,7 +106,7 @@ class OutageService:
         """RFC 7009 during an outage: only Warden's own task credentials (a lease token needs
         the database to find its lease), so anything else re-raises ``error``."""
         try:
-            cred = self._tasks.verify_signature(token)
+            cred = self._credentials.verify_signature(token)
         except TokenInvalidError:
             raise error from None
         return self.revoke_credential(cred, actor=actor, error=error)
@@ -227,7 +230,7 @@ class OutageService:
                     note=note,
                 )
         elif kind == "credential.revoke":
-            self._tasks.revoke_jti(
+            self._credentials.revoke_jti(
                 str(entry["jti"]),
                 float(entry["expires_at"]),
                 subject=str(entry["subject"]),

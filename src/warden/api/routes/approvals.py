@@ -116,12 +116,12 @@ def _caller(request: Request) -> str | None:
     auth = authorization(request)
     if auth is not None and auth[0] in ("bearer", "dpop"):
         try:
-            w.tasks.verify_signature(auth[1])
+            w.credentials.verify_signature(auth[1])
         except TokenInvalidError:
             pass  # not one of ours: perhaps a PEP key
         else:
             # one of our credentials: live, and with its DPoP proof when it is bound
-            cred = w.tasks.authenticate_agent(
+            cred = w.credentials.authenticate_agent(
                 auth[1],
                 scheme=auth[0],
                 proof=dpop_header(request),
@@ -187,7 +187,7 @@ async def _decide(request: Request, request_id: str, approve: bool) -> Response:
     token = operator_token(request)
     if token is not None and not token.startswith(TOKEN_PREFIX):
         try:
-            cred = await run_in_threadpool(w.tasks.verify_signature, token)
+            cred = await run_in_threadpool(w.credentials.verify_signature, token)
         except TokenInvalidError:
             raise AuthenticationError(
                 "invalid token: deciding approvals needs an operator token"

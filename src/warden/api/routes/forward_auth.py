@@ -223,7 +223,7 @@ async def _forward_auth(request: Request, suffix: str) -> Response:
             },
         )
         return json_response(body, 403, {"X-Warden-Decision": out.decision_id})
-    cred = w.tasks.verify_signature(token)  # verified by the decision just now (cached)
+    cred = w.credentials.verify_signature(token)  # verified by the decision just now (cached)
     return Response(
         status_code=200,
         headers={

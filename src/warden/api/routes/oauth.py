@@ -12,10 +12,16 @@ from starlette.responses import Response
 
 from warden.api.deps import channel_of, read_form, require_client, warden_of
 from warden.api.errors import json_response
+from warden.api.oauth_requests import (
+    ACCESS_TOKEN_TYPE,
+    TOKEN_EXCHANGE,
+    exchange,
+    grant_label,
+    token_param,
+)
 from warden.core.model import OperatorRole
 from warden.errors import OAuthError
 from warden.service.outage import OUTAGE_ERRORS
-from warden.service.tasks import ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE
 from warden.tokens.dpop import PROOF_ALGORITHMS
 
 router = APIRouter(tags=["oauth"])
@@ -73,13 +79,15 @@ async def token(request: Request) -> Response:
     grant = "unknown"
     try:
         form = await read_form(request)
-        grant = _grant(form)
+        grant = grant_label(form)
         proofs = request.headers.getlist("dpop")
         if len(proofs) > 1:
             raise OAuthError("invalid_dpop_proof", "send exactly one DPoP header")
         with w.tracing.span("warden.token", {"warden.grant": grant}) as span:
             body = await run_in_threadpool(
-                w.tasks.token,
+                exchange,
+                w.tasks,
+                w.credentials,
                 form,
                 channel_of(request),
                 dpop=proofs[0] if proofs else None,
@@ -95,28 +103,10 @@ async def token(request: Request) -> Response:
     return json_response(body, headers=NO_STORE)
 
 
-def _grant(form: dict[str, list[str]]) -> str:
-    """A bounded label: token_exchange (a new task), delegation, renewal, or unsupported."""
-    if (form.get("grant_type") or [""])[0] != TOKEN_EXCHANGE:
-        return "unsupported"
-    if form.get("actor_token"):
-        return "delegation"
-    if (form.get("subject_token_type") or [""])[0] == ACCESS_TOKEN_TYPE:
-        return "renewal"
-    return "token_exchange"
-
-
-def _token_param(form: dict[str, list[str]]) -> str:
-    values = form.get("token") or []
-    if len(values) != 1 or not values[0]:
-        raise OAuthError("invalid_request", "send exactly one `token`")
-    return values[0]
-
-
 @router.post("/oauth2/introspect")
 async def introspect(request: Request) -> Response:
     caller = await run_in_threadpool(require_client, request)
-    token = _token_param(await read_form(request))
+    token = token_param(await read_form(request))
     body = await run_in_threadpool(
         warden_of(request).introspection.introspect, token, caller=caller
     )
@@ -127,7 +117,7 @@ async def introspect(request: Request) -> Response:
 async def revoke(request: Request) -> Response:
     # revoking is an act, not a look: operators must be admins (PEP keys may revoke)
     caller = await run_in_threadpool(require_client, request, OperatorRole.ADMIN)
-    token = _token_param(await read_form(request))
+    token = token_param(await read_form(request))
     w = warden_of(request)
     try:
         await run_in_threadpool(w.introspection.revoke, token, caller=caller)

@@ -72,7 +72,7 @@ def _caller_for_task(request: Request, task_id: str) -> Caller:
         op = w.operators.authenticate(token)
         w.operators.require(op, OperatorRole.ADMIN)
         return Caller(f"operator:{op.name}", None)
-    cred = w.tasks.authenticate_agent(
+    cred = w.credentials.authenticate_agent(
         token,
         scheme=scheme,
         proof=dpop_header(request),
