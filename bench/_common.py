@@ -426,7 +426,9 @@ def start_task(w: Any, trust: Any, body: dict[str, Any], scope: str) -> tuple[An
             json.dumps([{"type": "agent_task", "purpose": "triage", "category": "support"}])
         ],
     }
-    answer = w.tasks.token(form)
+    from warden.api.oauth_requests import exchange
+
+    answer = exchange(w.tasks, w.credentials, form)
     return agent, answer["access_token"], answer["task_id"]
 
 
