@@ -17,15 +17,16 @@ from warden.cli.client import (
     seg,
 )
 from warden.cli.output import (
+    col,
     console,
-    emit,
     err_console,
     esc,
     fail,
     joined,
+    more_by_limit,
     print_json,
+    show_list,
     show_record,
-    table,
     when,
 )
 
@@ -129,32 +130,22 @@ def list_agents(
     """List registered agents."""
     with WardenClient(url, data_dir) as client:
         page = client.get("/v1/agents", status=status, owner=owner, limit=limit)
-    if as_json:
-        print_json(page)
-        return
-    agents = page.get("agents", [])
-    if not agents:
-        console.print("no agents")
-        return
-    emit(
-        table(
-            ["name", "status", "owner", "risk", "entitlements", "groups", "spiffe id"],
-            [
-                (
-                    a["name"],
-                    a["status"],
-                    a["owner"],
-                    a["risk_tier"],
-                    joined(a.get("entitlements")),
-                    joined(a.get("groups")),
-                    a["spiffe_id"],
-                )
-                for a in agents
-            ],
-        )
+    show_list(
+        page,
+        "agents",
+        [
+            col("name"),
+            col("status"),
+            col("owner"),
+            col("risk", "risk_tier"),
+            col("entitlements", fmt=joined),
+            col("groups", fmt=joined),
+            col("spiffe id", "spiffe_id"),
+        ],
+        as_json=as_json,
+        empty="no agents",
+        more=more_by_limit,
     )
-    if page.get("next"):
-        console.print(f"(more: first {len(agents)} shown; use --limit)")
 
 
 @app.command("show")
@@ -353,21 +344,17 @@ def list_entries(
     """List an agent's registration entries."""
     with WardenClient(url, data_dir) as client:
         page = client.get(f"/v1/agents/{seg(name)}/entries")
-    if as_json:
-        print_json(page)
-        return
-    entries = page.get("entries", [])
-    if not entries:
-        console.print(f"agent {esc(name)} has no entries (its own SPIFFE ID still matches)")
-        return
-    emit(
-        table(
-            ["id", "selectors", "description", "created"],
-            [
-                (e["id"], joined(e["selectors"]), e.get("description", ""), when(e["created_at"]))
-                for e in entries
-            ],
-        )
+    show_list(
+        page,
+        "entries",
+        [
+            col("id"),
+            col("selectors", fmt=joined),
+            col("description"),
+            col("created", "created_at", when),
+        ],
+        as_json=as_json,
+        empty=f"agent {esc(name)} has no entries (its own SPIFFE ID still matches)",
     )
 
 

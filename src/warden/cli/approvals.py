@@ -21,7 +21,18 @@ from warden.cli.client import (
     WardenClient,
     seg,
 )
-from warden.cli.output import console, emit, esc, fail, print_json, show_record, table, when
+from warden.cli.output import (
+    Column,
+    col,
+    console,
+    esc,
+    fail,
+    or_empty,
+    print_json,
+    show_record,
+    show_table,
+    when,
+)
 
 app = typer.Typer(
     help="Step-up approval requests: list, show, approve, deny.", no_args_is_help=True
@@ -130,27 +141,19 @@ def _watch(client: WardenClient, *, agent: str | None, mine: bool, as_json: bool
         return
 
 
+APPROVAL_COLUMNS = (
+    col("id"),
+    Column("status", lambda r: r["status"] + (" (used)" if r.get("used") else "")),
+    col("agent"),
+    col("action"),
+    Column("resource", lambda r: _resource(r)),
+    col("awaiting", fmt=or_empty),
+    col("created", "created_at", when),
+)
+
+
 def _table(items: list[dict[str, Any]]) -> None:
-    if not items:
-        console.print("no approval requests")
-        return
-    emit(
-        table(
-            ["id", "status", "agent", "action", "resource", "awaiting", "created"],
-            [
-                (
-                    r["id"],
-                    r["status"] + (" (used)" if r.get("used") else ""),
-                    r["agent"],
-                    r["action"],
-                    _resource(r),
-                    r.get("awaiting") or "",
-                    when(r.get("created_at")),
-                )
-                for r in items
-            ],
-        )
-    )
+    show_table(items, APPROVAL_COLUMNS, empty="no approval requests")
 
 
 @app.command("show")

@@ -18,7 +18,18 @@ from warden.cli.client import (
     WardenClient,
     seg,
 )
-from warden.cli.output import console, emit, err_console, fail, print_json, table, when
+from warden.cli.output import (
+    Column,
+    col,
+    console,
+    err_console,
+    fail,
+    more_after,
+    or_empty,
+    print_json,
+    show_list,
+    when,
+)
 from warden.cli.timeparse import parse_since
 
 if TYPE_CHECKING:
@@ -54,6 +65,17 @@ def summary(record: dict[str, Any], width: int = 90) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+RECORD_COLUMNS = (
+    col("seq"),
+    col("time", "ts", when),
+    col("type"),
+    col("actor"),
+    col("agent", fmt=or_empty),
+    col("task", "task_id", or_empty),
+    Column("what", summary),
+)
+
+
 @app.command("list")
 def list_audit(
     type_prefix: Annotated[
@@ -85,32 +107,7 @@ def list_audit(
             since=since_ts,
             limit=limit,
         )
-    if as_json:
-        print_json(page)
-        return
-    records = page.get("records", [])
-    if not records:
-        console.print("no audit records")
-        return
-    emit(
-        table(
-            ["seq", "time", "type", "actor", "agent", "task", "what"],
-            [
-                (
-                    r["seq"],
-                    when(r.get("ts")),
-                    r["type"],
-                    r.get("actor", ""),
-                    r.get("agent") or "",
-                    r.get("task_id") or "",
-                    summary(r),
-                )
-                for r in records
-            ],
-        )
-    )
-    if page.get("next"):
-        console.print(f"(more: continue with --after {page['next']})")
+    _print_records(page, as_json)
 
 
 def _counted(records: Iterable[AuditRecord], advance: Any) -> Iterator[AuditRecord]:
@@ -345,32 +342,14 @@ def search(
 
 
 def _print_records(page: dict[str, Any], as_json: bool) -> None:
-    if as_json:
-        print_json(page)
-        return
-    records = page.get("records", [])
-    if not records:
-        console.print("no audit records")
-        return
-    emit(
-        table(
-            ["seq", "time", "type", "actor", "agent", "task", "what"],
-            [
-                (
-                    r["seq"],
-                    when(r.get("ts")),
-                    r["type"],
-                    r.get("actor", ""),
-                    r.get("agent") or "",
-                    r.get("task_id") or "",
-                    summary(r),
-                )
-                for r in records
-            ],
-        )
+    show_list(
+        page,
+        "records",
+        RECORD_COLUMNS,
+        as_json=as_json,
+        empty="no audit records",
+        more=more_after,
     )
-    if page.get("next"):
-        console.print(f"(more: continue with --after {page['next']})")
 
 
 @app.command("show")

@@ -15,7 +15,15 @@ from warden.cli.client import (
     WardenClient,
     seg,
 )
-from warden.cli.output import console, emit, joined, print_json, table, when
+from warden.cli.output import (
+    col,
+    console,
+    joined,
+    print_json,
+    show_list,
+    show_table,
+    when,
+)
 
 app = typer.Typer(help="Access certification campaigns.", no_args_is_help=True)
 
@@ -27,22 +35,17 @@ def _reviews(body: dict[str, Any]) -> None:
         + (f", every {body['every'] / 86400:g} d" if body.get("every") else ""),
         markup=False,
     )
-    emit(
-        table(
-            ["review", "agent", "owner", "status", "entitlements", "used in period", "result"],
-            [
-                (
-                    r["id"],
-                    r["agent"],
-                    r["owner"],
-                    r["status"],
-                    joined(r["entitlements"]),
-                    joined(r["used"]) or "—",
-                    joined(r["result"]) if r["result"] is not None else "",
-                )
-                for r in body.get("reviews", [])
-            ],
-        )
+    show_table(
+        body.get("reviews", []),
+        [
+            col("review", "id"),
+            col("agent"),
+            col("owner"),
+            col("status"),
+            col("entitlements", fmt=joined),
+            col("used in period", "used", lambda v: joined(v) or "—"),
+            col("result", fmt=lambda v: joined(v) if v is not None else ""),
+        ],
     )
 
 
@@ -81,23 +84,17 @@ def list_campaigns(
     """Campaigns, newest first."""
     with WardenClient(url, data_dir) as client:
         body = client.get("/v1/certifications")
-    if as_json:
-        print_json(body)
-        return
-    emit(
-        table(
-            ["campaign", "status", "started", "deadline", "every (d)"],
-            [
-                (
-                    c["id"],
-                    c["status"],
-                    when(c["started_at"]),
-                    when(c["deadline"]),
-                    f"{c['every'] / 86400:g}" if c.get("every") else "",
-                )
-                for c in body["campaigns"]
-            ],
-        )
+    show_list(
+        body,
+        "campaigns",
+        [
+            col("campaign", "id"),
+            col("status"),
+            col("started", "started_at", when),
+            col("deadline", fmt=when),
+            col("every (d)", "every", lambda v: f"{v / 86400:g}" if v else ""),
+        ],
+        as_json=as_json,
     )
 
 

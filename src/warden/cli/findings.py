@@ -14,7 +14,12 @@ from warden.cli.client import (
     UrlOption,
     WardenClient,
 )
-from warden.cli.output import console, emit, print_json, table, when
+from warden.cli.output import (
+    Column,
+    col,
+    show_list,
+    when,
+)
 
 app = typer.Typer(help="Behavioural findings.", no_args_is_help=True)
 
@@ -33,26 +38,17 @@ def list_findings(
     """List findings: what each agent did unlike its baseline, and what escalation did."""
     with WardenClient(url, data_dir) as client:
         page = client.get("/v1/findings", agent=agent, severity=severity, limit=limit)
-    if as_json:
-        print_json(page)
-        return
-    items = page.get("findings", [])
-    if not items:
-        console.print("no findings")
-        return
-    emit(
-        table(
-            ["when", "agent", "severity", "score", "actions", "finding"],
-            [
-                (
-                    when(f["created_at"]),
-                    f["agent"],
-                    f["severity"],
-                    f["score"],
-                    " ".join(a for a in f["actions"] if a != "record"),
-                    f["summary"],
-                )
-                for f in items
-            ],
-        )
+    show_list(
+        page,
+        "findings",
+        [
+            col("when", "created_at", when),
+            col("agent"),
+            col("severity"),
+            col("score"),
+            Column("actions", lambda f: " ".join(a for a in f["actions"] if a != "record")),
+            col("finding", "summary"),
+        ],
+        as_json=as_json,
+        empty="no findings",
     )

@@ -14,27 +14,32 @@ from warden.cli.client import (
     UrlOption,
     WardenClient,
 )
-from warden.cli.output import console, emit, esc, print_json, table, when
+from warden.cli.output import (
+    col,
+    console,
+    esc,
+    print_json,
+    show_list,
+    show_table,
+    when,
+    when_set,
+)
 
 app = typer.Typer(help="Signing keys: rotate, and see which are published.", no_args_is_help=True)
 
 
-def _rows(keys: list[dict[str, Any]]) -> list[tuple[str, ...]]:
-    return [
-        (
-            str(k["generation"]),
-            k["kid"],
-            k["status"],
-            when(k.get("created_at")),
-            when(k.get("retires_after")) if k.get("retires_after") else "",
-            when(k.get("retired_at")) if k.get("retired_at") else "",
-        )
-        for k in keys
-    ]
+KEY_COLUMNS = (
+    col("gen", "generation"),
+    col("kid"),
+    col("status"),
+    col("created", "created_at", when),
+    col("retires after", "retires_after", when_set),
+    col("retired", "retired_at", when_set),
+)
 
 
 def _show(keys: list[dict[str, Any]]) -> None:
-    emit(table(["gen", "kid", "status", "created", "retires after", "retired"], _rows(keys)))
+    show_table(keys, KEY_COLUMNS)
 
 
 @app.command("rotate")
@@ -63,7 +68,4 @@ def list_keys(
     """Every signing key: current, published (still verifying), or retired."""
     with WardenClient(url, data_dir) as client:
         body = client.get("/v1/keys")
-    if as_json:
-        print_json(body)
-        return
-    _show(body.get("keys", []))
+    show_list(body, "keys", KEY_COLUMNS, as_json=as_json)

@@ -25,13 +25,19 @@ from warden.cli.client import (
     WardenClient,
     seg,
 )
-from warden.cli.output import fail
+from warden.cli.output import (
+    col,
+    fail,
+    show_table,
+)
 
 app = typer.Typer(help="MCP tool pinning (the proxy itself is `warden mcp-proxy`).")
 
 ConfigOption = Annotated[
     Path, typer.Option("--config", help="The proxy config whose upstreams to read.")
 ]
+
+PIN_COLUMNS = (col("server"), col("tool"), col("status"), col("digest"))
 
 
 def _load(config: Path) -> Any:
@@ -100,9 +106,10 @@ def pin(
     if as_json:
         typer.echo(json.dumps(results, indent=2))
         return
-    for server, pinned in results.items():
-        for item in pinned:
-            typer.echo(f"{server}  {item['tool']:<32} {item['status']:<9} {item['digest']}")
+    show_table(
+        [{"server": server, **item} for server, pinned in results.items() for item in pinned],
+        PIN_COLUMNS,
+    )
 
 
 @app.command("pins")
@@ -119,9 +126,12 @@ def pins(
     if as_json:
         typer.echo(json.dumps(found, indent=2))
         return
+    show_table(found, PIN_COLUMNS)
     for p in found:
-        typer.echo(f"{p['server']}  {p['tool']:<32} {p['status']:<8} {p['digest']}")
-        for change in (p.get("observed") or {}).get("diff", []):
+        diff = (p.get("observed") or {}).get("diff", [])
+        if diff:
+            typer.echo(f"{p['server']}  {p['tool']}: changed")
+        for change in diff:
             typer.echo(f"    {change['path']}: {change['before']!r} -> {change['after']!r}")
 
 

@@ -15,7 +15,16 @@ from warden.cli.client import (
     UrlOption,
     WardenClient,
 )
-from warden.cli.output import console, emit, esc, print_json, table, when
+from warden.cli.output import (
+    col,
+    console,
+    esc,
+    or_empty,
+    print_json,
+    show_list,
+    when,
+    when_set,
+)
 
 app = typer.Typer(help="Operator accounts (admins only).", no_args_is_help=True)
 
@@ -59,25 +68,19 @@ def list_operators(
     """List operator accounts (never their tokens)."""
     with WardenClient(url, data_dir) as client:
         page = client.get("/v1/operators")
-    if as_json:
-        print_json(page)
-        return
-    emit(
-        table(
-            ["id", "name", "role", "person", "created", "disabled", "expires"],
-            [
-                (
-                    o["id"],
-                    o["name"],
-                    o["role"],
-                    o.get("human") or "",
-                    when(o["created_at"]),
-                    "yes" if o["disabled"] else "",
-                    when(o["expires_at"]) if o.get("expires_at") else "",
-                )
-                for o in page.get("operators", [])
-            ],
-        )
+    show_list(
+        page,
+        "operators",
+        [
+            col("id"),
+            col("name"),
+            col("role"),
+            col("person", "human", or_empty),
+            col("created", "created_at", when),
+            col("disabled", fmt=lambda v: "yes" if v else ""),
+            col("expires", "expires_at", when_set),
+        ],
+        as_json=as_json,
     )
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 
@@ -72,6 +73,83 @@ def table(
         # cells are plain text: user data such as `[bold]` or `:id:` is never markup or emoji
         t.add_row(*(v if isinstance(v, Text) else Text("" if v is None else str(v)) for v in row))
     return t
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One column of a list: its header and how a row's cell is read from the item."""
+
+    header: str
+    cell: Callable[[Any], Any]
+
+
+def col(header: str, key: str | None = None, fmt: Callable[[Any], Any] | None = None) -> Column:
+    """A column showing ``item.get(key)`` (``key`` defaults to the header), through ``fmt``."""
+    name = header if key is None else key
+    if fmt is None:
+        return Column(header, lambda item: item.get(name))
+    return Column(header, lambda item: fmt(item.get(name)))
+
+
+def when_set(ts: Any) -> str:
+    """``when``, but empty for any unset value (0, "" or None)."""
+    return when(ts) if ts else ""
+
+
+def or_empty(value: Any) -> Any:
+    """The value, or empty text for any falsy one."""
+    return value or ""
+
+
+def more_by_limit(page: Mapping[str, Any], shown: int) -> str:
+    return f"(more: first {shown} shown; use --limit)"
+
+
+def more_after(page: Mapping[str, Any], shown: int) -> str:
+    return f"(more: continue with --after {page['next']})"
+
+
+def show_table(
+    items: Sequence[Any],
+    columns: Sequence[Column],
+    *,
+    empty: str | None = None,
+    title: str | None = None,
+) -> None:
+    """Print ``items`` as a table of ``columns``; when there are none and ``empty`` is given,
+    print that (console markup) instead."""
+    if not items and empty is not None:
+        console.print(empty)
+        return
+    emit(
+        table(
+            [c.header for c in columns],
+            [[c.cell(item) for c in columns] for item in items],
+            title=title,
+        )
+    )
+
+
+def show_list(
+    page: Mapping[str, Any],
+    key: str,
+    columns: Sequence[Column],
+    *,
+    as_json: bool,
+    empty: str | None = None,
+    title: str | None = None,
+    more: Callable[[Mapping[str, Any], int], str] | None = None,
+) -> None:
+    """What a list command prints: the server's answer as it is under ``--json``; otherwise the
+    items under ``key`` as a table (``empty`` when there are none), and ``more``'s hint when the
+    answer says there is a next page."""
+    if as_json:
+        print_json(page)
+        return
+    items = page.get(key, [])
+    show_table(items, columns, empty=empty, title=title)
+    if items and more is not None and page.get("next"):
+        console.print(more(page, len(items)))
 
 
 def show_record(data: Mapping[str, Any], fields: Sequence[tuple[str, str]]) -> None:

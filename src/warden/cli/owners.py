@@ -18,7 +18,15 @@ from warden.cli.client import (
     WardenClient,
     seg,
 )
-from warden.cli.output import console, emit, fail, joined, print_json, table, when
+from warden.cli.output import (
+    col,
+    console,
+    fail,
+    joined,
+    print_json,
+    show_list,
+    when,
+)
 from warden.cli.timeparse import parse_since
 
 app = typer.Typer(help="Accountable owners of agents, and their lifecycle.", no_args_is_help=True)
@@ -53,17 +61,11 @@ def list_owners(
     """List owners."""
     with WardenClient(url, data_dir) as client:
         body = client.get("/v1/owners", status=status, limit=1000)
-    if as_json:
-        print_json(body)
-        return
-    emit(
-        table(
-            ["id", "status", "name", "since"],
-            [
-                (h["id"], h["status"], h["display_name"], when(h["created_at"]))
-                for h in body["owners"]
-            ],
-        )
+    show_list(
+        body,
+        "owners",
+        [col("id"), col("status"), col("name", "display_name"), col("since", "created_at", when)],
+        as_json=as_json,
     )
 
 

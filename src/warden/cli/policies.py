@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from operator import itemgetter
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,7 +18,16 @@ from warden.cli.client import (
     WardenClient,
     located_errors,
 )
-from warden.cli.output import console, emit, esc, fail, joined, print_json, table
+from warden.cli.output import (
+    Column,
+    col,
+    console,
+    esc,
+    fail,
+    joined,
+    print_json,
+    show_table,
+)
 
 app = typer.Typer(help="Validate, test and manage Cedar policies.", no_args_is_help=True)
 
@@ -84,19 +95,14 @@ def validate(
     console.print(f"revision {esc(lps.revision)}")
     for note in lps.schema_notes:
         console.print(f"note: {esc(note)}")
-    emit(
-        table(
-            ["id", "effect", "file", "annotations"],
-            [
-                (
-                    p.id,
-                    p.effect + (" (monitor)" if p.mode == "monitor" else ""),
-                    p.source,
-                    joined(f"{k}={v}" for k, v in p.annotations.items() if k != "id"),
-                )
-                for p in infos
-            ],
-        )
+    show_table(
+        infos,
+        [
+            Column("id", lambda p: p.id),
+            Column("effect", lambda p: p.effect + (" (monitor)" if p.mode == "monitor" else "")),
+            Column("file", lambda p: p.source),
+            Column("annotations", lambda p: _annotations(p.annotations)),
+        ],
     )
 
 
@@ -156,14 +162,15 @@ def test_cases(
             }
         )
     else:
-        emit(
-            table(
-                ["", "case", "expected", "actual", "reasons"],
-                [
-                    ("✔" if r.passed else "✘", r.name, r.expected, r.actual, joined(r.reasons))
-                    for r in results
-                ],
-            )
+        show_table(
+            results,
+            [
+                Column("", lambda r: "✔" if r.passed else "✘"),
+                Column("case", lambda r: r.name),
+                Column("expected", lambda r: r.expected),
+                Column("actual", lambda r: r.actual),
+                Column("reasons", lambda r: joined(r.reasons)),
+            ],
         )
         for r in failed:
             console.print(f"✘ {esc(r.name)}: {esc(r.message)}")
@@ -200,21 +207,14 @@ def show(
         console.print(f"[red]last rejected change:[/] {esc(body['last_error'])}")
     policies = body.get("policies", [])
     if policies:
-        emit(
-            table(
-                ["id", "effect", "annotations", "source"],
-                [
-                    (
-                        p["id"],
-                        p.get("effect", ""),
-                        joined(
-                            f"{k}={v}" for k, v in (p.get("annotations") or {}).items() if k != "id"
-                        ),
-                        p.get("source", ""),
-                    )
-                    for p in policies
-                ],
-            )
+        show_table(
+            policies,
+            [
+                col("id"),
+                col("effect"),
+                col("annotations", fmt=lambda a: _annotations(a or {})),
+                col("source"),
+            ],
         )
     _print_modes(body.get("modes") or {})
 
@@ -225,7 +225,18 @@ def _print_modes(modes: dict[str, Any]) -> None:
     if not rows:
         console.print("modes     everything enforced (no monitor-mode settings)")
         return
-    emit(table(["kind", "value", "mode"], rows, title="enforcement modes"))
+    show_table(rows, MODE_COLUMNS, title="enforcement modes")
+
+
+MODE_COLUMNS = (
+    Column("kind", itemgetter(0)),
+    Column("value", itemgetter(1)),
+    Column("mode", itemgetter(2)),
+)
+
+
+def _annotations(annotations: Mapping[str, Any]) -> str:
+    return joined(f"{k}={v}" for k, v in annotations.items() if k != "id")
 
 
 @app.command("mode")
@@ -453,24 +464,30 @@ def _print_replay(report: dict[str, Any]) -> None:
     )
     transitions = report.get("transitions") or {}
     if transitions:
-        emit(
-            table(
-                ["change", "count", "examples"],
-                [(k, str(v["count"]), joined(v["examples"])) for k, v in transitions.items()],
-                title="what would change",
-            )
+        show_table(
+            list(transitions.items()),
+            [
+                Column("change", itemgetter(0)),
+                Column("count", lambda kv: str(kv[1]["count"])),
+                Column("examples", lambda kv: joined(kv[1]["examples"])),
+            ],
+            title="what would change",
         )
         for title, key in (
             ("by agent", "by_agent"),
             ("by tool", "by_tool"),
             ("by policy", "by_policy"),
         ):
-            rows = []
-            for row in report.get(key) or []:
-                parts = [f"{t} {v['count']}" for t, v in row.items() if isinstance(v, dict)]
-                examples = [e for v in row.values() if isinstance(v, dict) for e in v["examples"]]
-                rows.append((row["key"], str(row["total"]), joined(parts), joined(examples[:3])))
-            emit(table([key.removeprefix("by_"), "changes", "how", "examples"], rows, title=title))
+            show_table(
+                report.get(key) or [],
+                [
+                    col(key.removeprefix("by_"), "key"),
+                    col("changes", "total", str),
+                    Column("how", _how),
+                    Column("examples", _examples),
+                ],
+                title=title,
+            )
     else:
         console.print("no decision would change")
     if report.get("uncertain_examples"):
@@ -480,3 +497,14 @@ def _print_replay(report: dict[str, Any]) -> None:
         )
     for crossed in report.get("exceeded") or []:
         console.print(f"[red]threshold crossed:[/] {esc(crossed)}")
+
+
+def _how(row: Mapping[str, Any]) -> str:
+    """A replay row's transitions and their counts (``allow→deny 3``)."""
+    return joined(f"{t} {v['count']}" for t, v in row.items() if isinstance(v, dict))
+
+
+def _examples(row: Mapping[str, Any]) -> str:
+    """The first three examples of a replay row."""
+    examples = [e for v in row.values() if isinstance(v, dict) for e in v["examples"]]
+    return joined(examples[:3])

@@ -16,7 +16,17 @@ from warden.cli.client import (
     UrlOption,
     WardenClient,
 )
-from warden.cli.output import console, emit, err_console, fail, joined, print_json, table, when
+from warden.cli.output import (
+    col,
+    console,
+    err_console,
+    fail,
+    joined,
+    or_empty,
+    print_json,
+    show_table,
+    when,
+)
 from warden.cli.timeparse import parse_since
 
 app = typer.Typer(help="Reports over the audit log.", no_args_is_help=True)
@@ -46,24 +56,19 @@ def monitor(
     if not rows:
         console.print("nothing: no call was let through that enforcement would have denied")
         return
-    emit(
-        table(
-            ["seq", "time", "agent", "task", "action", "resource", "mode set by", "policies"],
-            [
-                (
-                    r.get("seq"),
-                    when(r.get("ts")),
-                    r.get("agent") or "",
-                    r.get("task") or "",
-                    r.get("action") or "",
-                    _resource(r.get("resource")),
-                    r.get("would_deny_by") or "",
-                    joined(r.get("policies")),
-                )
-                for r in rows
-            ],
-            title="would have been denied",
-        )
+    show_table(
+        rows,
+        [
+            col("seq"),
+            col("time", "ts", when),
+            col("agent", fmt=or_empty),
+            col("task", fmt=or_empty),
+            col("action", fmt=or_empty),
+            col("resource", fmt=_resource),
+            col("mode set by", "would_deny_by", or_empty),
+            col("policies", fmt=joined),
+        ],
+        title="would have been denied",
     )
     console.print(f"{body.get('count', len(rows))} call(s) would have been denied in enforce mode")
 

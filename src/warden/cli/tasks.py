@@ -15,7 +15,17 @@ from warden.cli.client import (
     WardenClient,
     seg,
 )
-from warden.cli.output import console, emit, esc, joined, print_json, show_record, table, when
+from warden.cli.output import (
+    col,
+    console,
+    esc,
+    joined,
+    more_by_limit,
+    print_json,
+    show_list,
+    show_record,
+    when,
+)
 
 app = typer.Typer(help="List, inspect and end tasks.", no_args_is_help=True)
 
@@ -56,32 +66,22 @@ def list_tasks(
     """List tasks."""
     with WardenClient(url, data_dir) as client:
         page = client.get("/v1/tasks", agent=agent, status=status, limit=limit)
-    if as_json:
-        print_json(page)
-        return
-    tasks = page.get("tasks", [])
-    if not tasks:
-        console.print("no tasks")
-        return
-    emit(
-        table(
-            ["id", "agent", "status", "purpose", "granted scope", "created", "expires"],
-            [
-                (
-                    t["id"],
-                    t["agent"],
-                    t["status"],
-                    t["purpose"],
-                    joined(t.get("granted_scope")),
-                    when(t.get("created_at")),
-                    when(t.get("expires_at")),
-                )
-                for t in tasks
-            ],
-        )
+    show_list(
+        page,
+        "tasks",
+        [
+            col("id"),
+            col("agent"),
+            col("status"),
+            col("purpose"),
+            col("granted scope", "granted_scope", joined),
+            col("created", "created_at", when),
+            col("expires", "expires_at", when),
+        ],
+        as_json=as_json,
+        empty="no tasks",
+        more=more_by_limit,
     )
-    if page.get("next"):
-        console.print(f"(more: first {len(tasks)} shown; use --limit)")
 
 
 @app.command("show")

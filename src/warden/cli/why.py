@@ -23,7 +23,14 @@ from warden.cli.client import (
     WardenClient,
     seg,
 )
-from warden.cli.output import console, emit, print_json, show_record, table, when
+from warden.cli.output import (
+    col,
+    console,
+    print_json,
+    show_record,
+    show_table,
+    when,
+)
 
 DecisionArg = Annotated[str, typer.Argument(help="The decision id (from the PEP's answer).")]
 
@@ -108,12 +115,7 @@ def print_why(why: dict[str, Any], *, related: bool = False) -> None:
     rel = why.get("related") or []
     if related and rel:
         console.print(Text("\nrelated audit records", style="bold"))
-        emit(
-            table(
-                ["seq", "time", "type", "actor"],
-                [(r["seq"], when(r.get("ts")), r["type"], r.get("actor", "")) for r in rel],
-            )
-        )
+        show_table(rel, [col("seq"), col("time", "ts", when), col("type"), col("actor")])
 
 
 def why(
