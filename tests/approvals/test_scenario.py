@@ -28,8 +28,9 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.approvals.receiver import WebhookReceiver
-from warden.cli.demo import JWT_TOKEN_TYPE, TOKEN_EXCHANGE, ServerProcess, free_port
+from warden.cli.dev import JWT_TOKEN_TYPE, TOKEN_EXCHANGE
 from warden.cli.main import app
+from warden.demo.server import ServerProcess, free_port
 from warden.sdk.approvals import ApprovalOutcome, wait_for_approval
 from warden.tokens.svid import DevTrustDomain
 

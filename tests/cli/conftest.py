@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from warden.cli.demo import ServerProcess, free_port, server_command
 from warden.cli.serve import example_policies_dir
+from warden.demo.server import ServerProcess, free_port, server_command
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from warden.cli.demo import Demo, StepError, all_steps, run_steps
+from warden.demo.story import Demo, StepError, all_steps, run_steps
 
 pytestmark = pytest.mark.slow
 

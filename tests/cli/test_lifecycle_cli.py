@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.cli.test_server import _cli, _start_task
-from warden.cli.demo import ServerProcess
+from warden.demo.server import ServerProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.lifecycle]
 

@@ -17,13 +17,14 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from warden.cli.client import error_text
-from warden.cli.demo import free_port, jwt_claims
 from warden.cli.dev import DEV_TRUST_DOMAIN, dev_trust_dir
 from warden.cli.main import app
 from warden.cli.serve import apply_dev_settings, example_policies_dir, masked_url
 from warden.cli.timeparse import parse_since
 from warden.config import Settings, load_settings
 from warden.core.model import AuditDraft
+from warden.demo.server import free_port
+from warden.demo.story import jwt_claims
 from warden.storage.sql import open_store, sqlite_url_for
 from warden.storage.sql.tables import audit_events
 from warden.tokens.svid import DevTrustDomain

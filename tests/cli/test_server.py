@@ -11,8 +11,9 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from warden.cli.demo import JWT_TOKEN_TYPE, TOKEN_EXCHANGE, ServerProcess
+from warden.cli.dev import JWT_TOKEN_TYPE, TOKEN_EXCHANGE
 from warden.cli.main import app
+from warden.demo.server import ServerProcess
 from warden.tokens.svid import DevTrustDomain
 
 pytestmark = pytest.mark.slow

@@ -23,7 +23,7 @@ from warden.cli.cluster import (
     postgres_url,
     temporary_schema,
 )
-from warden.cli.demo import ServerProcess, free_port, server_command
+from warden.demo.server import ServerProcess, free_port, server_command
 
 pytestmark = [pytest.mark.slow]
 

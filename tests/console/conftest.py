@@ -18,7 +18,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from warden.cli.demo import JWT_TOKEN_TYPE, TOKEN_EXCHANGE, ServerProcess, free_port
+from warden.cli.dev import JWT_TOKEN_TYPE, TOKEN_EXCHANGE
+from warden.demo.server import ServerProcess, free_port
 from warden.tokens.svid import DevTrustDomain
 
 POLICIES = Path(__file__).parent.parent / "approvals" / "policies"

@@ -18,8 +18,8 @@ import pytest
 import uvicorn
 
 from warden.api.app import create_app
-from warden.cli.demo import free_port
 from warden.config import Settings, TrustDomainConfig
+from warden.demo.server import free_port
 from warden.service.container import Warden
 from warden.tokens.svid import DevTrustDomain
 

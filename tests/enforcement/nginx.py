@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from warden.cli.demo import free_port
+from warden.demo.server import free_port
 
 NGINX_CANDIDATES = ("nginx", "/usr/sbin/nginx")
 

@@ -18,9 +18,9 @@ import httpx
 import pytest
 
 from warden.cli.client import admin_token_path
-from warden.cli.demo import ServerProcess, free_port, server_command
 from warden.cli.dev import DEV_TRUST_DOMAIN, JWT_TOKEN_TYPE, TOKEN_EXCHANGE, dev_trust_dir
 from warden.cli.serve import example_policies_dir
+from warden.demo.server import ServerProcess, free_port, server_command
 from warden.tokens.svid import DevTrustDomain
 
 from .conftest import helpdesk_upstream, needs_mcp, proxy_command, write_proxy_config

@@ -17,7 +17,7 @@ import anyio
 import httpx
 import pytest
 
-from warden.cli.demo import free_port
+from warden.demo.server import free_port
 
 from .conftest import (
     SCOPE,

@@ -231,7 +231,7 @@ def test_a_revoked_task_is_denied_at_once(live_warden: LiveWarden, tmp_path: Pat
 def test_an_unreachable_pdp_fails_closed(live_warden: LiveWarden, tmp_path: Path) -> None:
     from mcp import MCPError
 
-    from warden.cli.demo import free_port
+    from warden.demo.server import free_port
 
     token = agent_task(live_warden)
     config = write_proxy_config(
@@ -303,7 +303,7 @@ def test_the_sdk_client_in_auto_mode_falls_back_to_the_handshake(
 
 def test_several_upstreams_behind_one_proxy(live_warden: LiveWarden, tmp_path: Path) -> None:
     """Tools of every upstream in one list, routed by name; a dead upstream is left out."""
-    from warden.cli.demo import free_port
+    from warden.demo.server import free_port
 
     token = agent_task(live_warden)
     config = write_proxy_config(

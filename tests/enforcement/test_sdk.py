@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from warden.cli.demo import free_port
+from warden.demo.server import free_port
 from warden.sdk import (
     AccessDeniedError,
     ApprovalRequiredError,

@@ -28,7 +28,7 @@ import yaml
 from tests.conftest import require_program
 from warden.cli.client import admin_token_path
 from warden.cli.cluster import dev_svid
-from warden.cli.demo import ServerProcess, free_port, server_command
+from warden.demo.server import ServerProcess, free_port, server_command
 
 POLICIES = Path(__file__).parent.parent / "lifecycle" / "policies"
 AGENT = "spiffe://example.org/agent"

@@ -24,9 +24,10 @@ import sqlalchemy as sa
 
 from tests.conftest import require_program
 from warden.cli.client import admin_token_path
-from warden.cli.demo import TASK_DETAILS, ServerProcess, free_port, server_command
 from warden.cli.dev import DEV_TRUST_DOMAIN, JWT_TOKEN_TYPE, TOKEN_EXCHANGE, dev_trust_dir
 from warden.cli.serve import EXAMPLE_AGENT
+from warden.demo.server import ServerProcess, free_port, server_command
+from warden.demo.story import TASK_DETAILS
 from warden.storage.sql import open_store, sqlite_url_for
 from warden.tokens.svid import DevTrustDomain
 

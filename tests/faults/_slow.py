@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from warden.cli.demo import ServerProcess, free_port, server_command
+from warden.demo.server import ServerProcess, free_port, server_command
 
 WAIT = 30.0  # a bound on waiting for something the server must do; never a timing assertion
 

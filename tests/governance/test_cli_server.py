@@ -9,8 +9,8 @@ from typer.testing import CliRunner
 
 from tests.cli.conftest import runner, server
 from tests.cli.test_server import _start_task
-from warden.cli.demo import ServerProcess
 from warden.cli.main import app
+from warden.demo.server import ServerProcess
 
 pytestmark = [pytest.mark.governance, pytest.mark.slow]
 

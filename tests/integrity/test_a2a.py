@@ -24,7 +24,7 @@ from tests.enforcement.conftest import (
     ThreadServer,
     write_proxy_config,
 )
-from warden.cli.demo import free_port
+from warden.demo.server import free_port
 
 pytestmark = pytest.mark.integrity
 

@@ -28,7 +28,7 @@ from tests.enforcement.conftest import (
     LiveWarden,
     ThreadServer,
 )
-from warden.cli.demo import free_port
+from warden.demo.server import free_port
 from warden.errors import InvalidParameterError
 from warden.mcp.config import parse_proxy_config
 from warden.mcp.http import create_proxy_app, embedded_check

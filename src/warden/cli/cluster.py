@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from warden.cli.client import admin_token_path
-from warden.cli.demo import ServerProcess, free_port, server_command
+from warden.demo.server import ServerProcess, free_port, server_command
 
 # PostgreSQL itself is spoken to by the storage layer only (ADR 0153); re-exported for the
 # tests, benchmarks and demo that take them from here

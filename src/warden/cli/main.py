@@ -13,7 +13,6 @@ from warden.cli import (
     approvals,
     audit,
     certify,
-    demo,
     dev,
     findings,
     identity,
@@ -28,6 +27,7 @@ from warden.cli import (
     tasks,
     why,
 )
+from warden.demo import command as demo
 
 app = typer.Typer(
     name="warden",

@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from warden.cli.demo import Demo, Step, StepError
+from warden.demo.story import Demo, Step, StepError
 
 CO_OWNER = "carol@example.com"
 SECOND_AGENT = {

@@ -1,44 +1,27 @@
-"""``warden demo``: the end-to-end story against a real Warden server process.
-
-The demo starts ``warden serve --dev`` on a free port with a throw-away data folder, then walks
-through the life of one task over HTTP, printing what it sent, what came back and whether that
-is what Warden promises. It exits non-zero when any step misbehaves, and always stops the
-server (unless ``--keep``).
+"""The demo's story: the shared ``Demo`` state, the core steps and how a run goes.
 
 The story is a list of step functions (``STEPS``); each takes the shared ``Demo`` state,
 talks to the server through ``Demo.call`` and raises ``StepError`` when the answer is wrong.
-Later features extend the story by adding steps.
+Each feature adds a chapter: a module of this package with its own ``STEPS`` (``attestation``,
+``lifecycle``, ``approvals``, ``enforcement``, ``governance``, ``integrity``), which
+``all_steps`` puts in order.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import httpx
-import typer
 from rich.text import Text
 
-from warden.cli.client import admin_token_path
 from warden.cli.dev import DEV_TRUST_DOMAIN, JWT_TOKEN_TYPE, TOKEN_EXCHANGE, dev_trust_dir
-from warden.cli.output import console, esc, when
-
-READY_TIMEOUT = 30.0
-STOP_TIMEOUT = 10.0
+from warden.cli.output import console, when
 
 AGENT = {
     "name": "invoice-bot",
@@ -361,30 +344,23 @@ FINAL_STEPS: list[Step] = [("Verify the tamper-evident audit trail", verify_audi
 
 
 def all_steps() -> list[Step]:
-    """Core steps, then each feature's chapter (modules ``demo_<feature>.py`` with ``STEPS``)."""
-    from warden.cli import (
-        demo_approvals,
-        demo_attestation,
-        demo_enforcement,
-        demo_governance,
-        demo_integrity,
-        demo_lifecycle,
-    )
+    """Core steps, then each feature's chapter (the modules of this package with ``STEPS``)."""
+    from warden.demo import approvals, attestation, enforcement, governance, integrity, lifecycle
 
     chapters: list[list[Step]] = [
-        demo_attestation.STEPS,
-        demo_lifecycle.STEPS,
-        demo_approvals.STEPS,
-        demo_enforcement.STEPS,  # its MCP call held for approval is approved by the owner above
-        demo_governance.STEPS,
-        demo_integrity.STEPS,
+        attestation.STEPS,
+        lifecycle.STEPS,
+        approvals.STEPS,
+        enforcement.STEPS,  # its MCP call held for approval is approved by the owner above
+        governance.STEPS,
+        integrity.STEPS,
     ]
     # the story ends with the evidence: the controls report over everything above
     return [
         *STEPS,
         *(step for chapter in chapters for step in chapter),
         *FINAL_STEPS,
-        *demo_governance.CLOSING,
+        *governance.CLOSING,
     ]
 
 
@@ -407,144 +383,3 @@ def run_steps(d: Demo, steps: list[Step]) -> bool:
     console.print()
     console.print(Text(f"✔ all {len(steps)} steps behaved as expected", style="bold green"))
     return True
-
-
-# -- the server process ---------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class ServerProcess:
-    process: subprocess.Popen[bytes]
-    url: str
-    data_dir: Path
-    log_file: Path
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
-        deadline = time.monotonic() + timeout
-        last = "no answer yet"
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"the server exited with code {self.process.returncode}:\n{self.log_tail()}"
-                )
-            try:
-                response = httpx.get(f"{self.url}/readyz", timeout=1.0)
-                if response.status_code == 200:
-                    return
-                last = f"HTTP {response.status_code}: {response.text[:200]}"
-            except httpx.HTTPError as exc:
-                last = str(exc) or type(exc).__name__
-            time.sleep(0.1)
-        raise RuntimeError(
-            f"the server was not ready after {timeout:.0f} s ({last}):\n{self.log_tail()}"
-        )
-
-    def stop(self) -> int | None:
-        """Ctrl-C (clean shutdown), then terminate, then kill."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.terminate()
-                try:
-                    self.process.wait(5)
-                except subprocess.TimeoutExpired:
-                    self.process.kill()
-                    self.process.wait(5)
-        return self.process.returncode
-
-
-def server_command(port: int, data_dir: Path) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "warden.cli.main",
-        "serve",
-        "--dev",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--data-dir",
-        str(data_dir),
-    ]
-
-
-@contextmanager
-def demo_server(keep: bool) -> Iterator[ServerProcess]:
-    data_dir = Path(tempfile.mkdtemp(prefix="warden-demo-"))
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WARDEN_")}
-    log_file = data_dir / "server.log"
-    with log_file.open("wb") as log:
-        process = subprocess.Popen(  # noqa: S603  (our own interpreter and module)
-            server_command(port, data_dir),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            cwd=data_dir,
-            start_new_session=True,  # Ctrl-C reaches the demo, which stops the server itself
-        )
-    server = ServerProcess(process, f"http://127.0.0.1:{port}", data_dir, log_file)
-    kept = False
-    try:
-        yield server
-        kept = keep and process.poll() is None
-    finally:
-        if not kept:
-            server.stop()
-            shutil.rmtree(data_dir, ignore_errors=True)
-
-
-def demo(
-    keep: Annotated[
-        bool, typer.Option("--keep", help="Leave the server running afterwards to explore.")
-    ] = False,
-) -> None:
-    """Run the end-to-end story against a real Warden server it starts itself."""
-    console.print(Text("Warden demo: one agent, one task, every control", style="bold"))
-    with demo_server(keep) as server:
-        console.print(
-            f"starting [bold]warden serve --dev[/] on {esc(server.url)} "
-            f"(data in {esc(server.data_dir)})"
-        )
-        try:
-            server.wait_ready()
-        except RuntimeError as exc:
-            console.print(Text(f"✘ {exc}", style="bold red"))
-            raise typer.Exit(1) from None
-        admin_token = admin_token_path(server.data_dir).read_text().strip()
-        with httpx.Client(base_url=server.url, timeout=15.0) as http:
-            ok = run_steps(Demo(server.url, server.data_dir, http, admin_token), all_steps())
-        if not ok:
-            tail = server.log_tail(15)
-            if tail:
-                console.print(Text("server log (last lines):", style="bold"))
-                console.print(Text(tail, style="dim"))
-        if keep and server.process.poll() is None:
-            console.print()
-            console.print(
-                f"the server keeps running at [bold]{esc(server.url)}[/] (pid {server.process.pid})"
-            )
-            console.print(
-                f"  export WARDEN_URL={esc(server.url)} WARDEN_DATA_DIR={esc(server.data_dir)}"
-            )
-            console.print(
-                f"  stop it with: kill -INT {server.process.pid}; rm -rf {esc(server.data_dir)}"
-            )
-    if not ok:
-        raise typer.Exit(1)

@@ -9,8 +9,8 @@ import subprocess
 import sys
 from typing import Any
 
-from warden.cli.demo import Demo, Step, StepError, jwt_claims
 from warden.cli.dev import JWT_TOKEN_TYPE, TOKEN_EXCHANGE
+from warden.demo.story import Demo, Step, StepError, jwt_claims
 
 WORKER = {
     "name": "local-worker",

@@ -18,9 +18,9 @@ from typing import Any
 import yaml
 from rich.text import Text
 
-from warden.cli.demo import Demo, Step, StepError
 from warden.cli.dev import JWT_TOKEN_TYPE, TOKEN_EXCHANGE
 from warden.cli.output import console
+from warden.demo.story import Demo, Step, StepError
 
 AGENT = {
     "name": "helpdesk-agent",

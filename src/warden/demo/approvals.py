@@ -13,8 +13,8 @@ import json
 import time
 from typing import Any
 
-from warden.cli.demo import Demo, Step, StepError, jwt_claims
 from warden.cli.dev import DEV_TRUST_DOMAIN, JWT_TOKEN_TYPE, TOKEN_EXCHANGE, dev_trust_dir
+from warden.demo.story import Demo, Step, StepError, jwt_claims
 
 AGENT = {
     "name": "cleanup-bot",
