@@ -145,9 +145,9 @@ def http_warden(data: Path, issuer: str) -> Iterator[str]:
     import uvicorn
 
     from warden.api.app import create_app
-    from warden.demo.server import free_port
     from warden.cli.serve import example_policies_dir
     from warden.config import Settings
+    from warden.demo.server import free_port
     from warden.service.container import Warden
 
     port = free_port()
