@@ -35,12 +35,13 @@ def _insert(conn: Any, table: Any, rows: list[dict[str, Any]]) -> None:
 
 def seed(data_dir: Path, n_agents: int, tasks_per_agent: int) -> dict[str, float]:
     """Seed the SQLite store in bulk. Rows come from the store's own row encoders
-    (``warden.storage.sql.store._*_row``: same columns, same encodings as ``SQLStore``), so the
-    seed follows schema changes; only the inserts are batched."""
+    (``warden.storage.sql.{agents,tasks}._*_row``: same columns, same encodings as
+    ``SQLStore``), so the seed follows schema changes; only the inserts are batched."""
     from warden.core.ids import new_id
     from warden.core.model import Agent, Credential, Human, RiskTier, Task
+    from warden.storage.sql import agents as sql_agents
     from warden.storage.sql import open_store, sqlite_url_for
-    from warden.storage.sql import store as sql
+    from warden.storage.sql import tasks as sql_tasks
     from warden.storage.sql.tables import agents, credentials, humans, tasks
 
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -52,12 +53,14 @@ def seed(data_dir: Path, n_agents: int, tasks_per_agent: int) -> dict[str, float
         entitlements = tuple(sorted(c.tool_name(j) for j in range(10)))
         t0 = time.perf_counter()
         with store.engine.begin() as conn:
-            _insert(conn, humans, [sql._human_row(Human(id=o, created_at=now)) for o in owners])
+            _insert(
+                conn, humans, [sql_agents._human_row(Human(id=o, created_at=now)) for o in owners]
+            )
             _insert(
                 conn,
                 agents,
                 [
-                    sql._agent_row(
+                    sql_agents._agent_row(
                         Agent(
                             name=c.agent_name(i),
                             spiffe_id=c.agent_spiffe(i),
@@ -95,7 +98,7 @@ def seed(data_dir: Path, n_agents: int, tasks_per_agent: int) -> dict[str, float
                     expires_at=now + 86_400,
                     attestation={"method": "bench"},
                 )
-                task_rows.append(sql._task_row(task))
+                task_rows.append(sql_tasks._task_row(task))
                 cred = Credential(
                     jti=new_id("cred"),
                     task_id=task.id,
@@ -104,7 +107,7 @@ def seed(data_dir: Path, n_agents: int, tasks_per_agent: int) -> dict[str, float
                     expires_at=now + 300,
                     kid="bench",
                 )
-                cred_rows.append(sql._credential_row(cred))
+                cred_rows.append(sql_tasks._credential_row(cred))
             with store.engine.begin() as conn:
                 _insert(conn, tasks, task_rows)
                 _insert(conn, credentials, cred_rows)

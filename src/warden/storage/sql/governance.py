@@ -1,56 +1,39 @@
-"""``GovernanceStore`` over SQLAlchemy: owners, lifecycle state, certification, checkpoints,
-export cursors and attribution search. Mixed into ``SQLStore`` (it uses its transactions).
-
-Attribution filters on fields inside an audit record's JSON ``data`` (action, decision, policy
-ids among the reasons) run in the database: ``json_extract``/``json_each`` on SQLite, ``jsonb``
-operators on PostgreSQL. The JSON text itself is never rewritten (the chain hashes it).
-"""
+"""Governance over SQL: ``GovernanceStore`` (lifecycle state, co-owners, certification)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy.engine import RowMapping
 
 from warden.core.governance import (
     AgentGovernance,
-    AuditQuery,
     Campaign,
     CampaignStatus,
-    Checkpoint,
     FlagReason,
     Review,
     ReviewStatus,
     TimeoutAction,
 )
-from warden.core.model import AuditRecord, Human, HumanStatus, Task
-from warden.errors import ConflictError, NotFoundError
+from warden.errors import (
+    ConflictError,
+    NotFoundError,
+)
+from warden.storage.sql.codec import dump as _dump
+from warden.storage.sql.engine import SQLBase
 from warden.storage.sql.rows import fetch_one
+from warden.storage.sql.rows import limit as _limit
 from warden.storage.sql.tables import (
     agent_co_owners,
     agent_governance,
     agents,
-    audit_checkpoints,
-    audit_events,
     cert_campaigns,
     cert_reviews,
-    export_cursors,
-    humans,
     tasks,
 )
-
-if TYPE_CHECKING:
-    from sqlalchemy.dialects import postgresql as pg_dialect
-    from sqlalchemy.dialects import sqlite as sqlite_dialect
-
-
-def _dump(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 def _campaign(m: RowMapping) -> Campaign:
@@ -99,46 +82,8 @@ def _review(m: RowMapping) -> Review:
     )
 
 
-def _checkpoint(m: RowMapping) -> Checkpoint:
-    return Checkpoint(
-        seq=int(m["seq"]), head_hash=m["head_hash"], ts=m["ts"], kid=m["kid"], jws=m["jws"]
-    )
-
-
-class GovernanceSQL:
-    """The governance half of ``SQLStore``."""
-
-    if TYPE_CHECKING:
-
-        def _tx(
-            self, *, write: bool, conflict: str | None = None
-        ) -> AbstractContextManager[Connection]: ...
-
-        def _insert(
-            self, conn: Connection, table: sa.Table
-        ) -> pg_dialect.Insert | sqlite_dialect.Insert: ...
-
-        def _audit_rows(self, conn: Connection, query: sa.Select[Any]) -> list[AuditRecord]: ...
-
-    # -- owners and lifecycle ------------------------------------------------------------------
-    def list_humans(
-        self, *, status: HumanStatus | None = None, after: str | None = None, limit: int = 100
-    ) -> list[Human]:
-        query = sa.select(humans).order_by(humans.c.id).limit(max(0, int(limit)))
-        if status is not None:
-            query = query.where(humans.c.status == HumanStatus(status).value)
-        if after is not None:
-            query = query.where(humans.c.id > after)
-        with self._tx(write=False) as conn:
-            return [
-                Human(
-                    id=m["id"],
-                    status=HumanStatus(m["status"]),
-                    display_name=m["display_name"],
-                    created_at=m["created_at"],
-                )
-                for m in conn.execute(query).mappings()
-            ]
+class GovernanceSQL(SQLBase):
+    """``GovernanceStore``: lifecycle state, co-owners, certification campaigns and reviews."""
 
     def fetch_governance(self, agent_name: str) -> AgentGovernance:
         with self._tx(write=False) as conn:
@@ -247,7 +192,7 @@ class GovernanceSQL:
         query = (
             sa.select(cert_campaigns)
             .order_by(cert_campaigns.c.started_at.desc(), cert_campaigns.c.id.desc())
-            .limit(max(0, int(limit)))
+            .limit(_limit(limit))
         )
         with self._tx(write=False) as conn:
             return [_campaign(m) for m in conn.execute(query).mappings()]
@@ -319,149 +264,3 @@ class GovernanceSQL:
                 if status is None:
                     raise NotFoundError(f"review `{review.id}` not found")
                 raise ConflictError(f"review `{review.id}` was already decided ({status})")
-
-    # -- audit checkpoints and export ---------------------------------------------------------
-    def create_checkpoint(self, checkpoint: Checkpoint) -> None:
-        conflict = f"a checkpoint at seq {checkpoint.seq} already exists"
-        with self._tx(write=True, conflict=conflict) as conn:
-            conn.execute(
-                sa.insert(audit_checkpoints).values(
-                    seq=checkpoint.seq,
-                    head_hash=checkpoint.head_hash,
-                    ts=float(checkpoint.ts),
-                    kid=checkpoint.kid,
-                    jws=checkpoint.jws,
-                )
-            )
-
-    def list_checkpoints(self, *, after_seq: int = 0, limit: int = 1000) -> list[Checkpoint]:
-        query = (
-            sa.select(audit_checkpoints)
-            .where(audit_checkpoints.c.seq > after_seq)
-            .order_by(audit_checkpoints.c.seq)
-            .limit(max(0, int(limit)))
-        )
-        with self._tx(write=False) as conn:
-            return [_checkpoint(m) for m in conn.execute(query).mappings()]
-
-    def iter_checkpoints(self, *, batch: int = 1000) -> Iterator[Checkpoint]:
-        last = 0
-        while True:
-            page = self.list_checkpoints(after_seq=last, limit=batch)
-            yield from page
-            if len(page) < batch:
-                return
-            last = page[-1].seq
-
-    def latest_checkpoint(self) -> Checkpoint | None:
-        query = sa.select(audit_checkpoints).order_by(audit_checkpoints.c.seq.desc()).limit(1)
-        with self._tx(write=False) as conn:
-            row = conn.execute(query).mappings().first()
-        return None if row is None else _checkpoint(row)
-
-    def fetch_export_cursor(self, name: str) -> int:
-        with self._tx(write=False) as conn:
-            value = conn.execute(
-                sa.select(export_cursors.c.last_seq).where(export_cursors.c.name == name)
-            ).scalar_one_or_none()
-        return 0 if value is None else int(value)
-
-    def advance_export_cursor(self, name: str, *, expected: int, to: int, at: float) -> None:
-        moved = f"export cursor `{name}` moved: another exporter is running"
-        with self._tx(write=True, conflict=moved) as conn:
-            if expected == 0:
-                current = conn.execute(
-                    sa.select(export_cursors.c.last_seq).where(export_cursors.c.name == name)
-                ).scalar_one_or_none()
-                if current is None:
-                    conn.execute(
-                        sa.insert(export_cursors).values(name=name, last_seq=to, updated_at=at)
-                    )
-                    return
-            result = conn.execute(
-                sa.update(export_cursors)
-                .where(export_cursors.c.name == name, export_cursors.c.last_seq == expected)
-                .values(last_seq=to, updated_at=float(at))
-            )
-            if result.rowcount == 0:
-                raise ConflictError(moved)
-
-    # -- attribution ---------------------------------------------------------------------------
-    def _json_field(self, conn: Connection, key: str) -> sa.ColumnElement[Any]:
-        data = audit_events.c.data
-        if conn.dialect.name == "postgresql":
-            field: sa.ColumnElement[Any] = sa.cast(data, JSONB)[key].astext
-            return field
-        return sa.func.json_extract(data, f"$.{key}")
-
-    def _has_reason(self, conn: Connection, policy: str) -> sa.ColumnElement[bool]:
-        data = audit_events.c.data
-        if conn.dialect.name == "postgresql":
-            reasons = sa.cast(data, JSONB)["reasons"]
-            return reasons.op("@>")(sa.cast(sa.literal(json.dumps([policy])), JSONB))
-        each = sa.func.json_each(data, "$.reasons").table_valued("value")
-        return sa.exists(sa.select(sa.literal(1)).select_from(each).where(each.c.value == policy))
-
-    def search_audit(
-        self, query: AuditQuery, *, after_seq: int = 0, limit: int = 100
-    ) -> list[AuditRecord]:
-        c = audit_events.c
-        q = query
-        stmt = sa.select(audit_events).where(c.seq > after_seq).order_by(c.seq)
-        if q.type_prefix:
-            stmt = stmt.where(c.type.startswith(q.type_prefix, autoescape=True))
-        if q.agent is not None:
-            stmt = stmt.where(c.agent == q.agent)
-        if q.decision_id is not None:
-            stmt = stmt.where(c.decision_id == q.decision_id)
-        if q.owner is not None:
-            owned = sa.union(
-                sa.select(agents.c.name).where(agents.c.owner == q.owner),
-                sa.select(agent_co_owners.c.agent_name).where(
-                    agent_co_owners.c.human_id == q.owner
-                ),
-            )
-            stmt = stmt.where(c.agent.in_(owned))
-        if q.task_id is not None:
-            if q.subtree:
-                stmt = stmt.where(c.task_id.in_(sa.select(_subtree_cte(q.task_id).c.id)))
-            else:
-                stmt = stmt.where(c.task_id == q.task_id)
-        if q.on_behalf_of is not None:
-            stmt = stmt.where(
-                c.task_id.in_(sa.select(tasks.c.id).where(tasks.c.on_behalf_of == q.on_behalf_of))
-            )
-        if q.since is not None:
-            stmt = stmt.where(c.ts >= float(q.since))
-        if q.until is not None:
-            stmt = stmt.where(c.ts < float(q.until))
-        with self._tx(write=False) as conn:
-            if q.action is not None:
-                stmt = stmt.where(self._json_field(conn, "action") == q.action)
-            if q.decision is not None:
-                stmt = stmt.where(self._json_field(conn, "decision") == q.decision)
-            if q.policy is not None:
-                stmt = stmt.where(self._has_reason(conn, q.policy))
-            return self._audit_rows(conn, stmt.limit(max(0, int(limit))))
-
-    def task_subtree(self, task_id: str) -> list[Task]:
-        from warden.storage.sql.store import _task  # the row mapping lives with the tasks code
-
-        tree = _subtree_cte(task_id)
-        query = (
-            sa.select(tasks)
-            .where(tasks.c.id.in_(sa.select(tree.c.id)))
-            .order_by(tasks.c.created_at, tasks.c.id)
-        )
-        with self._tx(write=False) as conn:
-            found = [_task(m) for m in conn.execute(query).mappings()]
-        if not found:
-            raise NotFoundError(f"task `{task_id}` not found")
-        return found
-
-
-def _subtree_cte(task_id: str) -> sa.CTE:
-    """Recursive CTE of a task id and every descendant's id (delegation subtree)."""
-    root = sa.select(tasks.c.id).where(tasks.c.id == task_id).cte("subtree", recursive=True)
-    child = sa.select(tasks.c.id).join(root, tasks.c.parent_id == root.c.id)
-    return root.union_all(child)

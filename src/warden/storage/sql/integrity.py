@@ -1,25 +1,21 @@
-"""Store methods for integrity: agent manifest declarations and MCP tool pins. Mixed into
+"""Store methods for integrity: agent manifest declarations and MCP tool pins. Part of
 ``SQLStore``; same rules (one transaction per method, translated driver errors). Pins live in
 the database so every replica and every proxy reading through Warden sees the same approvals."""
 
 from __future__ import annotations
 
 import json
-from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy.engine import RowMapping
 
 from warden.core.pins import ToolPin
 from warden.errors import NotFoundError
 from warden.storage.sql.codec import dump
+from warden.storage.sql.engine import SQLBase
 from warden.storage.sql.rows import fetch_one
 from warden.storage.sql.tables import agent_manifests, mcp_tool_pins
-
-if TYPE_CHECKING:
-    from sqlalchemy.dialects import postgresql as pg_dialect
-    from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 
 def _pin(m: RowMapping) -> ToolPin:
@@ -53,20 +49,8 @@ def _pin_row(pin: ToolPin) -> dict[str, Any]:
     }
 
 
-class IntegrityStoreMixin:
+class IntegritySQL(SQLBase):
     """See the module docstring. Relies on ``SQLStore._tx`` and ``SQLStore._insert``."""
-
-    __slots__ = ()
-
-    if TYPE_CHECKING:
-
-        def _tx(
-            self, *, write: bool, conflict: str | None = None
-        ) -> AbstractContextManager[Connection]: ...
-
-        def _insert(
-            self, conn: Connection, table: sa.Table
-        ) -> pg_dialect.Insert | sqlite_dialect.Insert: ...
 
     # -- manifest declarations ----------------------------------------------------------------
 

@@ -1,39 +1,22 @@
-"""Store methods for distributed policy sets (ADR 0120). Mixed into ``SQLStore``."""
+"""Store methods for distributed policy sets (ADR 0120). Part of ``SQLStore``."""
 
 from __future__ import annotations
 
 import json
-from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
 
 from warden.core.model import PolicyPointer
 from warden.errors import NotFoundError
+from warden.storage.sql.engine import SQLBase
 from warden.storage.sql.tables import policy_active, policy_bundles
-
-if TYPE_CHECKING:
-    from sqlalchemy.dialects import postgresql as pg_dialect
-    from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 _ACTIVE_ROW = 1
 
 
-class PolicyStoreMixin:
+class PolicySQL(SQLBase):
     """Published bundles and the active pointer. Relies on ``SQLStore._tx`` / ``_insert``."""
-
-    __slots__ = ()
-
-    if TYPE_CHECKING:
-
-        def _tx(
-            self, *, write: bool, conflict: str | None = None
-        ) -> AbstractContextManager[Connection]: ...
-
-        def _insert(
-            self, conn: Connection, table: sa.Table
-        ) -> pg_dialect.Insert | sqlite_dialect.Insert: ...
 
     def publish_policies(
         self, revision: str, files: dict[str, str], *, at: float, by: str

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy.engine import RowMapping
 
 from warden.core.model import AuditRecord
 from warden.core.signals import NewEvent, OutboxEntry, Stream, StreamStatus
 from warden.errors import ConflictError, NotFoundError
+from warden.storage.sql.audit import audit_rows
+from warden.storage.sql.engine import SQLBase
 from warden.storage.sql.tables import audit_events, export_cursors, ssf_outbox, ssf_streams
 
 MAX_ERROR = 500
@@ -90,16 +91,8 @@ def _new_row(e: NewEvent, at: float) -> dict[str, Any]:
     }
 
 
-class SignalsSQL:
+class SignalsSQL(SQLBase):
     """SSF streams and outbox on SQLite and PostgreSQL."""
-
-    if TYPE_CHECKING:
-
-        def _tx(
-            self, *, write: bool, conflict: str | None = None
-        ) -> AbstractContextManager[Connection]: ...
-
-        def _audit_rows(self, conn: Connection, query: sa.Select[Any]) -> list[AuditRecord]: ...
 
     # -- streams -------------------------------------------------------------------------------
     def create_stream(self, stream: Stream) -> None:
@@ -154,7 +147,7 @@ class SignalsSQL:
                     .order_by(c.seq)
                     .limit(max(1, limit))
                 )
-                records = self._audit_rows(conn, query)
+                records = audit_rows(conn, query)
         if types and len(records) >= limit:
             return records, records[-1].seq
         return records, max(int(head), after_seq)
