@@ -78,13 +78,6 @@ def test_revoke_one_credential(store: SQLStore) -> None:
         store.revoke_credential("missing", revoked_at=T0)
 
 
-def test_proof_replay_is_detected_until_expiry(store: SQLStore) -> None:
-    assert store.remember_proof("k1", expires_at=T0 + 60, now=T0) is True
-    assert store.remember_proof("k1", expires_at=T0 + 70, now=T0 + 30) is False
-    assert store.remember_proof("k1", expires_at=T0 + 200, now=T0 + 61) is True  # expired: reuse
-    assert store.prune_proofs(now=T0 + 300) == 1
-
-
 def test_concurrent_first_uses_have_one_winner(backend: object, store: SQLStore) -> None:
     others = [backend.open() for _ in range(4)]  # type: ignore[attr-defined]
     results: list[bool] = []

@@ -19,12 +19,8 @@ from warden.core.model import (
     AgentStatus,
     AuditDraft,
     Credential,
-    EnforcementMode,
     Human,
     HumanStatus,
-    ModeSetting,
-    Operator,
-    OperatorRole,
     RiskTier,
     Task,
     TaskStatus,
@@ -224,40 +220,6 @@ def test_list_agents_pages_by_name_and_filters(store: SQLStore) -> None:
 
 
 # -- operators and modes ----------------------------------------------------------------------
-
-
-def test_operators(store: SQLStore) -> None:
-    admin = Operator(id="op-1", name="root", role=OperatorRole.ADMIN, token_hash="a" * 64)
-    auditor = Operator(
-        id="op-2", name="eve", role=OperatorRole.AUDITOR, token_hash="b" * 64, disabled=True
-    )
-    store.create_operator(admin)
-    store.create_operator(auditor)
-    assert store.fetch_operator_by_token_hash("a" * 64) == admin
-    assert store.fetch_operator_by_token_hash("b" * 64) == auditor
-    assert store.list_operators() == [auditor, admin]  # by name
-    with pytest.raises(ConflictError):
-        store.create_operator(replace(admin, token_hash="c" * 64))
-    with pytest.raises(ConflictError):
-        store.create_operator(replace(admin, id="op-3"))
-    with pytest.raises(NotFoundError) as info:
-        store.fetch_operator_by_token_hash("d" * 64)
-    assert "d" * 64 not in str(info.value)
-
-
-def test_modes_upsert_list_delete(store: SQLStore) -> None:
-    a = ModeSetting("agent", "bot", EnforcementMode.MONITOR, updated_at=T0, updated_by="op-1")
-    r = ModeSetting("risk_tier", "low", EnforcementMode.ENFORCE, updated_at=T0)
-    store.set_mode(a)
-    store.set_mode(r)
-    assert store.list_modes() == [a, r]
-    a2 = replace(a, mode=EnforcementMode.ENFORCE, updated_at=T0 + 1, updated_by="op-2")
-    store.set_mode(a2)
-    assert store.list_modes() == [a2, r]
-    store.delete_mode("agent", "bot")
-    assert store.list_modes() == [r]
-    with pytest.raises(NotFoundError):
-        store.delete_mode("agent", "bot")
 
 
 # -- tasks and credentials -----------------------------------------------------------------

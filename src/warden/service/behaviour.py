@@ -18,7 +18,7 @@ from typing import Any
 from warden.behaviour import BehaviourMonitor, Escalation, parse_declared
 from warden.core.clock import Clock
 from warden.core.model import Agent, Baseline, Finding
-from warden.core.ports import Store
+from warden.core.ports import BehaviourStore
 from warden.errors import ConflictError, InvalidParameterError, NotFoundError, WardenError
 from warden.service.auditing import Auditor
 from warden.service.notifications import Notifier
@@ -48,7 +48,7 @@ def finding_view(f: Finding) -> dict[str, Any]:
 class BehaviourService:
     def __init__(
         self,
-        store: Store,
+        store: BehaviourStore,
         monitor: BehaviourMonitor,
         auditor: Auditor,
         clock: Clock,

@@ -12,7 +12,7 @@ from typing import Any
 
 from warden.core.clock import Clock
 from warden.core.model import Agent, EnforcementMode, ModeSetting, RiskTier
-from warden.core.ports import Store
+from warden.core.ports import ModeStore
 from warden.errors import InvalidParameterError
 from warden.service.auditing import Auditor
 
@@ -21,7 +21,7 @@ KINDS = ("agent", "risk_tier")
 
 class ModeService:
     def __init__(
-        self, store: Store, auditor: Auditor, clock: Clock, tier_defaults: dict[str, str]
+        self, store: ModeStore, auditor: Auditor, clock: Clock, tier_defaults: dict[str, str]
     ) -> None:
         self._store = store
         self._audit = auditor

@@ -26,7 +26,7 @@ from typing import Any
 from warden.core.clock import Clock
 from warden.core.ids import new_id
 from warden.core.model import Operator, OperatorRole
-from warden.core.ports import Store
+from warden.core.ports import OperatorStore
 from warden.errors import (
     AuthenticationError,
     ConflictError,
@@ -57,7 +57,7 @@ def acts_for(op: Operator, human: str) -> bool:
 class OperatorService:
     def __init__(
         self,
-        store: Store,
+        store: OperatorStore,
         auditor: Auditor,
         clock: Clock,
         *,

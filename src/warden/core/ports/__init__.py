@@ -14,7 +14,9 @@ The system of record is split by aggregate (ADR 0150), each port named for what 
 
 A service takes the port(s) it uses; ``Store`` is their union plus the store's own lifecycle,
 for the composition root. Implementation: ``warden.storage.sql.SQLStore`` (SQLite and
-PostgreSQL), split the same way (one module per aggregate under ``warden.storage.sql``).
+PostgreSQL), split the same way (one module per aggregate under ``warden.storage.sql``);
+``warden.storage.memory.MemoryStore`` implements some of the ports (see its docstring), held to
+the same conformance suites (``tests/conformance/storage``).
 
 Every method is one transaction; methods that change several rows do so atomically. Errors:
 ``NotFoundError`` (fetch_* on a missing row), ``ConflictError`` (unique violations),

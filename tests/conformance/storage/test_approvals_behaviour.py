@@ -1,4 +1,5 @@
-"""The Store contract for approvals, findings and baselines, on SQLite and PostgreSQL."""
+"""Conformance of ApprovalStore, BehaviourStore, ModeStore, OperatorStore and ProofStore: every
+implementation (memory, SQLite, PostgreSQL — see conftest.py) passes the same assertions."""
 
 from __future__ import annotations
 
@@ -10,13 +11,15 @@ from warden.core.model import (
     ApprovalRequest,
     ApprovalStatus,
     Baseline,
+    EnforcementMode,
     Finding,
+    ModeSetting,
     Operator,
     OperatorRole,
     Severity,
 )
+from warden.core.ports import ApprovalStore, BehaviourStore, ModeStore, OperatorStore, ProofStore
 from warden.errors import ApprovalClosedError, ConflictError, InvalidParameterError, NotFoundError
-from warden.storage.sql import SQLStore
 
 pytestmark = pytest.mark.approvals
 
@@ -50,7 +53,7 @@ def request(rid: str, *, created_at: float = T0, **kw: object) -> ApprovalReques
     return ApprovalRequest(**fields)  # type: ignore[arg-type]
 
 
-def test_approvals_round_trip_and_compare_and_set(store: SQLStore) -> None:
+def test_approvals_round_trip_and_compare_and_set(store: ApprovalStore) -> None:
     req = request("apr_1")
     store.create_approval(req)
     assert store.fetch_approval("apr_1") == req
@@ -77,7 +80,7 @@ def test_approvals_round_trip_and_compare_and_set(store: SQLStore) -> None:
         )
 
 
-def test_a_grant_is_spent_once_and_not_after_it_expires(store: SQLStore) -> None:
+def test_a_grant_is_spent_once_and_not_after_it_expires(store: ApprovalStore) -> None:
     store.create_approval(
         request("apr_1", status=ApprovalStatus.APPROVED, grant_expires_at=T0 + 300)
     )
@@ -92,7 +95,7 @@ def test_a_grant_is_spent_once_and_not_after_it_expires(store: SQLStore) -> None
     assert store.use_approval("apr_3", used_at=T0 + 1, decision_id="dec_12") is False
 
 
-def test_listing_approvals(store: SQLStore) -> None:
+def test_listing_approvals(store: ApprovalStore) -> None:
     for i in range(5):
         store.create_approval(
             request(f"apr_{i}", created_at=T0 + i, agent="bot" if i % 2 else "other")
@@ -107,7 +110,7 @@ def test_listing_approvals(store: SQLStore) -> None:
         store.list_approvals(after="apr_nope")
 
 
-def test_findings(store: SQLStore) -> None:
+def test_findings(store: BehaviourStore) -> None:
     items = [
         Finding(
             id=f"fnd_{i}",
@@ -133,7 +136,7 @@ def test_findings(store: SQLStore) -> None:
     store.create_findings([])
 
 
-def test_baselines_upsert(store: SQLStore) -> None:
+def test_baselines_upsert(store: BehaviourStore) -> None:
     store.put_baseline(Baseline("bot", {"tools": ["a"]}, {}, T0))
     store.put_baseline(Baseline("bot", {"tools": ["a"]}, {"tools": ["b"], "windows": 2}, T0 + 1))
     store.put_baseline(Baseline("alpha", {}, {}, T0))
@@ -143,7 +146,48 @@ def test_baselines_upsert(store: SQLStore) -> None:
     ]
 
 
-def test_operators_keep_their_person(store: SQLStore) -> None:
+def test_operators_keep_their_person(store: OperatorStore) -> None:
     op = Operator("op_1", "alice", OperatorRole.APPROVER, "h" * 64, T0, human="alice@example.com")
     store.create_operator(op)
     assert store.fetch_operator_by_token_hash("h" * 64) == op
+
+
+def test_operators(store: OperatorStore) -> None:
+    admin = Operator(id="op-1", name="root", role=OperatorRole.ADMIN, token_hash="a" * 64)
+    auditor = Operator(
+        id="op-2", name="eve", role=OperatorRole.AUDITOR, token_hash="b" * 64, disabled=True
+    )
+    store.create_operator(admin)
+    store.create_operator(auditor)
+    assert store.fetch_operator_by_token_hash("a" * 64) == admin
+    assert store.fetch_operator_by_token_hash("b" * 64) == auditor
+    assert store.list_operators() == [auditor, admin]  # by name
+    with pytest.raises(ConflictError):
+        store.create_operator(replace(admin, token_hash="c" * 64))
+    with pytest.raises(ConflictError):
+        store.create_operator(replace(admin, id="op-3"))
+    with pytest.raises(NotFoundError) as info:
+        store.fetch_operator_by_token_hash("d" * 64)
+    assert "d" * 64 not in str(info.value)
+
+
+def test_modes_upsert_list_delete(store: ModeStore) -> None:
+    a = ModeSetting("agent", "bot", EnforcementMode.MONITOR, updated_at=T0, updated_by="op-1")
+    r = ModeSetting("risk_tier", "low", EnforcementMode.ENFORCE, updated_at=T0)
+    store.set_mode(a)
+    store.set_mode(r)
+    assert store.list_modes() == [a, r]
+    a2 = replace(a, mode=EnforcementMode.ENFORCE, updated_at=T0 + 1, updated_by="op-2")
+    store.set_mode(a2)
+    assert store.list_modes() == [a2, r]
+    store.delete_mode("agent", "bot")
+    assert store.list_modes() == [r]
+    with pytest.raises(NotFoundError):
+        store.delete_mode("agent", "bot")
+
+
+def test_proof_replay_is_detected_until_expiry(store: ProofStore) -> None:
+    assert store.remember_proof("k1", expires_at=T0 + 60, now=T0) is True
+    assert store.remember_proof("k1", expires_at=T0 + 70, now=T0 + 30) is False
+    assert store.remember_proof("k1", expires_at=T0 + 200, now=T0 + 61) is True  # expired: reuse
+    assert store.prune_proofs(now=T0 + 300) == 1
