@@ -84,4 +84,3 @@ class ApprovalMemory(MemoryBase):
                 cursor = before_cursor(self._approvals, after)
                 rows = [a for a in rows if (float(a.created_at), a.id) < cursor]
             return [stored(a) for a in rows[: _limit(limit)]]
-
