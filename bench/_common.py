@@ -354,7 +354,7 @@ def write_scale_policies(
 class AgentWorld:
     """One Warden with one registered agent and one started task (a live credential)."""
 
-    warden: Any  # warden.service.container.Warden
+    warden: Any  # warden.bootstrap.Warden
     trust: Any  # warden.tokens.svid.DevTrustDomain
     agent: Any  # warden.core.model.Agent
     token: str
@@ -395,8 +395,8 @@ class AgentWorld:
 def open_warden(root: Path, policies: Path) -> tuple[Any, Any]:
     """(Warden, DevTrustDomain): Warden built like ``warden serve`` builds it (SQLite in
     ``root``), trusting a dev SPIFFE trust domain; background loops not started yet."""
+    from warden.bootstrap import Warden
     from warden.config import Settings, TrustDomainConfig
-    from warden.service.container import Warden
     from warden.tokens.svid import DevTrustDomain
 
     trust = DevTrustDomain.create(TRUST_DOMAIN, root / "trust")

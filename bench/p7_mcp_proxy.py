@@ -121,7 +121,7 @@ def warden_state(root: Path) -> Iterator[tuple[Path, str, str]]:
         task_ttl=3600,
         credential_ttl=3600,
     )
-    from warden.service.container import Warden
+    from warden.bootstrap import Warden
 
     w = Warden(settings)
     w.start()
@@ -145,10 +145,10 @@ def http_warden(data: Path, issuer: str) -> Iterator[str]:
     import uvicorn
 
     from warden.api.app import create_app
+    from warden.bootstrap import Warden
     from warden.cli.serve import example_policies_dir
     from warden.config import Settings
     from warden.demo.server import free_port
-    from warden.service.container import Warden
 
     port = free_port()
     w = Warden(Settings(data_dir=data, policies_dir=example_policies_dir(), issuer=issuer))

@@ -49,6 +49,13 @@ def run() -> None:
             server.server_close()
 
 
+def _use_tracing(w: Any, tracing: Any) -> None:
+    """Swap the tracer of a built Warden: its components are frozen fields (ADR 0151), so the
+    bench sets it the way the dataclass itself does."""
+    object.__setattr__(w, "tracing", tracing)
+    w.auditor.tracing = tracing
+
+
 def _measure(world: c.AgentWorld, port: int, batches: int, batch: int, warmup: int) -> None:
     from warden.api.metrics import Metrics
     from warden.api.observed import decide
@@ -64,11 +71,11 @@ def _measure(world: c.AgentWorld, port: int, batches: int, batch: int, warmup: i
         return evaluate(ev)
 
     def off(_i: int) -> object:
-        w.tracing = w.auditor.tracing = NO_TRACING
+        _use_tracing(w, NO_TRACING)
         return decide(w, metrics, ev, None, "evaluation")
 
     def on(_i: int) -> object:
-        w.tracing = w.auditor.tracing = traced
+        _use_tracing(w, traced)
         with traced.span("POST", {"url.path": "/access/v1/evaluation"}, kind="server"):
             return decide(w, metrics, ev, None, "evaluation")
 
@@ -87,7 +94,7 @@ def _measure(world: c.AgentWorld, port: int, batches: int, batch: int, warmup: i
         batch=batch,
         warmup=warmup,
     )
-    w.tracing = w.auditor.tracing = NO_TRACING
+    _use_tracing(w, NO_TRACING)
     traced.shutdown()
     s = {name: c.summarize(v) for name, v in samples.items()}
     for name, summary in s.items():

@@ -27,12 +27,12 @@ from typing import Any
 
 from warden.api.oauth_requests import exchange
 from warden.authz.authzen import parse_evaluation
+from warden.bootstrap import Warden
 from warden.config import Settings
 from warden.errors import DecisionUnavailableError, InvalidParameterError
 from warden.sdk import _wire
 from warden.sdk._wire import Decision, TaskCredential
 from warden.sdk.policies import sync_policies
-from warden.service.container import Warden
 
 __all__ = ["EmbeddedPDP", "sync_policies"]
 

@@ -17,9 +17,9 @@ from tests.api.conftest import World
 from warden.api.app import create_app
 from warden.approvals import ApprovalSettings
 from warden.behaviour import BehaviourSettings
+from warden.bootstrap import Warden
 from warden.config import Settings, TrustDomainConfig
 from warden.core.clock import FrozenClock
-from warden.service.container import Warden
 from warden.tokens.svid import DevTrustDomain
 
 POLICIES = Path(__file__).parent / "policies"

@@ -10,7 +10,7 @@ import pytest
 
 from tests.approvals.conftest import Approvers, make_world
 from warden.approvals import ApprovalSettings
-from warden.service.container import Warden
+from warden.bootstrap import Warden
 
 pytestmark = pytest.mark.approvals
 

@@ -45,9 +45,9 @@ from starlette.testclient import TestClient  # noqa: E402
 
 from tests.api.conftest import POLICIES, World  # noqa: E402
 from warden.api.app import create_app  # noqa: E402
+from warden.bootstrap import Warden  # noqa: E402
 from warden.config import Settings, TrustDomainConfig  # noqa: E402
 from warden.core.clock import FrozenClock  # noqa: E402
-from warden.service.container import Warden  # noqa: E402
 
 MakeWorld = Callable[..., World]
 

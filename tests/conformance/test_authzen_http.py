@@ -11,8 +11,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from warden.api.app import create_app
+from warden.bootstrap import Warden
 from warden.config import Settings
-from warden.service.container import Warden
 
 from .authzen_runner import (
     FIXTURES,

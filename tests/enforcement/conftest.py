@@ -18,9 +18,9 @@ import pytest
 import uvicorn
 
 from warden.api.app import create_app
+from warden.bootstrap import Warden
 from warden.config import Settings, TrustDomainConfig
 from warden.demo.server import free_port
-from warden.service.container import Warden
 from warden.tokens.svid import DevTrustDomain
 
 POLICIES = Path(__file__).parent / "policies"

@@ -12,9 +12,9 @@ import pytest
 
 from tests.lifecycle.test_replication import Pair
 from tests.lifecycle.waiting import eventually
+from warden.bootstrap import Warden
 from warden.core.model import AgentStatus, TaskStatus
 from warden.errors import StorageError
-from warden.service.container import Warden
 from warden.service.outage_journal import JOURNAL_NAME, OutageJournal
 
 DOWN = StorageError("storage error: connection refused")

@@ -163,8 +163,8 @@ def test_enforce_mode_passes_unpinned_tools_and_tofu_pins_what_it_sees_first(
 
 def test_pins_are_shared_through_the_database(tmp_path: Path) -> None:
     """Two Warden processes on one database: a pin made by one holds on the other."""
+    from warden.bootstrap import Warden
     from warden.config import Settings
-    from warden.service.container import Warden
 
     settings = Settings(data_dir=tmp_path / "data")
     first, second = Warden(settings), Warden(settings)

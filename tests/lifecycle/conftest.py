@@ -19,10 +19,10 @@ from starlette.testclient import TestClient
 
 from tests.api.conftest import World
 from warden.api.app import create_app
+from warden.bootstrap import Warden
 from warden.cli.cluster import postgres_unreachable, postgres_url
 from warden.config import Settings, TrustDomainConfig
 from warden.core.clock import FrozenClock
-from warden.service.container import Warden
 from warden.tokens.svid import DevTrustDomain
 
 POLICIES = Path(__file__).parent / "policies"

@@ -14,10 +14,10 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 
 from tests.api.helpers import unverified
 from tests.lifecycle.conftest import LifecycleWorld, WorldFactory
+from warden.bootstrap import Warden
 from warden.config import Settings
 from warden.core.clock import FrozenClock
 from warden.errors import KeySealError
-from warden.service.container import Warden
 from warden.storage.sql.tables import signing_keys
 
 pytestmark = pytest.mark.lifecycle

@@ -14,9 +14,9 @@ from tests.lifecycle.conftest import POLICIES
 from tests.lifecycle.waiting import eventually
 from warden.api.oauth_requests import exchange
 from warden.authz.authzen import ActionInput, EntityInput, EvaluationInput
+from warden.bootstrap import Warden
 from warden.config import Settings, TrustDomainConfig
 from warden.core.model import TaskStatus
-from warden.service.container import Warden
 from warden.service.state import HotState, read_snapshot
 from warden.tokens.svid import DevTrustDomain
 

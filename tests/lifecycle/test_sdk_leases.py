@@ -24,10 +24,10 @@ from psycopg import sql
 from tests.enforcement.conftest import ThreadServer
 from tests.lifecycle.conftest import POLICIES, Target
 from warden.api.app import create_app
+from warden.bootstrap import Warden
 from warden.config import Settings, TrustDomainConfig
 from warden.demo.server import free_port
 from warden.sdk import AsyncWardenClient, Lease, RemoteAPIError, TaskCredential, WardenClient
-from warden.service.container import Warden
 from warden.tokens.svid import DevTrustDomain
 
 pytestmark = pytest.mark.lifecycle

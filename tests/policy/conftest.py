@@ -17,10 +17,10 @@ from starlette.testclient import TestClient
 
 from tests.api.conftest import POLICIES, World
 from warden.api.app import create_app
+from warden.bootstrap import Warden
 from warden.cli.cluster import postgres_unreachable, postgres_url, temporary_schema
 from warden.config import Settings, TrustDomainConfig
 from warden.core.clock import FrozenClock
-from warden.service.container import Warden
 from warden.tokens.svid import DevTrustDomain
 
 ROOT = Path(__file__).resolve().parents[2]

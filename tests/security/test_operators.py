@@ -11,9 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.cli.conftest import runner, server
+from warden.bootstrap import Warden
 from warden.cli.main import app as cli
 from warden.config import Settings
-from warden.service.container import Warden
 from warden.service.operators import CACHE_TTL, hash_token
 
 from .conftest import EdgeWorld, make_edge_world

@@ -13,9 +13,9 @@ from starlette.testclient import TestClient
 
 from tests.api.conftest import POLICIES, World
 from warden.api.app import create_app
+from warden.bootstrap import Warden
 from warden.config import Settings, TrustDomainConfig
 from warden.core.clock import FrozenClock
-from warden.service.container import Warden
 from warden.service.operators import ADMIN_TOKEN_FILE
 from warden.tokens.svid import DevTrustDomain
 

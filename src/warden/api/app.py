@@ -37,8 +37,8 @@ from warden.api.routes import (
     signals,
     tasks,
 )
+from warden.bootstrap import Warden
 from warden.errors import AccessDeniedError, WardenError
-from warden.service.container import Warden
 
 
 def create_app(w: Warden, *, manage_lifecycle: bool = True) -> FastAPI:

@@ -11,6 +11,7 @@ import orjson
 from starlette.requests import Request
 
 from warden.attestation.base import Channel
+from warden.bootstrap import Warden
 from warden.core.model import Operator, OperatorRole
 from warden.errors import (
     AuthenticationError,
@@ -21,7 +22,6 @@ from warden.errors import (
     PermissionDeniedError,
     UnsupportedMediaTypeError,
 )
-from warden.service.container import Warden
 
 
 def warden_of(request: Request) -> Warden:

@@ -7,7 +7,7 @@ import time
 
 from warden.api.metrics import Metrics
 from warden.authz.authzen import EvaluationInput
-from warden.service.container import Warden
+from warden.bootstrap import Warden
 from warden.service.decisions import Outcome
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
+from warden.bootstrap import Warden
 from warden.errors import WardenError
-from warden.service.container import Warden
 
 
 def note_refusal(w: Warden, request: Request, exc: Exception, status: int) -> None:

@@ -18,9 +18,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
+from warden.bootstrap import Warden
 from warden.core.governance import AuditQuery
 from warden.core.model import AuditRecord
-from warden.service.container import Warden
 
 TICK = 0.2  # how often a stream looks at this process's newest committed record
 RESCAN = 1.0  # how often it reads the store anyway (records other replicas committed)

@@ -22,8 +22,8 @@ from warden.api.errors import error_body, json_response, request_id_of
 from warden.api.middleware import RequestContextMiddleware
 from warden.api.transport import PEER_EXTENSION
 from warden.attestation.unix import PeerCredentials
+from warden.bootstrap import Warden
 from warden.errors import AttestationError, WardenError
-from warden.service.container import Warden
 
 
 def create_workload_app(w: Warden) -> FastAPI:

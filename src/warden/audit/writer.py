@@ -59,6 +59,7 @@ class AuditWriter:
         durability: str = DURABLE,
         max_wait: float = 5.0,
         head: HeadFile | None = None,
+        commit_observers: Sequence[Callable[[int, int, int], None]] = (),
     ) -> None:
         if durability not in DURABILITY_MODES:
             raise InvalidParameterError("`audit.durability` must be durable or async")
@@ -84,7 +85,7 @@ class AuditWriter:
         self.failures = 0
         self.unwritten = 0  # records still in memory when close() gave up on them
         # (start_ns, end_ns, records) of each committed batch: metrics and traces (issue 16)
-        self.commit_observers: list[Callable[[int, int, int], None]] = []
+        self.commit_observers: list[Callable[[int, int, int], None]] = list(commit_observers)
 
     # -- producer side (hot path) -----------------------------------------------------------
     def submit(self, draft: AuditDraft) -> Ticket:

@@ -53,8 +53,8 @@ def _load(config: Path) -> Any:
 
 
 def _embedded(cfg: Any) -> Any:
+    from warden.bootstrap import Warden
     from warden.mcp.runner import embedded_settings
-    from warden.service.container import Warden
 
     return Warden(embedded_settings(cfg))
 

@@ -27,8 +27,8 @@ from warden.service.events import configure_logging
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from warden.bootstrap import Warden
     from warden.config import Settings
-    from warden.service.container import Warden
 
 log = logging.getLogger("warden.cli")
 
@@ -253,9 +253,9 @@ def serve(
     import uvicorn
 
     from warden.api.app import create_app
+    from warden.bootstrap import Warden
     from warden.config import load_settings
     from warden.errors import WardenError
-    from warden.service.container import Warden
 
     if config is not None and not config.is_file():
         fail(f"config file `{config}` does not exist")

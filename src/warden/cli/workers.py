@@ -50,6 +50,7 @@ def run_worker(
     import uvicorn
 
     from warden.api.app import create_app
+    from warden.bootstrap import Warden
     from warden.cli.serve import (
         EXAMPLE_AGENT,
         _server_class,
@@ -60,7 +61,6 @@ def run_worker(
         tls_options,
     )
     from warden.errors import WardenError
-    from warden.service.container import Warden
     from warden.service.events import configure_logging
 
     primary = index == 0

@@ -45,8 +45,8 @@ async def open_backend(config: ProxyConfig) -> AsyncIterator[Backend]:
         finally:
             await client.aclose()
         return
+    from warden.bootstrap import Warden
     from warden.embedded import EmbeddedPDP
-    from warden.service.container import Warden
 
     w = Warden(embedded_settings(config))
     w.start()

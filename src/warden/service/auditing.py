@@ -34,10 +34,10 @@ APPROVAL_REQUESTED = "approval.requested"
 
 
 class Auditor:
-    def __init__(self, writer: AuditWriter, clock: Clock) -> None:
+    def __init__(self, writer: AuditWriter, clock: Clock, *, tracing: Tracing = NO_TRACING) -> None:
         self.writer = writer
         self._clock = clock
-        self.tracing: Tracing = NO_TRACING
+        self.tracing = tracing
 
     def draft(
         self,

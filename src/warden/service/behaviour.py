@@ -54,6 +54,8 @@ class BehaviourService:
         clock: Clock,
         notifier: Notifier,
         suspend: Callable[[str, str, str], tuple[Agent, Cascade]],
+        *,
+        announce: Callable[[str, dict[str, Any]], None] | None = None,
     ) -> None:
         self._store = store
         self.monitor = monitor
@@ -62,8 +64,8 @@ class BehaviourService:
         self._notify = notifier
         self._suspend = suspend  # (agent name, actor, reason)
         self._declared: dict[str, dict[str, Any]] = {}
-        # tells the other replicas (set by the container; a no-op in a lone process)
-        self.announce: Callable[[str, dict[str, Any]], None] = lambda kind, data: None
+        # tells the other replicas (the root passes replication's announcer; None: a lone process)
+        self.announce: Callable[[str, dict[str, Any]], None] = announce or (lambda kind, data: None)
 
     def load(self) -> None:
         baselines = self._store.list_baselines()

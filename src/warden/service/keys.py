@@ -11,6 +11,7 @@ the other replicas, which reload their key ring.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from warden.core.clock import Clock
@@ -33,6 +34,7 @@ class KeyService:
         clock: Clock,
         *,
         grace: float,
+        announce: Callable[[str, dict[str, Any]], None] | None = None,
     ) -> None:
         self._store = store
         self._keys = keys
@@ -40,7 +42,7 @@ class KeyService:
         self._audit = auditor
         self._clock = clock
         self._grace = grace
-        self.announce: Any = None  # (kind, data) -> None, set by replication
+        self._announce = announce  # tells the other replicas (replication's announcer)
 
     def rotate(self, actor: str) -> StoredKey:
         previous = self._keys.current().kid
@@ -114,5 +116,5 @@ class KeyService:
         return out
 
     def _tell(self, kind: str, data: dict[str, Any]) -> None:
-        if self.announce is not None:
-            self.announce(kind, data)
+        if self._announce is not None:
+            self._announce(kind, data)

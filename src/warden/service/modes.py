@@ -21,14 +21,20 @@ KINDS = ("agent", "risk_tier")
 
 class ModeService:
     def __init__(
-        self, store: ModeStore, auditor: Auditor, clock: Clock, tier_defaults: dict[str, str]
+        self,
+        store: ModeStore,
+        auditor: Auditor,
+        clock: Clock,
+        tier_defaults: dict[str, str],
+        *,
+        on_change: Callable[[], None] | None = None,
     ) -> None:
         self._store = store
         self._audit = auditor
         self._clock = clock
         self._defaults = {k: EnforcementMode(v) for k, v in tier_defaults.items()}
         self._settings: dict[tuple[str, str], EnforcementMode] = {}
-        self.on_change: Callable[[], None] | None = None  # tells other replicas (replication)
+        self._on_change = on_change  # tells other replicas (replication)
 
     def load(self) -> None:
         self._settings = {(s.kind, s.value): s.mode for s in self._store.list_modes()}
@@ -73,8 +79,8 @@ class ModeService:
         return setting
 
     def _changed(self) -> None:
-        if self.on_change is not None:
-            self.on_change()
+        if self._on_change is not None:
+            self._on_change()
 
     def clear(self, kind: str, value: str, actor: str) -> None:
         previous = self._settings.pop((kind, value), None)

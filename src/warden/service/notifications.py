@@ -7,7 +7,7 @@ receives an event when its ``for`` list meets the recipients (or is ``*``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from warden.core.clock import Clock
@@ -66,21 +66,32 @@ class Notifier:
 
     def delivered(self, d: Delivery, ok: bool, final: bool) -> None:
         """The dispatcher's report on one attempt (runs on a delivery thread)."""
-        if ok:
-            type_ = "webhook.delivered"
-        elif final:
-            type_ = "webhook.gave_up"
-        else:
-            type_ = "webhook.attempt_failed"
-        self._audit.record(
-            type_,
-            "warden",
-            {
-                "msg_id": d.msg_id,
-                "event": d.event_type,
-                "endpoint": d.endpoint.name,
-                "attempt": d.attempt,
-                "status": d.status,
-                "error": d.error,
-            },
-        )
+        record_delivery(self._audit, d, ok, final)
+
+
+def delivery_reporter(auditor: Auditor) -> Callable[[Delivery, bool, bool], None]:
+    """The dispatcher's ``on_result``: audits each attempt. Needs only the auditor, so the
+    dispatcher is built before the notifier that sends through it (no cycle to wire late)."""
+    return lambda d, ok, final: record_delivery(auditor, d, ok, final)
+
+
+def record_delivery(auditor: Auditor, d: Delivery, ok: bool, final: bool) -> None:
+    """Audit one delivery attempt: delivered, failed (to be retried) or given up."""
+    if ok:
+        type_ = "webhook.delivered"
+    elif final:
+        type_ = "webhook.gave_up"
+    else:
+        type_ = "webhook.attempt_failed"
+    auditor.record(
+        type_,
+        "warden",
+        {
+            "msg_id": d.msg_id,
+            "event": d.event_type,
+            "endpoint": d.endpoint.name,
+            "attempt": d.attempt,
+            "status": d.status,
+            "error": d.error,
+        },
+    )

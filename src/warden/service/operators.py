@@ -62,6 +62,7 @@ class OperatorService:
         clock: Clock,
         *,
         token_ttl: float = DEFAULT_TOKEN_TTL,
+        announce: Callable[[str, dict[str, Any]], None] | None = None,
     ) -> None:
         self._store = store
         self._audit = auditor
@@ -70,7 +71,8 @@ class OperatorService:
         self._cache: dict[str, tuple[Operator, float]] = {}  # token hash -> (operator, read at)
         self._generation = 0  # bumped on every invalidation: a read racing one is not cached
         self._lock = threading.Lock()
-        self.announce: Callable[[str, dict[str, Any]], None] = lambda kind, data: None
+        # tells the other replicas (the root passes replication's announcer; None: a lone process)
+        self.announce: Callable[[str, dict[str, Any]], None] = announce or (lambda kind, data: None)
 
     # -- accounts -----------------------------------------------------------------------------
     def create(

@@ -74,24 +74,52 @@ class ReplicationStats:
     by_kind: dict[str, int] = field(default_factory=dict)
 
 
+class Announcer:
+    """The sending half: this replica's id and ``announce(kind, data)`` on the change channel.
+
+    Built before the services that announce (hot state, keys, operators, modes, baselines), which
+    get it at construction; the receiving half (``Replication``) is built after them with their
+    handlers. That is how the composition root builds both without wiring either late."""
+
+    def __init__(self, channel: ChangeChannel, clock: Clock) -> None:
+        self.replica_id = new_id("replica")
+        self.channel = channel
+        self.stats = ReplicationStats(started_at=clock.now())
+
+    def __call__(self, kind: str, data: dict[str, Any]) -> None:
+        """Tell the other replicas (after the change is committed). Never raises: a lost
+        announcement is repaired by their next resync."""
+        for part_kind, part in _split(kind, data):
+            try:
+                self.channel.publish(Change(kind=part_kind, data=part, origin=self.replica_id))
+                self.stats.changes_sent += 1
+            except WardenError as exc:
+                self.stats.publish_failures += 1
+                log.warning("could not announce `%s` to other replicas: %s", kind, exc.message)
+
+
 class Replication:
+    """The receiving half and the safety nets: applies what other replicas announce, runs the
+    freshness rounds, resyncs and heartbeats (``start()``; ``close()`` stops them)."""
+
     def __init__(
         self,
         store: Store,
         state: HotState,
-        channel: ChangeChannel,
+        announcer: Announcer,
         clock: Clock,
         *,
+        freshness: Freshness,
         url: str | None,
         resync_interval: float = 30.0,
         heartbeat_interval: float = 5.0,
-        max_staleness: float = 5.0,
         handlers: Handlers | None = None,
     ) -> None:
-        self.replica_id = new_id("replica")
+        self._announcer = announcer
+        self.replica_id = announcer.replica_id
         self._store = store
         self._state = state
-        self._channel = channel
+        self._channel = announcer.channel
         self._clock = clock
         self._url = url
         self._resync_interval = resync_interval
@@ -100,33 +128,22 @@ class Replication:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._resync_lock = threading.Lock()
-        self.stats = ReplicationStats(started_at=clock.now())
-        self.freshness = Freshness(max_staleness=max_staleness)
-        self._tick_interval = min(1.0, max_staleness / 5)
+        self.stats = announcer.stats
+        self.freshness = freshness
+        self._tick_interval = min(1.0, freshness.max_staleness / 5)
         self._wake = threading.Event()  # the resync loop: a resync is due, or stop
         self._resync_due = threading.Event()
         self._resync_error: str | None = None
         self._polled_at = clock.now()  # wall time of the last deny-ward read that succeeded
-        state.announce = self.announce
 
     @property
     def channel(self) -> ChangeChannel:
         return self._channel
 
-    def on(self, kind: str, handler: Callable[[dict[str, Any]], None]) -> None:
-        self._handlers[kind] = handler
-
     # -- sending ------------------------------------------------------------------------------
     def announce(self, kind: str, data: dict[str, Any]) -> None:
-        """Tell the other replicas (after the change is committed). Never raises: a lost
-        announcement is repaired by their next resync."""
-        for part_kind, part in _split(kind, data):
-            try:
-                self._channel.publish(Change(kind=part_kind, data=part, origin=self.replica_id))
-                self.stats.changes_sent += 1
-            except WardenError as exc:
-                self.stats.publish_failures += 1
-                log.warning("could not announce `%s` to other replicas: %s", kind, exc.message)
+        """Tell the other replicas (``Announcer``); never raises."""
+        self._announcer(kind, data)
 
     # -- receiving ----------------------------------------------------------------------------
     def apply(self, change: Change) -> None:

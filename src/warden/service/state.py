@@ -5,10 +5,11 @@ every request without I/O: agent status and attributes, active tasks, revoked cr
 and recently ended tasks (so a credential of an ended task is refused without a database look-up).
 
 **Replicas.** Every change made through this process updates this state at once and, through
-``announce`` (set by ``service.replication``), tells the other replicas, which apply it with
-``announce=False``. A periodic full resync (``begin_resync`` / ``finish_resync``) rebuilds the
-state from the database as a safety net; changes applied while the snapshot is being read are
-journaled and re-applied on top of it, so a resync never brings back a task that ended during it.
+``announce`` (replication's ``Announcer``, given at construction), tells the other replicas,
+which apply it with ``announce=False``. A periodic full resync (``begin_resync`` /
+``finish_resync``) rebuilds the state from the database as a safety net; changes applied while
+the snapshot is being read are journaled and re-applied on top of it, so a resync never brings
+back a task that ended during it.
 """
 
 from __future__ import annotations
@@ -142,14 +143,14 @@ def read_snapshot(store: Store, *, now: float) -> Snapshot:
 
 
 class HotState:
-    def __init__(self) -> None:
+    def __init__(self, *, announce: Announce | None = None) -> None:
         self._lock = threading.Lock()  # writers only; readers take plain dict lookups
         self.agents_by_spiffe: dict[str, Agent] = {}
         self.agents_by_name: dict[str, Agent] = {}
         self.tasks: dict[str, LiveTask] = {}
         self.revoked: dict[str, float] = {}  # jti -> credential expiry
         self.ended: dict[str, float] = {}  # task id -> task expiry, for tasks ended lately
-        self.announce: Announce | None = None
+        self.announce = announce  # replication's announcer; None: a lone process
         self._journal: list[Callable[[], None]] | None = None
 
     def load(self, store: Store, *, now: float) -> None:

@@ -169,6 +169,7 @@ class TaskService:
         limits: TaskLimits,
         entries: EntryService | None = None,
         manifests: ManifestService | None = None,
+        end_listeners: Sequence[tuple[str, EndListener]] = (),
     ) -> None:
         self._entries = entries or EntryService(store, state, auditor, clock)
         self._manifests = manifests
@@ -179,7 +180,9 @@ class TaskService:
         self._attestors = attestors
         self._credentials = credentials
         self._limits = limits
-        self._end_listeners: list[tuple[str, EndListener]] = []
+        # called as ``listener(tasks, actor)`` after tasks end (leases are revoked this way);
+        # what one returns is reported under its name
+        self._end_listeners: list[tuple[str, EndListener]] = list(end_listeners)
         # admission, in order: the first refusal wins
         self._admission: tuple[_Step, ...] = (
             self._resolve,
