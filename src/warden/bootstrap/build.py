@@ -101,11 +101,12 @@ def build_services(
     counters = shared_counters(settings)
     feed = EventFeed(settings.log_events_level)
     tracing = _tracing(settings)
+    audit = settings.audit
     writer = AuditWriter(
         store,
         on_written=feed.written,
-        durability=settings.audit_durability,
-        max_wait=settings.audit_max_wait,
+        durability=audit.durability,
+        max_wait=audit.max_wait,
         head=_head_file(settings, store),
         commit_observers=[_commit_span(tracing)] if tracing.enabled else [],
     )
@@ -117,8 +118,9 @@ def build_services(
         keys, issuer=issuer_url, audiences=settings.accepted_audiences, clock=clock
     )
 
+    replicas = settings.replication
     announcer = Announcer(change_channel(store, clock), clock)
-    freshness = Freshness(max_staleness=settings.replication_max_staleness)
+    freshness = Freshness(max_staleness=replicas.max_staleness)
     state = HotState(announce=announcer)
     state.load(store, now=clock.now())
 
@@ -147,25 +149,17 @@ def build_services(
     manifests = ManifestService(store, auditor, clock)
     pins = ToolPinService(store, auditor, clock)
 
+    lease_settings = settings.leases
     leases = LeaseService(
         store,
         auditor,
         clock,
         DownstreamTokenIssuer(keys, issuer_url, clock),
-        targets={n: parse_target(n, raw) for n, raw in settings.lease_postgres.items()},
+        targets={n: parse_target(n, raw) for n, raw in lease_settings.postgres.items()},
         services=_lease_services(settings),
-        reaper_interval=settings.lease_reaper_interval,
+        reaper_interval=lease_settings.reaper_interval,
     )
-    limits = TaskLimits(
-        credential_ttl=settings.credential_ttl,
-        credential_max_ttl=settings.credential_max_ttl,
-        task_ttl=settings.task_ttl,
-        task_max_ttl=settings.task_max_ttl,
-        issuer=issuer_url,
-        accepted_audiences=settings.accepted_audiences,
-        max_delegation_depth=settings.max_delegation_depth,
-        dpop_required_tiers=frozenset(settings.dpop_required_tiers),
-    )
+    limits = _task_limits(settings)
     liveness = Liveness(store, state, clock)
     credentials = CredentialService(
         store,
@@ -206,22 +200,23 @@ def build_services(
         verifier,
         auditor,
         clock,
-        grace=settings.key_retire_grace,
+        grace=settings.keys.retire_grace,
         announce=announcer,
     )
     introspection = IntrospectionService(
         store, credentials, liveness, leases, keys, auditor, clock, issuer=issuer_url
     )
 
+    delivery = settings.webhook_delivery
     webhooks = WebhookDispatcher(
-        settings.webhooks,
-        max_attempts=settings.webhook_max_attempts,
-        base_delay=settings.webhook_base_delay,
-        timeout=settings.webhook_timeout,
+        delivery.endpoints,
+        max_attempts=delivery.max_attempts,
+        base_delay=delivery.base_delay,
+        timeout=delivery.timeout,
         on_result=delivery_reporter(auditor),
     )
     notifier = Notifier(
-        webhooks if settings.webhooks else None, auditor, clock, settings.approvals.groups
+        webhooks if delivery.endpoints else None, auditor, clock, settings.approvals.groups
     )
     approvals = ApprovalService(
         store,
@@ -277,6 +272,7 @@ def build_services(
         policy_sync, policy_status, pdp, announce=announcer, replica_id=announcer.replica_id
     )
 
+    governance = settings.governance
     ownership = OwnershipService(
         store,
         state,
@@ -284,9 +280,9 @@ def build_services(
         auditor,
         clock,
         LifecyclePolicy(
-            orphan_grace=settings.orphan_grace,
-            unused_after=settings.unused_after,
-            flag_grace=settings.flag_grace,
+            orphan_grace=governance.orphan_grace,
+            unused_after=governance.unused_after,
+            flag_grace=governance.flag_grace,
         ),
     )
     certification = CertificationService(
@@ -294,8 +290,8 @@ def build_services(
         agents,
         auditor,
         clock,
-        window=settings.certification_window,
-        on_timeout=TimeoutAction(settings.certification_on_timeout),
+        window=governance.certification_window,
+        on_timeout=TimeoutAction(governance.certification_on_timeout),
         flush_audit=writer.flush,
     )
     checkpoints = CheckpointService(
@@ -304,13 +300,11 @@ def build_services(
         writer,
         clock,
         issuer=issuer_url,
-        sinks=[
-            make_sink(t, store, clock, name=f"checkpoints:{t}") for t in settings.checkpoint_sinks
-        ],
+        sinks=[make_sink(t, store, clock, name=f"checkpoints:{t}") for t in audit.checkpoint_sinks],
     )
     export = ExportService(
         store,
-        [(make_sink(t, store, clock, name=f"{fmt}:{t}"), fmt) for t, fmt in settings.export_sinks],
+        [(make_sink(t, store, clock, name=f"{fmt}:{t}"), fmt) for t, fmt in audit.export_sinks],
     )
 
     def approval_view(request_id: str) -> dict[str, Any] | None:
@@ -342,8 +336,8 @@ def build_services(
         clock,
         issuer=issuer_url,
         spiffe_of=spiffe_of,
-        max_backoff=settings.signals_max_backoff,
-        timeout=settings.signals_push_timeout,
+        max_backoff=settings.signals.max_backoff,
+        timeout=settings.signals.push_timeout,
     )
 
     def follow_policies(_: dict[str, Any]) -> None:
@@ -361,9 +355,9 @@ def build_services(
         announcer,
         clock,
         freshness=freshness,
-        url=settings.effective_advertise_url if settings.serves_api else None,
-        resync_interval=settings.resync_interval,
-        heartbeat_interval=settings.heartbeat_interval,
+        url=replicas.advertise_url,
+        resync_interval=replicas.resync_interval,
+        heartbeat_interval=replicas.heartbeat_interval,
         handlers={
             "policy.reload": follow_policies,
             "keys.changed": lambda _: key_service.reload(),
@@ -423,23 +417,38 @@ def build_services(
         attribution=AttributionService(store),
         explainer=explainer,
         thresholds=Thresholds(
-            orphan_grace=settings.orphan_grace,
-            flag_grace=settings.flag_grace,
-            checkpoint_interval=settings.checkpoint_interval,
+            orphan_grace=governance.orphan_grace,
+            flag_grace=governance.flag_grace,
+            checkpoint_interval=audit.checkpoint_interval,
         ),
         signals=signals,
         replication=replication,
     )
 
 
+def _task_limits(settings: Settings) -> TaskLimits:
+    tokens = settings.tokens
+    return TaskLimits(
+        credential_ttl=tokens.credential_ttl,
+        credential_max_ttl=tokens.credential_max_ttl,
+        task_ttl=tokens.task_ttl,
+        task_max_ttl=tokens.task_max_ttl,
+        issuer=settings.effective_issuer,
+        accepted_audiences=tokens.accepted_audiences,
+        max_delegation_depth=tokens.max_delegation_depth,
+        dpop_required_tiers=tokens.dpop_required_tiers,
+    )
+
+
 def _tracing(settings: Settings) -> Tracing:
-    if not settings.otlp_endpoint:
+    telemetry = settings.telemetry
+    if not telemetry.otlp_endpoint:
         return NO_TRACING
     return otlp_tracing(
-        settings.otlp_endpoint,
-        service_name=settings.otlp_service_name,
-        headers=dict(settings.otlp_headers),
-        sample_ratio=settings.otlp_sample_ratio,
+        telemetry.otlp_endpoint,
+        service_name=telemetry.service_name,
+        headers=dict(telemetry.headers),
+        sample_ratio=telemetry.sample_ratio,
     )
 
 
@@ -464,9 +473,10 @@ def _head_file(settings: Settings, store: Store) -> HeadFile:
 
 def _key_encryption_key(settings: Settings, store: Store) -> KeyEncryptionKey:
     """``WARDEN_KEY_ENCRYPTION_KEY``, else the KEK file (created only while no keys exist)."""
-    if settings.key_encryption_key:
-        return KeyEncryptionKey.from_text(settings.key_encryption_key)
-    return KeyEncryptionKey.load(settings.effective_kek_file, create=not store.list_signing_keys())
+    keys = settings.keys
+    if keys.key_encryption_key:
+        return KeyEncryptionKey.from_text(keys.key_encryption_key)
+    return KeyEncryptionKey.load(keys.kek_file, create=not store.list_signing_keys())
 
 
 def _lease_services(settings: Settings) -> dict[str, Any]:
@@ -486,22 +496,19 @@ def shared_counters(settings: Settings) -> SharedCounters | None:
 
     PostgreSQL means replicas are likely, and in-process budgets then hold per replica: say so
     loudly at start rather than put a write transaction on every decision (ADR 0094)."""
-    if settings.counters_url:
+    counters = settings.counters
+    if counters.url:
         from urllib.parse import urlsplit
 
         from warden.storage.redis_counters import RedisCounters
 
-        where = urlsplit(settings.counters_url)  # host and port only: never a password in logs
+        where = urlsplit(counters.url)  # host and port only: never a password in logs
         log.info(
             "budgets, rate windows and deny streaks are shared through Redis at %s:%s",
             where.hostname,
             where.port or 6379,
         )
-        return RedisCounters(
-            settings.counters_url,
-            prefix=settings.counters_prefix,
-            timeout=settings.counters_timeout,
-        )
+        return RedisCounters(counters.url, prefix=counters.prefix, timeout=counters.timeout)
     url = settings.database_url or ""
     if url.startswith("postgresql") and settings.serves_api:
         log.warning(

@@ -49,15 +49,16 @@ class Runtime:
         s.writer.start()
         s.refusals.start()
         s.webhooks.start()
-        if s.pdp.policy_set is not None and settings.policies_dir is not None:
+        policies = settings.policies
+        if s.pdp.policy_set is not None and policies.folder is not None:
             s.policies.loaded(s.pdp.policy_set)  # this replica's folder is published
         else:
             s.policy_sync.sync()  # follow the published revision
-        if settings.policies_dir is not None:
+        if policies.folder is not None:
             self._watcher = PolicyWatcher(
-                settings.policies_dir,
+                policies.folder,
                 s.pdp,
-                interval=settings.policy_reload_interval,
+                interval=policies.reload_interval,
                 activate=s.policies.loaded,
                 on_error=s.policy_status.rejected,
             )
@@ -66,19 +67,19 @@ class Runtime:
         s.replication.start()
         s.leases.start()
         # confirm the active revision well within the staleness bound (one small row read)
-        sync_every = max(
-            0.05, min(settings.policy_reload_interval, settings.policy_max_staleness / 4)
-        )
+        sync_every = max(0.05, min(policies.reload_interval, policies.max_staleness / 4))
         self._every("warden-policies", sync_every, s.policy_sync.sync)
         self._every("warden-outage-journal", 1.0, s.outage.replay)
         if self._primary:
             self._every(
-                "warden-governance", settings.governance_interval, lambda: governance_tick(s)
+                "warden-governance", settings.governance.interval, lambda: governance_tick(s)
             )
-            self._every("warden-checkpoints", settings.checkpoint_interval, s.checkpoints.tick)
+            self._every(
+                "warden-checkpoints", settings.audit.checkpoint_interval, s.checkpoints.tick
+            )
             if s.export.sinks:  # a file sink is its own cursor: one writer per host
-                self._every("warden-export", settings.export_interval, s.export.tick)
-            self._every("warden-signals", settings.signals_interval, s.signals.tick)
+                self._every("warden-export", settings.audit.export_interval, s.export.tick)
+            self._every("warden-signals", settings.signals.interval, s.signals.tick)
         self._thread("warden-approvals-behaviour", self._governance_loop)
 
     def _thread(self, name: str, target: Callable[[], None]) -> None:
@@ -112,7 +113,9 @@ class Runtime:
             except Exception:
                 log.exception("trust bundle refresh failed")
             if self._primary and time.monotonic() >= next_housekeeping:
-                next_housekeeping = time.monotonic() + self._settings.housekeeping_interval
+                next_housekeeping = (
+                    time.monotonic() + self._settings.replication.housekeeping_interval
+                )
                 try:
                     housekeeping(s)
                 except Exception:
