@@ -43,6 +43,7 @@ every delta handle holds a clone of it) so the same agent principal is parsed on
 
 from __future__ import annotations
 
+import bisect
 import functools
 import hashlib
 import json
@@ -62,6 +63,7 @@ from warden.errors import PolicyError, PolicyEvaluationError
 
 from . import _cedar, projection, recording, source
 from . import schema as _schema
+from . import validation as _validation
 from .types import EntityRef
 
 __all__ = [
@@ -914,8 +916,10 @@ def load_policy_files(
             orjson.dumps(reads, default=dict, option=orjson.OPT_SORT_KEYS), reads
         )
 
-    # per file: (text, statements, parser id -> policy id)
-    parsed: list[tuple[str, str, list[source.Statement], dict[str, str]]] = []
+    # per file: (text, statements, parser id -> policy id, statement -> actions it needs)
+    parsed: list[
+        tuple[str, str, list[source.Statement], dict[str, str], dict[int, _validation.ActionNeeds]]
+    ] = []
     for name in cedar_files:  # one file at a time: only its EST is ever held as objects
         text = texts[name]
         try:
@@ -924,7 +928,10 @@ def load_policy_files(
             problems.items.extend(source.locate_parse_errors(name, text, _parse_message, str(exc)))
             continue
         stmts = source.statements(source.tokenize(text))
+        # a policy's line by bisection: counting newlines up to each policy is quadratic
+        newlines = [m.start() for m in re.finditer("\n", text)]
         ids: dict[str, str] = {}
+        needs: dict[int, _validation.ActionNeeds] = {}
         bodies = [
             *((pid, body, False) for pid, body in (est.get("staticPolicies") or {}).items()),
             *((pid, body, True) for pid, body in (est.get("templates") or {}).items()),
@@ -934,6 +941,8 @@ def load_policy_files(
         for parser_id, body, is_template in bodies:
             index = _policy_index(parser_id)
             stmt = stmts[index] if index < len(stmts) else None
+            types, actions = _schema.names_in_est(body)
+            needs[index] = _validation.needs_of(body, actions)
             annotations = {
                 str(k): "" if v is None else str(v)
                 for k, v in (body.get("annotations") or {}).items()
@@ -990,7 +999,7 @@ def load_policy_files(
                 index=index,
                 mode="monitor" if monitor else "enforce",
                 template=is_template,
-                line=source.position(text, stmt.start)[0] if stmt is not None else 1,
+                line=bisect.bisect_left(newlines, stmt.start) + 1 if stmt is not None else 1,
                 reads=frozenset(recording.context_reads(body)),
                 warden_reads=interned(projection.warden_reads(body)),
             )
@@ -1000,19 +1009,25 @@ def load_policy_files(
                 _scope_key(body.get("action")),
                 _scope_key(body.get("resource")),
             )
-            types, actions = _schema.names_in_est(body)
             named_types |= types
             named_actions |= actions
         del est, bodies
-        parsed.append((name, text, stmts, ids))
+        parsed.append((name, text, stmts, ids, needs))
 
     user = (schema_files[0], texts[schema_files[0]]) if schema_files else None
     schema, entity_schema, eff = _build_schema(user, named_types, named_actions, problems)
     if schema is not None:
         # without a user schema only what Warden's model types is checked (see schema.py)
         relevant = _schema.warden_relevant if user is None else None
-        for name, text, stmts, ids in parsed:
-            _validate_file(name, text, stmts, ids, schema, problems, relevant)
+        schema_for = _schema_for_actions(named_types) if user is None else None
+        if eff is not None and len(eff.auto_actions) <= _validation.SPLIT_ABOVE:
+            schema_for = None  # few enough actions: one call per file costs less
+        declared = named_actions | _schema.mapped_action_names()
+        for name, text, stmts, ids, needs in parsed:
+            # a policy rejected above may name actions the full schema does not declare: Cedar
+            # then checks it under every action, so it is validated against the full schema
+            needs = {i: None if n is None or n - declared else n for i, n in needs.items()}
+            _validate_file(name, text, stmts, ids, needs, schema, problems, relevant, schema_for)
     problems.raise_if_any()
 
     entities = _load_entities(texts.get("entities.json"), entity_schema)
@@ -1093,17 +1108,41 @@ def _find_named(text: str, message: str) -> int:
     return 0
 
 
+def _schema_for_actions(named_types: set[str]) -> Callable[[frozenset[str]], _cedar.SchemaHandle]:
+    """Warden's schema (no user schema) declaring every entity type the folder's does but only
+    the given actions: what a batch of policies naming only those is validated against
+    (ADR 0144). Warden's own actions the batch does not name are left out too."""
+    auto_e = _schema.effective_schema(None, named_types).auto_entities
+    mapped = _schema.mapped_action_names()
+
+    def schema_for(actions: frozenset[str]) -> _cedar.SchemaHandle:
+        text = _schema.render_text(
+            skip=_schema.Declared(actions=mapped - actions),
+            auto_entities=auto_e,
+            auto_actions=actions - mapped,
+        )
+        return _cedar.schema_from_text(text)
+
+    return schema_for
+
+
 def _validate_file(
     name: str,
     text: str,
     stmts: list[source.Statement],
     ids: Mapping[str, str],
+    needs: Mapping[int, _validation.ActionNeeds],
     schema: _cedar.SchemaHandle,
     problems: _Problems,
     relevant: Callable[[list[tuple[str, str]]], list[tuple[str, str]]] | None,
+    schema_for: Callable[[frozenset[str]], _cedar.SchemaHandle] | None,
 ) -> None:
     try:
-        found = _cedar.validate_policies(text, schema)
+        found = None
+        if schema_for is not None:
+            found = _validation.validate_by_actions(text, stmts, needs, schema, schema_for)
+        if found is None:
+            found = _cedar.validate_policies(text, schema)
     except _cedar.CedarError as exc:  # pragma: no cover - text parsed above
         problems.add(name, text, 0, f"cannot validate policies: {exc}", kind="validation")
         return
