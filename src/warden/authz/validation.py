@@ -11,9 +11,11 @@ A policy whose action scope names its actions (``action == Action::"x"``,
 ``action in [...]``) can only match environments of the actions it names, so validating it
 against a schema that declares only those (plus everything else Warden declares) gives the
 same environments, hence the same errors. ``validate_by_actions`` groups a file's policies by
-the actions they name, packs the groups into batches (``BATCH_BUDGET``), validates each batch (its statements cut from the file, in order) against a
-schema with only the batch's actions, and maps Cedar's positional ``policy<N>`` ids of the
-batch back to the file's. A policy with an unscoped action (``action``) is validated against
+the actions they name, packs the groups into batches (``BATCH_BUDGET``), validates each batch
+(its statements cut from the file, in order) against a schema with only the batch's actions,
+and maps Cedar's positional ``policy<N>`` ids of the batch back to the file's. A policy with an
+unscoped action (``action``), or naming an action the full schema does not declare (Cedar then
+checks it under every action), is validated against
 the full schema. The result is in file order, as Cedar's own (the order of one policy's
 errors is Cedar's hash order either way). ADR 0144.
 
@@ -117,4 +119,3 @@ def needs_of(body: Mapping[str, object], named_actions: Iterable[str]) -> Action
     if not isinstance(scope, Mapping) or scope.get("op") == "All":
         return None
     return frozenset(named_actions)
-
