@@ -8,6 +8,7 @@ When the server cannot be reached the PostgreSQL cases are skipped with the reas
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import secrets
@@ -67,16 +68,17 @@ class Backend:
             store.close()
 
 
-@pytest.fixture(
-    params=[pytest.param("sqlite"), pytest.param("postgres", marks=pytest.mark.postgres)]
-)
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    if request.param == "sqlite":
+@contextlib.contextmanager
+def open_backend(kind: str, tmp_path: Path) -> Iterator[Backend]:
+    """A SQLite file in ``tmp_path`` or a PostgreSQL schema of its own (dropped afterwards);
+    skips with the reason when PostgreSQL does not answer."""
+    if kind == "sqlite":
         sqlite_backend = Backend("sqlite", sqlite_url_for(tmp_path))
-        yield sqlite_backend
-        sqlite_backend.close_all()
+        try:
+            yield sqlite_backend
+        finally:
+            sqlite_backend.close_all()
         return
-
     base = pg_base_url()
     error = pg_unreachable(base)
     if error is not None:
@@ -92,6 +94,14 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
         pg_backend.close_all()
         with psycopg.connect(_libpq_url(base), autocommit=True) as admin:
             admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+@pytest.fixture(
+    params=[pytest.param("sqlite"), pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    with open_backend(request.param, tmp_path) as opened:
+        yield opened
 
 
 @pytest.fixture

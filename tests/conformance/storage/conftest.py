@@ -1,7 +1,7 @@
 """The storage conformance suites (ADR 0150): each port's tests run on every implementation.
 
 ``store`` is parametrised over the in-memory store, SQLite and PostgreSQL (the PostgreSQL cases
-come from ``tests/storage/conftest.py``'s ``backend``: their own schema each, skipped with the
+come from ``tests/storage/conftest.py``'s ``open_backend``: their own schema each, skipped with the
 reason when no server answers — a failure under CI=true, see ``tests/conftest.py``).
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.storage.conftest import Backend, _libpq_url, _shown, pg_base_url, pg_unreachable
+from tests.storage.conftest import Backend, open_backend
 from warden.storage.memory import MemoryStore
 
 __all__ = ["Backend"]
@@ -30,34 +30,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[object]:
     if request.param == "memory":
         yield MemoryStore()
         return
-    if request.param == "sqlite":
-        from warden.storage.sql import sqlite_url_for
-
-        backend = Backend("sqlite", sqlite_url_for(tmp_path))
+    with open_backend(request.param, tmp_path) as backend:
         s = backend.open()
         s.migrate()
         yield s
-        backend.close_all()
-        return
-    import secrets
-
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    base = pg_base_url()
-    error = pg_unreachable(base)
-    if error is not None:
-        pytest.skip(f"PostgreSQL not reachable at {_shown(base)}: {error}")
-    schema = f"t_{secrets.token_hex(8)}"
-    with psycopg.connect(_libpq_url(base), autocommit=True) as admin:
-        admin.execute(f"CREATE SCHEMA {schema}")
-    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-    backend = Backend("postgres", url.render_as_string(hide_password=False))
-    try:
-        s = backend.open()
-        s.migrate()
-        yield s
-    finally:
-        backend.close_all()
-        with psycopg.connect(_libpq_url(base), autocommit=True) as admin:
-            admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
